@@ -1,0 +1,38 @@
+// simgpu's configuration, read once from the environment at cuInit / nvmlInit.
+//
+//   SIMGPU_STATE            name of the simulated node (shared-memory state file
+//                           /dev/shm/simgpu-<name>); processes with the same name
+//                           share devices, memory and the execution engine.
+//   SIMGPU_DEVICES          number of devices (1..8), default 1.
+//   SIMGPU_MEMORY           memory per device, e.g. "80Gi", or a comma list per device.
+//   SIMGPU_CONTEXT_OVERHEAD memory each context takes on its device, default 256Mi.
+//   SIMGPU_TIMESLICE        hardware timeslice between contexts, default 2ms.
+//   SIMGPU_DRIVER_VERSION   version reported by cuDriverGetVersion, default CUDA_VERSION.
+//
+// The first process to attach a node fixes its devices; later processes with a
+// different view get a warning and use the node as it is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "vgpu/result.h"
+
+namespace simgpu {
+
+constexpr int kMaxDevices = 8;
+
+struct SimConfig {
+  std::string state_name = "default";
+  std::vector<uint64_t> memory;  // one entry per device
+  uint64_t context_overhead = 256ull << 20;
+  uint64_t timeslice_ns = 2'000'000;
+  int driver_version = 0;        // 0: the toolkit's CUDA_VERSION
+};
+
+// Reads SIMGPU_* from the environment. Fails with a message naming the variable
+// and the accepted forms when a value is malformed or out of range.
+vgpu::Result<SimConfig> load_config_from_env();
+
+}  // namespace simgpu

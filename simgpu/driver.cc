@@ -1,0 +1,194 @@
+#include "driver.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <set>
+#include <string>
+
+namespace simgpu {
+
+namespace {
+thread_local std::vector<Context*> t_stack;
+pid_t g_init_pid = 0;
+
+void atfork_child() { Driver::get().reset_after_fork(); }
+void at_exit() {
+  Driver& d = Driver::get();
+  if (d.initialized() && g_init_pid == getpid()) d.node().detach();
+}
+}  // namespace
+
+Driver& Driver::get() {
+  static Driver* d = new Driver();  // never destroyed: executor threads may outlive exit()
+  return *d;
+}
+
+CUresult Driver::init(unsigned flags) {
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  std::lock_guard<std::mutex> g(init_mu_);
+  if (initialized()) return CUDA_SUCCESS;
+  auto cfg = load_config_from_env();
+  if (!cfg) {
+    log_error("%s", cfg.error().c_str());
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  config_ = cfg.value();
+  std::string err;
+  node_ = Node::attach(config_, &err);
+  if (!node_) {
+    log_error("%s", err.c_str());
+    return CUDA_ERROR_NO_DEVICE;
+  }
+  static bool hooks_installed = false;
+  if (!hooks_installed) {
+    pthread_atfork(nullptr, nullptr, atfork_child);
+    std::atexit(at_exit);
+    hooks_installed = true;
+  }
+  g_init_pid = getpid();
+  initialized_.store(true, std::memory_order_release);
+  return CUDA_SUCCESS;
+}
+
+void Driver::reset_after_fork() {
+  // The parent's contexts, streams and memory do not exist in the child; like
+  // the real driver, the child must initialise again before using CUDA.
+  initialized_.store(false);
+  new (&init_mu_) std::mutex();
+  node_ = nullptr;
+  contexts.clear();
+  streams.clear();
+  for (auto& p : primary) {
+    new (&p.mu) std::mutex();
+    p.ctx = nullptr;
+    p.refs = 0;
+  }
+  t_stack.clear();
+}
+
+CUresult Driver::create_context(int device, unsigned flags, bool primary_ctx, Context** out) {
+  uint64_t overhead = node_->state()->context_overhead;
+  if (!node_->reserve(device, overhead)) {
+    node_->reap_dead();
+    if (!node_->reserve(device, overhead)) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  auto* c = new Context();
+  c->device = device;
+  c->flags = flags;
+  c->primary = primary_ctx;
+  c->id = next_ctx_id_.fetch_add(1);
+  c->overhead_charged = overhead;
+  c->null_stream = std::make_shared<Stream>();
+  c->null_stream->ctx = c;
+  c->null_stream->is_legacy_null = true;
+  node_->self().contexts[device].fetch_add(1);
+  contexts.add(c);
+  *out = c;
+  return CUDA_SUCCESS;
+}
+
+void Driver::destroy_context(Context* c) {
+  if (!contexts.remove(c)) return;
+  c->active.store(false);
+  synchronize_context(c);
+  std::vector<std::function<void(Context*)>> hooks;
+  {
+    std::lock_guard<std::mutex> g(hooks_mu_);
+    hooks = destroy_hooks_;
+  }
+  for (auto& h : hooks) h(c);
+  std::vector<std::shared_ptr<Stream>> owned;
+  {
+    std::lock_guard<std::mutex> g(c->mu);
+    owned.swap(c->streams);
+    c->per_thread.clear();
+  }
+  for (auto& s : owned) {
+    streams.remove(s.get());
+    s->shutdown();
+  }
+  c->null_stream->shutdown();
+  node_->release(c->device, c->overhead_charged);
+  node_->self().contexts[c->device].fetch_sub(1);
+  // The Context object itself is kept (a few hundred bytes) so that a stale
+  // handle still current on some thread reads as destroyed, never freed memory.
+}
+
+void Driver::on_context_destroy(std::function<void(Context*)> fn) {
+  std::lock_guard<std::mutex> g(hooks_mu_);
+  destroy_hooks_.push_back(std::move(fn));
+}
+
+CUresult require_init() {
+  return Driver::get().initialized() ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+CUresult check_device(CUdevice dev) {
+  if (CUresult r = require_init()) return r;
+  return (dev >= 0 && dev < Driver::get().device_count()) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+Context* tls_current() { return t_stack.empty() ? nullptr : t_stack.back(); }
+
+void tls_set_current(Context* c) {
+  if (t_stack.empty()) {
+    if (c) t_stack.push_back(c);
+  } else if (c) {
+    t_stack.back() = c;
+  } else {
+    t_stack.pop_back();
+  }
+}
+
+void tls_push(Context* c) { t_stack.push_back(c); }
+
+Context* tls_pop() {
+  if (t_stack.empty()) return nullptr;
+  Context* c = t_stack.back();
+  t_stack.pop_back();
+  return c;
+}
+
+CUresult current_context(Context** out) {
+  if (CUresult r = require_init()) return r;
+  Context* c = tls_current();
+  if (!c) return CUDA_ERROR_INVALID_CONTEXT;
+  if (!Driver::get().contexts.contains(c)) return CUDA_ERROR_CONTEXT_IS_DESTROYED;
+  *out = c;
+  return CUDA_SUCCESS;
+}
+
+CUresult check_context(CUcontext h, Context** out) {
+  if (CUresult r = require_init()) return r;
+  auto* c = reinterpret_cast<Context*>(h);
+  if (!c || !Driver::get().contexts.contains(c)) return CUDA_ERROR_INVALID_CONTEXT;
+  *out = c;
+  return CUDA_SUCCESS;
+}
+
+CUresult not_supported(const char* name) {
+  static std::mutex mu;
+  static std::set<std::string> logged;
+  std::lock_guard<std::mutex> g(mu);
+  if (logged.insert(name).second)
+    std::fprintf(stderr, "simgpu: %s is not implemented; returning CUDA_ERROR_NOT_SUPPORTED\n", name);
+  return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+void log_error(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  std::fprintf(stderr, "simgpu: %s\n", buf);
+}
+
+}  // namespace simgpu
+
+namespace simgpu {
+int unsupported_entry_point(const char* name) { return static_cast<int>(not_supported(name)); }
+}  // namespace simgpu

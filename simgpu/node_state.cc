@@ -1,0 +1,273 @@
+#include "node_state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+
+namespace simgpu {
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+
+// Reads /proc/<pid>/stat: the state letter (field 3) and starttime (field 22).
+bool read_stat(int32_t pid, char* state, uint64_t* start_time) {
+  char path[64], buf[1024];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (!p || p[1] != ' ') return false;
+  *state = p[2];
+  int field = 2;
+  for (++p; *p && field < 22; ++p)
+    if (*p == ' ') ++field;
+  *start_time = std::strtoull(p, nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+uint64_t process_start_time(int32_t pid) {
+  char state = 0;
+  uint64_t start = 0;
+  return read_stat(pid, &state, &start) ? start : 0;
+}
+
+bool process_alive(int32_t pid, uint64_t start_time) {
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0 && errno != EPERM) return false;
+  char state = 0;
+  uint64_t start = 0;
+  // A zombie has released its GPU resources; a different start time means the
+  // pid now belongs to another process.
+  if (!read_stat(pid, &state, &start)) return false;
+  return state != 'Z' && state != 'X' && start == start_time;
+}
+
+void wake_engine(EngineState& e) {
+  e.wake.fetch_add(1);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&e.wake), FUTEX_WAKE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+namespace {
+
+std::string state_path(const std::string& name) { return "/dev/shm/simgpu-" + name; }
+
+void fill_device(DeviceInfo* d, int index, uint64_t memory, const std::string& node) {
+  std::memset(d, 0, sizeof *d);
+  d->total_memory = memory;
+  std::snprintf(d->name, sizeof d->name, "NVIDIA H100 80GB HBM3 (simgpu)");
+  // Deterministic per node name and index, so tests can predict it, and
+  // different on different simulated nodes.
+  uint64_t h = 1469598103934665603ull;
+  for (char c : node) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  for (int i = 0; i < 16; ++i) {
+    h = (h ^ static_cast<uint64_t>(index + i * 131)) * 1099511628211ull;
+    d->uuid[i] = static_cast<unsigned char>(h >> 29);
+  }
+  d->uuid[6] = static_cast<unsigned char>((d->uuid[6] & 0x0f) | 0x40);  // RFC 4122 v4 shape
+  d->uuid[8] = static_cast<unsigned char>((d->uuid[8] & 0x3f) | 0x80);
+  std::snprintf(d->pci_bus_id, sizeof d->pci_bus_id, "0000:%02x:00.0", 0x18 + index * 0x10);
+}
+
+bool any_live_process(NodeState* s) {
+  for (auto& p : s->procs)
+    if (p.pid.load() != 0 && process_alive(p.pid.load(), p.start_time)) return true;
+  return false;
+}
+
+void initialize(NodeState* s, const SimConfig& c) {
+  std::memset(static_cast<void*>(s), 0, sizeof *s);
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+  pthread_mutex_init(&s->lock, &a);
+  pthread_mutexattr_destroy(&a);
+  s->device_count = static_cast<int32_t>(c.memory.size());
+  s->context_overhead = c.context_overhead;
+  s->timeslice_ns = c.timeslice_ns;
+  for (int i = 0; i < s->device_count; ++i) {
+    fill_device(&s->devices[i], i, c.memory[i], c.state_name);
+    s->engine[i].owner = -1;
+  }
+  s->layout = kStateLayout;
+  std::atomic_thread_fence(std::memory_order_release);
+  s->magic = kStateMagic;
+}
+
+bool same_shape(const NodeState* s, const SimConfig& c) {
+  if (s->device_count != static_cast<int32_t>(c.memory.size())) return false;
+  if (s->context_overhead != c.context_overhead || s->timeslice_ns != c.timeslice_ns) return false;
+  for (int i = 0; i < s->device_count; ++i)
+    if (s->devices[i].total_memory != c.memory[i]) return false;
+  return true;
+}
+
+NodeState* map_state(const SimConfig& c, std::string* error) {
+  std::string path = state_path(c.state_name);
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    *error = "simgpu: cannot open " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  fchmod(fd, 0666);
+  flock(fd, LOCK_EX);  // serialises creation and re-initialisation
+  void* p = MAP_FAILED;
+  if (ftruncate(fd, sizeof(NodeState)) == 0)
+    p = mmap(nullptr, sizeof(NodeState), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    *error = "simgpu: cannot map " + path + ": " + std::strerror(errno);
+    flock(fd, LOCK_UN);
+    close(fd);
+    return nullptr;
+  }
+  auto* s = static_cast<NodeState*>(p);
+  if (s->magic != kStateMagic || s->layout != kStateLayout || !any_live_process(s)) {
+    initialize(s, c);
+  } else if (!same_shape(s, c)) {
+    std::fprintf(stderr,
+                 "simgpu: warning: node '%s' is already in use with other SIMGPU_* settings; "
+                 "using the node as it is\n", c.state_name.c_str());
+  }
+  flock(fd, LOCK_UN);
+  close(fd);
+  return s;
+}
+
+}  // namespace
+
+void reap_dead_locked(NodeState* s) {
+  for (int i = 0; i < kMaxProcesses; ++i) {
+    ProcessSlot& p = s->procs[i];
+    int32_t pid = p.pid.load();
+    if (pid == 0 || process_alive(pid, p.start_time)) continue;
+    for (int d = 0; d < s->device_count; ++d) {
+      s->used[d].fetch_sub(p.used[d].exchange(0));
+      EngineState& e = s->engine[d];
+      e.want[i] = 0;
+      if (e.owner == i) {
+        e.owner = -1;
+        e.running = 0;
+      }
+      wake_engine(e);
+    }
+    p.pid.store(0);
+  }
+}
+
+void Node::lock() {
+  int rc = pthread_mutex_lock(&state_->lock);
+  if (rc == EOWNERDEAD) {
+    // The previous holder died inside a critical section. Every critical
+    // section leaves the state consistent at each store that matters, so
+    // marking it consistent and reaping the dead is enough.
+    pthread_mutex_consistent(&state_->lock);
+    reap_dead_locked(state_);
+  }
+}
+
+void Node::unlock() { pthread_mutex_unlock(&state_->lock); }
+
+Node* Node::attach(const SimConfig& c, std::string* error) {
+  NodeState* s = map_state(c, error);
+  if (!s) return nullptr;
+  Node probe(s, -1);
+  probe.lock();
+  reap_dead_locked(s);
+  int slot = -1;
+  for (int i = 0; i < kMaxProcesses && slot < 0; ++i)
+    if (s->procs[i].pid.load() == 0) slot = i;
+  if (slot >= 0) {
+    ProcessSlot& p = s->procs[slot];
+    for (int d = 0; d < kMaxDevices; ++d) {
+      p.used[d] = 0;
+      p.busy_ns[d] = 0;
+      p.kernels[d] = 0;
+      p.contexts[d] = 0;
+    }
+    p.start_time = process_start_time(getpid());
+    std::memset(p.name, 0, sizeof p.name);
+    FILE* f = std::fopen("/proc/self/comm", "r");
+    if (f) {
+      if (std::fgets(p.name, sizeof p.name, f)) p.name[std::strcspn(p.name, "\n")] = '\0';
+      std::fclose(f);
+    }
+    p.pid.store(getpid());
+  }
+  probe.unlock();
+  if (slot < 0) {
+    *error = "simgpu: node '" + c.state_name + "' has no free process slot (256 in use)";
+    return nullptr;
+  }
+  return new (std::nothrow) Node(s, slot);
+}
+
+Node* Node::attach_observer(const SimConfig& c, std::string* error) {
+  NodeState* s = map_state(c, error);
+  return s ? new (std::nothrow) Node(s, -1) : nullptr;
+}
+
+bool Node::reserve(int device, uint64_t bytes) {
+  std::atomic<uint64_t>& used = state_->used[device];
+  const uint64_t total = state_->devices[device].total_memory;
+  uint64_t cur = used.load(std::memory_order_relaxed);
+  do {
+    if (bytes > total || cur > total - bytes) return false;
+  } while (!used.compare_exchange_weak(cur, cur + bytes));
+  if (slot_ >= 0) self().used[device].fetch_add(bytes);
+  return true;
+}
+
+void Node::release(int device, uint64_t bytes) {
+  state_->used[device].fetch_sub(bytes);
+  if (slot_ >= 0) self().used[device].fetch_sub(bytes);
+}
+
+void Node::reap_dead() {
+  lock();
+  reap_dead_locked(state_);
+  unlock();
+}
+
+void Node::detach() {
+  if (slot_ < 0) return;
+  lock();
+  ProcessSlot& p = self();
+  for (int d = 0; d < state_->device_count; ++d) {
+    state_->used[d].fetch_sub(p.used[d].exchange(0));
+    EngineState& e = state_->engine[d];
+    e.want[slot_] = 0;
+    if (e.owner == slot_) {
+      e.owner = -1;
+      e.running = 0;
+    }
+    wake_engine(e);
+  }
+  p.pid.store(0);
+  unlock();
+  slot_ = -1;
+}
+
+}  // namespace simgpu

@@ -1,0 +1,112 @@
+// NodeState: the shared-memory image of one simulated node, mapped by every
+// process that uses the same SIMGPU_STATE (/dev/shm/simgpu-<name>). It holds the
+// devices, the physical memory in use per device and per process, and one
+// execution engine per device. NVML reads the same image.
+//
+// Thread- and process-safety: fields marked "atomic" may be read without the
+// lock; everything else is guarded by `lock`, a robust process-shared mutex (a
+// process that dies holding it cannot wedge the node; the next locker repairs).
+// Slots of processes that died are reclaimed by reap_dead_locked().
+#pragma once
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "config.h"
+
+namespace simgpu {
+
+constexpr int kMaxProcesses = 256;
+constexpr uint64_t kStateMagic = 0x53494d4750553031ull;  // "SIMGPU01"
+constexpr uint32_t kStateLayout = 3;
+
+struct DeviceInfo {
+  uint64_t total_memory;
+  char name[96];
+  unsigned char uuid[16];
+  char pci_bus_id[16];
+};
+
+struct ProcessSlot {
+  std::atomic<int32_t> pid;         // 0: free
+  uint64_t start_time;              // from /proc/<pid>/stat, defeats pid reuse
+  std::atomic<uint64_t> used[kMaxDevices];      // device memory held (incl. contexts)
+  std::atomic<uint64_t> busy_ns[kMaxDevices];   // engine time consumed
+  std::atomic<uint64_t> kernels[kMaxDevices];   // kernels completed
+  std::atomic<uint32_t> contexts[kMaxDevices];  // live contexts
+  char name[32];                    // comm of the process, for NVML
+};
+
+// One execution engine per device, time-sliced between processes.
+struct EngineState {
+  int32_t owner;            // slot holding the timeslice, -1 if none
+  int32_t running;          // 1 while a kernel executes
+  uint64_t slice_end_ns;    // CLOCK_MONOTONIC end of the owner's timeslice
+  std::atomic<uint32_t> want[kMaxProcesses];  // kernels queued, not finished, per slot
+  std::atomic<uint32_t> wake;    // futex word: bumped on every hand-over
+  std::atomic<uint64_t> busy_ns; // total engine time consumed (atomic)
+  uint64_t util_window_start_ns; // NVML utilization sampling
+  uint64_t util_window_busy_ns;
+  uint32_t last_util_percent;
+};
+
+struct NodeState {
+  uint64_t magic;
+  uint32_t layout;
+  pthread_mutex_t lock;
+  int32_t device_count;
+  uint64_t context_overhead;
+  uint64_t timeslice_ns;
+  DeviceInfo devices[kMaxDevices];
+  std::atomic<uint64_t> used[kMaxDevices];  // physical memory in use per device
+  EngineState engine[kMaxDevices];
+  ProcessSlot procs[kMaxProcesses];
+};
+
+// A process's attachment to its node. Attach once per process (after fork the
+// child attaches anew).
+class Node {
+ public:
+  // Maps (creating or re-initialising when no live process uses it) the node
+  // named by config.state_name and claims a process slot. On failure returns
+  // nullptr and sets *error.
+  static Node* attach(const SimConfig& config, std::string* error);
+  // Maps the node read-only-ish for NVML: no slot is claimed. Creates it from
+  // `config` if it does not exist yet.
+  static Node* attach_observer(const SimConfig& config, std::string* error);
+
+  NodeState* state() const { return state_; }
+  int slot() const { return slot_; }  // -1 for observers
+  ProcessSlot& self() const { return state_->procs[slot_]; }
+
+  // Charges `bytes` of physical memory on `device` to this process. Returns
+  // false (and changes nothing) if the device does not have that much free.
+  bool reserve(int device, uint64_t bytes);
+  void release(int device, uint64_t bytes);
+
+  // Returns slots of dead processes (memory, engine share) to the node.
+  void reap_dead();
+
+  void lock();
+  void unlock();
+  // Releases this process's slot and everything it holds (normal exit).
+  void detach();
+
+ private:
+  Node(NodeState* s, int slot) : state_(s), slot_(slot) {}
+  NodeState* state_;
+  int slot_;
+};
+
+// Requires the node lock.
+void reap_dead_locked(NodeState* s);
+bool process_alive(int32_t pid, uint64_t start_time);
+uint64_t process_start_time(int32_t pid);
+uint64_t monotonic_ns();
+// Bumps the engine's futex word and wakes every waiter in any process.
+void wake_engine(EngineState& e);
+
+}  // namespace simgpu
