@@ -61,3 +61,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 std::string read_file(const std::string& path);
 
 }  // namespace vgpu::test
+
+namespace vgpu::test {
+// build/tests/programs/<name>: a driver-API program from tests/programs/.
+inline std::string program(const std::string& name) { return build_dir() + "/tests/programs/" + name; }
+}  // namespace vgpu::test
