@@ -1,6 +1,6 @@
 // Contexts: primary context retain/release/reset/state, cuCtxCreate v2/v3/v4,
 // destroy, the per-thread context stack, synchronize and queries.
-#include "driver.h"
+#include "event.h"
 
 using namespace simgpu;
 
@@ -126,6 +126,7 @@ SIMGPU_EXPORT CUresult cuCtxSynchronize() {
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
   synchronize_context(c);
+  run_sync_hooks(c);
   return CUDA_SUCCESS;
 }
 
