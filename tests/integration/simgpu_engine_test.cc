@@ -1,0 +1,89 @@
+// The shared execution engine across processes: two saturating processes on
+// one simulated device each get about half of it; processes on different
+// devices do not share; a killed engine holder does not wedge the device.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "test_support.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using vgpu::test::Child;
+using vgpu::test::program;
+using vgpu::test::SimNode;
+
+struct SpinResult {
+  double share = 0;  // kernel time completed / wall time
+  unsigned long long kernels = 0;
+};
+
+bool parse(const std::string& out, SpinResult* r) {
+  unsigned long long kernels = 0, kns = 0;
+  long long wall = 0;
+  size_t at = out.find("kernels=");
+  if (at == std::string::npos) return false;
+  if (std::sscanf(out.c_str() + at, "kernels=%llu kernel_ns=%llu wall_ns=%lld", &kernels, &kns, &wall) != 3)
+    return false;
+  r->kernels = kernels;
+  r->share = static_cast<double>(kernels * kns) / static_cast<double>(wall);
+  return true;
+}
+
+TEST(SimEngine, TwoSaturatingProcessesShareTheEngineEvenly) {
+  SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}, {"SIMGPU_TIMESLICE", "2ms"}});
+  Child a({program("sim_spin"), "3", "500"}, node.env());
+  Child b({program("sim_spin"), "3", "500"}, node.env());
+  ASSERT_EQ(a.wait(60s), 0) << a.errors();
+  ASSERT_EQ(b.wait(60s), 0) << b.errors();
+  SpinResult ra, rb;
+  ASSERT_TRUE(parse(a.output(), &ra)) << a.output();
+  ASSERT_TRUE(parse(b.output(), &rb)) << b.output();
+  // Together they keep the engine busy; each gets about half (generous bounds:
+  // the tight figure is the fairness benchmark's job).
+  EXPECT_GT(ra.share + rb.share, 0.75);
+  EXPECT_LT(ra.share + rb.share, 1.05);
+  EXPECT_GT(ra.share / (ra.share + rb.share), 0.3);
+  EXPECT_GT(rb.share / (ra.share + rb.share), 0.3);
+}
+
+TEST(SimEngine, AloneAProcessGetsTheWholeEngine) {
+  SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  Child a({program("sim_spin"), "1", "500"}, node.env());
+  ASSERT_EQ(a.wait(30s), 0) << a.errors();
+  SpinResult r;
+  ASSERT_TRUE(parse(a.output(), &r)) << a.output();
+  EXPECT_GT(r.share, 0.8);
+}
+
+TEST(SimEngine, DevicesHaveSeparateEngines) {
+  SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_DEVICES", "2"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  Child a({program("sim_spin"), "2", "500", "0"}, node.env());
+  Child b({program("sim_spin"), "2", "500", "1"}, node.env());
+  ASSERT_EQ(a.wait(30s), 0) << a.errors();
+  ASSERT_EQ(b.wait(30s), 0) << b.errors();
+  SpinResult ra, rb;
+  ASSERT_TRUE(parse(a.output(), &ra));
+  ASSERT_TRUE(parse(b.output(), &rb));
+  EXPECT_GT(ra.share, 0.75);
+  EXPECT_GT(rb.share, 0.75);
+}
+
+TEST(SimEngine, KilledEngineHolderDoesNotWedgeTheDevice) {
+  SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  // A process running 1 s kernels is killed while it holds the engine.
+  Child victim({program("sim_spin"), "30", "1000000"}, node.env());
+  ASSERT_TRUE(vgpu::test::wait_until([&] { return victim.output().find("ready") != std::string::npos; }, 20s));
+  victim.kill(SIGKILL);
+  ASSERT_EQ(victim.wait(10s), -SIGKILL);
+  Child after({program("sim_spin"), "1", "500"}, node.env());
+  ASSERT_EQ(after.wait(30s), 0) << after.errors();
+  SpinResult r;
+  ASSERT_TRUE(parse(after.output(), &r));
+  EXPECT_GT(r.share, 0.5);
+}
+
+}  // namespace
