@@ -1,0 +1,63 @@
+// The hook's dlsym. A lookup in a libcuda or libnvidia-ml handle ignores
+// LD_PRELOAD, so without this a program that dlopen()s the driver and
+// dlsym()s its entry points would bypass the hook.
+//
+// A hooked name whose lookup would yield the real driver's function yields the
+// wrapper instead; so does RTLD_DEFAULT/RTLD_NEXT. Every other lookup is a
+// tail call into glibc's dlsym: glibc finds the caller from the return
+// address (for RTLD_NEXT and for the caller's namespace), and a tail call
+// leaves the original caller's address in place. This file is compiled with
+// sibling-call optimisation forced on for that reason (libhook/CMakeLists.txt),
+// and a test checks RTLD_NEXT from a program still works.
+#include <dlfcn.h>
+
+#include <cstring>
+
+#include "hook_table.h"
+#include "real_driver.h"
+#include "vgpu/nvml_subset.h"
+
+namespace vgpu::hook {
+namespace {
+
+bool is_driver_name(const char* name) {
+  return (name[0] == 'c' && name[1] == 'u') || std::strncmp(name, "nvml", 4) == 0;
+}
+
+struct NvmlHook {
+  const char* name;
+  void* wrapper;
+};
+const NvmlHook kNvmlHooks[] = {
+    {"nvmlDeviceGetMemoryInfo", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo)},
+    {"nvmlDeviceGetMemoryInfo_v2", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo_v2)},
+};
+
+// The wrapper to return for (handle, name), or nullptr to let glibc answer.
+void* wrapper_for(void* handle, const char* name) {
+  void* wrapper = nullptr;
+  void* real = nullptr;
+  if (int id = find_hook(name); id >= 0) {
+    wrapper = hook_entry(id).wrapper;
+    if (handle != RTLD_DEFAULT && handle != RTLD_NEXT) real = real_pointer(id);
+  } else {
+    for (const NvmlHook& h : kNvmlHooks)
+      if (std::strcmp(h.name, name) == 0) {
+        wrapper = h.wrapper;
+        if (handle != RTLD_DEFAULT && handle != RTLD_NEXT) real = real_nvml_symbol(name);
+      }
+  }
+  if (!wrapper || handle == RTLD_DEFAULT || handle == RTLD_NEXT) return wrapper;
+  void* found = real_dlsym()(handle, name);
+  return found && (found == real || found == wrapper) ? wrapper : nullptr;
+}
+
+}  // namespace
+}  // namespace vgpu::hook
+
+extern "C" __attribute__((visibility("default"))) void* dlsym(void* handle, const char* name) {
+  using namespace vgpu::hook;
+  if (is_driver_name(name) && !in_hook_init())
+    if (void* w = wrapper_for(handle, name)) return w;
+  return real_dlsym()(handle, name);
+}

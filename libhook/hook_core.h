@@ -1,0 +1,55 @@
+// HookCore: the policy state behind the exported wrappers — configuration,
+// the memory ledger, the device map and the registries of live charges.
+//
+// Created on first use by a wrapper (never in a library constructor, so a
+// process that never touches CUDA pays nothing), never destroyed (wrappers
+// may run in other threads during exit). In a child after fork() it forgets
+// every charge: the child owns no device memory of its parent.
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <cstdint>
+
+#include "allocation_registry.h"
+#include "device_map.h"
+#include "memory_ledger.h"
+#include "options.h"
+
+namespace vgpu::hook {
+
+class HookCore {
+ public:
+  static HookCore& get();
+
+  const HookConfig& config() const { return config_; }
+  MemoryLedger& ledger() { return ledger_; }
+  DeviceMap& devices() { return devices_; }
+
+  AllocationRegistry& pointers() { return pointers_; }   // CUdeviceptr
+  AllocationRegistry& vmm() { return vmm_; }             // CUmemGenericAllocationHandle
+  AllocationRegistry& arrays() { return arrays_; }       // CUarray, CUmipmappedArray
+  AllocationRegistry& contexts() { return contexts_; }   // CUcontext
+
+  // Slot of the calling thread's current context's device, -1 if none.
+  int current_slot();
+
+  // Reserves `bytes` on `slot` for `api`. On refusal logs (capped) and
+  // returns false: the caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0
+  // (device unknown) is not charged and always succeeds.
+  bool charge(int slot, uint64_t bytes, const char* api);
+  void uncharge(int slot, uint64_t bytes);
+  // Takes the record of `key` from `reg` and returns its charge.
+  void uncharge_record(AllocationRegistry& reg, uint64_t key);
+
+ private:
+  HookCore();
+  void after_fork_child();
+  static void atfork_child();
+
+  HookConfig config_;
+  LocalLedger ledger_;
+  DeviceMap devices_;
+  AllocationRegistry pointers_, vmm_, arrays_, contexts_;
+};
+
+}  // namespace vgpu::hook

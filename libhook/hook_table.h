@@ -1,0 +1,44 @@
+// The table of hooked driver entry points (hooks.inc) as data: for each row
+// its symbol, base name, version, whether it is a per-thread-stream variant,
+// the hook's wrapper and the real driver's pointer for the same symbol.
+//
+// real() resolves the real driver on first use (real_driver.h). Everything
+// here is thread-safe; the table itself is immutable.
+#pragma once
+
+#include <cstdint>
+
+namespace vgpu::hook {
+
+enum class HookId : int {
+#define VGPU_HOOK(sym, base, version, suffix) sym,
+#include "hooks.inc"
+#undef VGPU_HOOK
+  kCount
+};
+constexpr int kHookCount = static_cast<int>(HookId::kCount);
+
+struct HookEntry {
+  const char* symbol;
+  const char* base;
+  int version;
+  bool per_thread;
+  void* wrapper;
+};
+
+const HookEntry& hook_entry(int id);
+// The hook entry named `symbol`, or -1.
+int find_hook(const char* symbol);
+// The real driver's pointer for hook `id` (nullptr if the driver lacks it).
+void* real_pointer(int id);
+
+// If `real` is the real driver's pointer of a hooked symbol with base name
+// `base`, returns that symbol's wrapper; otherwise returns `real` unchanged.
+// This is how cuGetProcAddress answers are redirected into the hook.
+void* redirect_to_wrapper(const char* base, void* real);
+
+}  // namespace vgpu::hook
+
+// The real driver's function behind wrapper `sym`, with sym's exact type.
+#define VGPU_REAL(sym) \
+  reinterpret_cast<decltype(&::sym)>(::vgpu::hook::real_pointer(static_cast<int>(::vgpu::hook::HookId::sym)))
