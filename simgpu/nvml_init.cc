@@ -35,7 +35,9 @@ SIMGPU_NVML_EXPORT const char* nvmlErrorString(nvmlReturn_t result) {
     case NVML_ERROR_IN_USE: return "In use by another client";
     case NVML_ERROR_MEMORY: return "Insufficient Memory";
     case NVML_ERROR_NO_DATA: return "No data";
+    case NVML_ERROR_VGPU_ECC_NOT_SUPPORTED: return "vGPU ECC not supported";
     case NVML_ERROR_INSUFFICIENT_RESOURCES: return "Insufficient resources";
+    case NVML_ERROR_FREQ_NOT_SUPPORTED: return "Frequency not supported";
     case NVML_ERROR_ARGUMENT_VERSION_MISMATCH: return "Version mismatch in argument";
     case NVML_ERROR_DEPRECATED: return "Deprecated";
     case NVML_ERROR_NOT_READY: return "Not ready";

@@ -4,11 +4,14 @@
 #include <cuda.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "test_support.h"
 #include "vgpu/nvml_subset.h"
@@ -329,6 +332,35 @@ TEST_F(Nvml, VersionsFollowTheSimulatedDriver) {
   unsetenv("SIMGPU_DRIVER_VERSION");
   EXPECT_EQ(nvml, 12040);
   EXPECT_STREQ(version, "550.54.14");
+}
+
+// Each thread holds its own reference while it queries, so every call must
+// succeed however init and shutdown interleave (the library is thread-safe).
+TEST_F(Nvml, ConcurrentInitQueryShutdown) {
+  ScopedContext ctx(0);
+  ASSERT_EQ(nvmlShutdown(), NVML_SUCCESS);  // let the count reach 0: attach/detach race too
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 300; ++i) {
+        nvmlDevice_t d;
+        nvmlMemory_t m;
+        nvmlProcessInfo_t infos[4];
+        unsigned n = 4;
+        bool ok = nvmlInit_v2() == NVML_SUCCESS && nvmlDeviceGetHandleByIndex_v2(0, &d) == NVML_SUCCESS &&
+                  nvmlDeviceGetMemoryInfo(d, &m) == NVML_SUCCESS &&
+                  nvmlDeviceGetComputeRunningProcesses_v3(d, &n, infos) == NVML_SUCCESS && n == 1 &&
+                  nvmlShutdown() == NVML_SUCCESS;
+        if (!ok) failures.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  unsigned n = 0;
+  EXPECT_EQ(nvmlDeviceGetCount_v2(&n), NVML_ERROR_UNINITIALIZED);  // every init was matched
+  ASSERT_EQ(nvmlInit_v2(), NVML_SUCCESS);  // the fixture's reference, for TearDown
 }
 
 TEST(NvmlAbi, LayoutsMatchTheRealLibrary) {
