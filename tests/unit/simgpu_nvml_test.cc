@@ -80,6 +80,9 @@ TEST(NvmlLifecycle, CallsBeforeInitAreUninitialized) {
   char version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
   EXPECT_EQ(nvmlSystemGetDriverVersion(version, sizeof version), NVML_ERROR_UNINITIALIZED);
   EXPECT_STREQ(nvmlErrorString(NVML_ERROR_UNINITIALIZED), "Uninitialized");
+  int cuda = 0;  // documented to work without nvmlInit
+  EXPECT_EQ(nvmlSystemGetCudaDriverVersion_v2(&cuda), NVML_SUCCESS);
+  EXPECT_GT(cuda, 0);
 }
 
 TEST(NvmlLifecycle, BadConfigurationFailsInitWithoutCounting) {
