@@ -1,0 +1,427 @@
+// CUDA graphs: create/destroy, kernel, host, empty, memory-alloc and
+// memory-free nodes (also through cuGraphAddNode), instantiate (every form),
+// launch (+_ptsz), exec destroy, and basic queries.
+//
+// Model. A launch enqueues the nodes on the stream in a topological order.
+// A memory-alloc node reserves its address range when it is added (as the
+// real driver fixes dptr at that point) and takes physical memory when the
+// graph is launched: cuGraphLaunch charges the device synchronously and fails
+// with CUDA_ERROR_OUT_OF_MEMORY if it cannot, before queuing anything. A
+// memory-free node returns the memory in stream order.
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+#include "memory.h"
+#include "module.h"
+
+namespace simgpu {
+namespace {
+
+struct Graph;
+
+struct GraphNode {
+  Graph* graph = nullptr;
+  CUgraphNodeType type = CU_GRAPH_NODE_TYPE_EMPTY;
+  std::vector<GraphNode*> deps;
+  CUfunction func = nullptr;  // kernel
+  uint64_t kernel_ns = 0;
+  CUhostFn host_fn = nullptr;  // host
+  void* host_data = nullptr;
+  int device = 0;  // mem alloc
+  size_t bytes = 0;
+  CUdeviceptr dptr = 0;  // mem alloc result / mem free target
+  ~GraphNode() {
+    if (type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && dptr && !find_allocation(dptr)) give_back_address(device, dptr, bytes);
+  }
+};
+
+struct Graph {
+  std::vector<std::shared_ptr<GraphNode>> nodes;
+};
+
+struct GraphExec {
+  std::vector<std::shared_ptr<GraphNode>> order;  // topological
+  unsigned long long flags = 0;
+};
+
+HandleTable<Graph> g_graphs;
+HandleTable<GraphNode> g_nodes;
+HandleTable<GraphExec> g_execs;
+
+Graph* graph_of(CUgraph h) { return g_graphs.contains(h) ? reinterpret_cast<Graph*>(h) : nullptr; }
+
+CUresult add_node(Graph* g, const CUgraphNode* deps, size_t ndeps, std::shared_ptr<GraphNode> n, CUgraphNode* out) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  if (ndeps > 0 && !deps) return CUDA_ERROR_INVALID_VALUE;
+  for (size_t i = 0; i < ndeps; ++i) {
+    auto* d = reinterpret_cast<GraphNode*>(deps[i]);
+    if (!g_nodes.contains(d) || d->graph != g) return CUDA_ERROR_INVALID_VALUE;
+    if (std::find(n->deps.begin(), n->deps.end(), d) != n->deps.end()) return CUDA_ERROR_INVALID_VALUE;
+    n->deps.push_back(d);
+  }
+  n->graph = g;
+  g_nodes.add(n.get());
+  *out = reinterpret_cast<CUgraphNode>(n.get());
+  g->nodes.push_back(std::move(n));
+  return CUDA_SUCCESS;
+}
+
+CUresult kernel_node(CUfunction func, CUkernel kern, const unsigned dims[6], unsigned shared, void** params,
+                     void** extra, std::shared_ptr<GraphNode>* out) {
+  CUfunction f = func ? func : reinterpret_cast<CUfunction>(kern);
+  Function* fn = nullptr;
+  if (CUresult r = resolve_function(f, &fn)) return r;
+  for (int i = 0; i < 6; ++i)
+    if (dims[i] == 0) return CUDA_ERROR_INVALID_VALUE;
+  if (static_cast<uint64_t>(dims[3]) * dims[4] * dims[5] > 1024 || shared > 232448) return CUDA_ERROR_INVALID_VALUE;
+  if (params && extra) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_KERNEL;
+  n->func = reinterpret_cast<CUfunction>(fn);
+  n->kernel_ns = kernel_duration_ns(*fn, params, extra);  // parameters are copied at add time
+  *out = std::move(n);
+  return CUDA_SUCCESS;
+}
+
+CUresult alloc_node(const CUmemPoolProps& props, size_t bytes, std::shared_ptr<GraphNode>* out, CUdeviceptr* dptr) {
+  if (bytes == 0 || props.allocType != CU_MEM_ALLOCATION_TYPE_PINNED ||
+      props.location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+    return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult r = check_device(props.location.id)) return r == CUDA_ERROR_INVALID_DEVICE ? CUDA_ERROR_INVALID_VALUE : r;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+  n->device = props.location.id;
+  n->bytes = bytes;
+  if (CUresult r = take_address(n->device, bytes, kVmmGranularity, &n->dptr)) return r;
+  *dptr = n->dptr;
+  *out = std::move(n);
+  return CUDA_SUCCESS;
+}
+
+CUresult free_node(Graph* g, CUdeviceptr dptr, std::shared_ptr<GraphNode>* out) {
+  bool known = false;
+  for (auto& n : g->nodes)
+    if (n->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && n->dptr == dptr) known = true;
+  if (!known && !find_allocation(dptr)) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+  n->dptr = dptr;
+  *out = std::move(n);
+  return CUDA_SUCCESS;
+}
+
+// Kahn's algorithm; false if the graph has a cycle.
+bool topological(const Graph& g, std::vector<std::shared_ptr<GraphNode>>* out) {
+  std::map<const GraphNode*, size_t> pending;
+  for (auto& n : g.nodes) pending[n.get()] = n->deps.size();
+  std::vector<std::shared_ptr<GraphNode>> ready;
+  for (auto& n : g.nodes)
+    if (n->deps.empty()) ready.push_back(n);
+  while (!ready.empty()) {
+    auto n = ready.front();
+    ready.erase(ready.begin());
+    out->push_back(n);
+    for (auto& m : g.nodes)
+      if (std::find(m->deps.begin(), m->deps.end(), n.get()) != m->deps.end() && --pending[m.get()] == 0)
+        ready.push_back(m);
+  }
+  return out->size() == g.nodes.size();
+}
+
+CUresult instantiate(CUgraphExec* out, CUgraph h, unsigned long long flags) {
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult r = require_init()) return r;
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  auto* e = new GraphExec();
+  e->flags = flags;
+  if (!topological(*g, &e->order)) {
+    delete e;
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  g_execs.add(e);
+  *out = reinterpret_cast<CUgraphExec>(e);
+  return CUDA_SUCCESS;
+}
+
+// Takes physical memory for every alloc node; all or nothing.
+CUresult charge_allocations(const GraphExec& e, Context* ctx) {
+  std::vector<const GraphNode*> done;
+  for (auto& n : e.order) {
+    if (n->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) continue;
+    CUresult r = find_allocation(n->dptr) ? CUDA_ERROR_INVALID_VALUE : charge_device(n->device, n->bytes);
+    if (r != CUDA_SUCCESS) {
+      for (const GraphNode* d : done) {
+        unregister_allocation(d->dptr);
+        uncharge_device(d->device, d->bytes);
+      }
+      return r;
+    }
+    Allocation a;
+    a.base = n->dptr;
+    a.size = n->bytes;
+    a.charged = n->bytes;
+    a.device = n->device;
+    a.ctx = ctx;
+    a.kind = MemKind::kGraph;
+    a.owner = n.get();
+    register_allocation(a);
+    done.push_back(n.get());
+  }
+  return CUDA_SUCCESS;
+}
+
+StreamOp op_for(const std::shared_ptr<GraphNode>& n) {
+  StreamOp op;
+  switch (n->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL:
+      op.is_kernel = true;
+      op.engine_ns = n->kernel_ns;
+      break;
+    case CU_GRAPH_NODE_TYPE_HOST:
+      op.work = [fn = n->host_fn, data = n->host_data] { fn(data); };
+      break;
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+      op.work = [dptr = n->dptr] {
+        if (auto a = unregister_allocation(dptr)) uncharge_device(a->device, a->charged);
+      };
+      break;
+    default:
+      break;
+  }
+  return op;
+}
+
+CUresult launch(CUgraphExec h, CUstream hs, bool per_thread) {
+  if (CUresult r = require_init()) return r;
+  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
+  auto* e = reinterpret_cast<GraphExec*>(h);
+  std::shared_ptr<Stream> s;
+  if (CUresult r = resolve_stream(hs, per_thread, &s)) return r;
+  if (CUresult r = charge_allocations(*e, s->ctx)) return r;
+  for (auto& n : e->order) {
+    StreamOp op = op_for(n);
+    if (op.is_kernel || op.work) enqueue_ordered(s, std::move(op));
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+}  // namespace simgpu
+
+using namespace simgpu;
+
+SIMGPU_EXPORT CUresult cuGraphCreate(CUgraph* phGraph, unsigned int flags) {
+  if (!phGraph || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult r = require_init()) return r;
+  auto* g = new Graph();
+  g_graphs.add(g);
+  *phGraph = reinterpret_cast<CUgraph>(g);
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphDestroy(CUgraph h) {
+  if (CUresult r = require_init()) return r;
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  g_graphs.remove(g);
+  for (auto& n : g->nodes) g_nodes.remove(n.get());
+  delete g;  // nodes still used by an exec live on through its shared_ptrs
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddKernelNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                            const CUDA_KERNEL_NODE_PARAMS_v1* p) {
+  Graph* g = graph_of(h);
+  if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned dims[6] = {p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX, p->blockDimY, p->blockDimZ};
+  std::shared_ptr<GraphNode> node;
+  if (CUresult r = kernel_node(p->func, nullptr, dims, p->sharedMemBytes, p->kernelParams, p->extra, &node)) return r;
+  return add_node(g, deps, n, std::move(node), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                               const CUDA_KERNEL_NODE_PARAMS* p) {
+  Graph* g = graph_of(h);
+  if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
+  const unsigned dims[6] = {p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX, p->blockDimY, p->blockDimZ};
+  std::shared_ptr<GraphNode> node;
+  if (CUresult r = kernel_node(p->func, p->kern, dims, p->sharedMemBytes, p->kernelParams, p->extra, &node))
+    return r;
+  return add_node(g, deps, n, std::move(node), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddHostNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                          const CUDA_HOST_NODE_PARAMS* p) {
+  Graph* g = graph_of(h);
+  if (!g || !p || !p->fn) return CUDA_ERROR_INVALID_VALUE;
+  auto node = std::make_shared<GraphNode>();
+  node->type = CU_GRAPH_NODE_TYPE_HOST;
+  node->host_fn = p->fn;
+  node->host_data = p->userData;
+  return add_node(g, deps, n, std::move(node), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddEmptyNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n) {
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  return add_node(g, deps, n, std::make_shared<GraphNode>(), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                              CUDA_MEM_ALLOC_NODE_PARAMS* p) {
+  Graph* g = graph_of(h);
+  if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<GraphNode> node;
+  if (CUresult r = alloc_node(p->poolProps, p->bytesize, &node, &p->dptr)) return r;
+  return add_node(g, deps, n, std::move(node), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                             CUdeviceptr dptr) {
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<GraphNode> node;
+  if (CUresult r = free_node(g, dptr, &node)) return r;
+  return add_node(g, deps, n, std::move(node), ph);
+}
+
+SIMGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode h, CUDA_MEM_ALLOC_NODE_PARAMS* out) {
+  auto* n = reinterpret_cast<GraphNode*>(h);
+  if (!out || !g_nodes.contains(n) || n->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) return CUDA_ERROR_INVALID_VALUE;
+  std::memset(out, 0, sizeof *out);
+  out->poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+  out->poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  out->poolProps.location.id = n->device;
+  out->bytesize = n->bytes;
+  out->dptr = n->dptr;
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphMemFreeNodeGetParams(CUgraphNode h, CUdeviceptr* out) {
+  auto* n = reinterpret_cast<GraphNode*>(h);
+  if (!out || !g_nodes.contains(n) || n->type != CU_GRAPH_NODE_TYPE_MEM_FREE) return CUDA_ERROR_INVALID_VALUE;
+  *out = n->dptr;
+  return CUDA_SUCCESS;
+}
+
+namespace {
+CUresult add_generic(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n, CUgraphNodeParams* p) {
+  Graph* g = graph_of(h);
+  if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<GraphNode> node;
+  switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+      const auto& k = p->kernel;
+      const unsigned dims[6] = {k.gridDimX, k.gridDimY, k.gridDimZ, k.blockDimX, k.blockDimY, k.blockDimZ};
+      if (CUresult r = kernel_node(k.func, k.kern, dims, k.sharedMemBytes, k.kernelParams, k.extra, &node)) return r;
+      break;
+    }
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC:
+      if (CUresult r = alloc_node(p->alloc.poolProps, p->alloc.bytesize, &node, &p->alloc.dptr)) return r;
+      break;
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+      if (CUresult r = free_node(g, p->free.dptr, &node)) return r;
+      break;
+    case CU_GRAPH_NODE_TYPE_HOST:
+      if (!p->host.fn) return CUDA_ERROR_INVALID_VALUE;
+      node = std::make_shared<GraphNode>();
+      node->type = CU_GRAPH_NODE_TYPE_HOST;
+      node->host_fn = p->host.fn;
+      node->host_data = p->host.userData;
+      break;
+    case CU_GRAPH_NODE_TYPE_EMPTY:
+      node = std::make_shared<GraphNode>();
+      break;
+    default:
+      return not_supported("cuGraphAddNode for this node type");
+  }
+  return add_node(g, deps, n, std::move(node), ph);
+}
+}  // namespace
+
+SIMGPU_EXPORT CUresult cuGraphAddNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
+                                      CUgraphNodeParams* p) {
+  return add_generic(ph, h, deps, n, p);
+}
+
+SIMGPU_EXPORT CUresult cuGraphAddNode_v2(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps,
+                                         const CUgraphEdgeData*, size_t n, CUgraphNodeParams* p) {
+  return add_generic(ph, h, deps, n, p);
+}
+
+SIMGPU_EXPORT CUresult cuGraphNodeGetType(CUgraphNode h, CUgraphNodeType* type) {
+  auto* n = reinterpret_cast<GraphNode*>(h);
+  if (!type || !g_nodes.contains(n)) return CUDA_ERROR_INVALID_VALUE;
+  *type = n->type;
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphGetNodes(CUgraph h, CUgraphNode* nodes, size_t* count) {
+  Graph* g = graph_of(h);
+  if (!g || !count) return CUDA_ERROR_INVALID_VALUE;
+  if (nodes)
+    for (size_t i = 0; i < std::min(*count, g->nodes.size()); ++i)
+      nodes[i] = reinterpret_cast<CUgraphNode>(g->nodes[i].get());
+  *count = g->nodes.size();
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec* out, CUgraph h, unsigned long long flags) {
+  return instantiate(out, h, flags);
+}
+
+SIMGPU_EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec* out, CUgraph h, CUgraphNode* err, char* log, size_t n) {
+  if (err) *err = nullptr;
+  if (log && n) log[0] = '\0';
+  return instantiate(out, h, 0);
+}
+
+SIMGPU_EXPORT CUresult cuGraphInstantiate(CUgraphExec* out, CUgraph h, CUgraphNode* err, char* log, size_t n) {
+  return cuGraphInstantiate_v2(out, h, err, log, n);
+}
+
+SIMGPU_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec* out, CUgraph h, CUDA_GRAPH_INSTANTIATE_PARAMS* p) {
+  if (!p) return CUDA_ERROR_INVALID_VALUE;
+  CUresult r = instantiate(out, h, p->flags);
+  p->hErrNode_out = nullptr;
+  p->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
+  return r;
+}
+
+SIMGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* out, CUgraph h,
+                                                         CUDA_GRAPH_INSTANTIATE_PARAMS* p) {
+  return cuGraphInstantiateWithParams(out, h, p);
+}
+
+SIMGPU_EXPORT CUresult cuGraphExecGetFlags(CUgraphExec h, cuuint64_t* flags) {
+  if (!flags || !g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
+  *flags = reinterpret_cast<GraphExec*>(h)->flags;
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuGraphLaunch(CUgraphExec h, CUstream s) { return launch(h, s, false); }
+SIMGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec h, CUstream s) { return launch(h, s, true); }
+
+SIMGPU_EXPORT CUresult cuGraphUpload(CUgraphExec h, CUstream s) {
+  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<Stream> st;
+  return resolve_stream(s, false, &st);
+}
+
+SIMGPU_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec h, CUstream s) {
+  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<Stream> st;
+  return resolve_stream(s, true, &st);
+}
+
+SIMGPU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec h) {
+  if (CUresult r = require_init()) return r;
+  auto* e = reinterpret_cast<GraphExec*>(h);
+  if (!g_execs.remove(e)) return CUDA_ERROR_INVALID_VALUE;
+  delete e;
+  return CUDA_SUCCESS;
+}
+
+SIMGPU_EXPORT CUresult cuDeviceGraphMemTrim(CUdevice dev) { return check_device(dev); }
