@@ -21,7 +21,7 @@ namespace simgpu {
 
 constexpr int kMaxProcesses = 256;
 constexpr uint64_t kStateMagic = 0x53494d4750553031ull;  // "SIMGPU01"
-constexpr uint32_t kStateLayout = 3;
+constexpr uint32_t kStateLayout = 4;
 
 struct DeviceInfo {
   uint64_t total_memory;
@@ -53,6 +53,18 @@ struct EngineState {
   uint32_t last_util_percent;
 };
 
+// An allocation exported with cuIpcGetMemHandle, so that an importer in
+// another process can tell a live export from a freed one (guarded by `lock`).
+constexpr int kMaxIpcExports = 1024;
+struct IpcExport {
+  int32_t pid;          // exporter; 0: free entry
+  int32_t device;
+  uint64_t start_time;  // exporter's, defeats pid reuse
+  uint64_t serial;      // unique per export on this node
+  uint64_t base;
+  uint64_t size;
+};
+
 struct NodeState {
   uint64_t magic;
   uint32_t layout;
@@ -64,6 +76,8 @@ struct NodeState {
   std::atomic<uint64_t> used[kMaxDevices];  // physical memory in use per device
   EngineState engine[kMaxDevices];
   ProcessSlot procs[kMaxProcesses];
+  uint64_t ipc_next_serial;
+  IpcExport ipc[kMaxIpcExports];
 };
 
 // A process's attachment to its node. Attach once per process (after fork the
