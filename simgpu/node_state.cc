@@ -82,9 +82,14 @@ void fill_device(DeviceInfo* d, int index, uint64_t memory, const std::string& n
   // different on different simulated nodes.
   uint64_t h = 1469598103934665603ull;
   for (char c : node) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  h ^= static_cast<uint64_t>(index + 1) * 0x9e3779b97f4a7c15ull;
   for (int i = 0; i < 16; ++i) {
-    h = (h ^ static_cast<uint64_t>(index + i * 131)) * 1099511628211ull;
-    d->uuid[i] = static_cast<unsigned char>(h >> 29);
+    // splitmix64 steps: every byte depends on the whole seed.
+    h += 0x9e3779b97f4a7c15ull;
+    uint64_t z = h;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    d->uuid[i] = static_cast<unsigned char>(z ^ (z >> 31));
   }
   d->uuid[6] = static_cast<unsigned char>((d->uuid[6] & 0x0f) | 0x40);  // RFC 4122 v4 shape
   d->uuid[8] = static_cast<unsigned char>((d->uuid[8] & 0x3f) | 0x80);
@@ -117,6 +122,27 @@ void initialize(NodeState* s, const SimConfig& c) {
   s->magic = kStateMagic;
 }
 
+// A node nobody uses any more takes the current settings in place. The lock
+// and the futex words are kept: an NVML observer may hold the mapping.
+void reconfigure(NodeState* s, const SimConfig& c) {
+  Node probe_lock_only = Node::unowned(s);
+  probe_lock_only.lock();
+  reap_dead_locked(s);
+  s->device_count = static_cast<int32_t>(c.memory.size());
+  s->context_overhead = c.context_overhead;
+  s->timeslice_ns = c.timeslice_ns;
+  for (int i = 0; i < kMaxDevices; ++i) {
+    if (i < s->device_count) fill_device(&s->devices[i], i, c.memory[i], c.state_name);
+    s->used[i].store(0);
+    EngineState& e = s->engine[i];
+    e.owner = -1;
+    e.running = 0;
+    e.slice_end_ns = 0;
+    for (auto& w : e.want) w.store(0);
+  }
+  probe_lock_only.unlock();
+}
+
 bool same_shape(const NodeState* s, const SimConfig& c) {
   if (s->device_count != static_cast<int32_t>(c.memory.size())) return false;
   if (s->context_overhead != c.context_overhead || s->timeslice_ns != c.timeslice_ns) return false;
@@ -144,8 +170,10 @@ NodeState* map_state(const SimConfig& c, std::string* error) {
     return nullptr;
   }
   auto* s = static_cast<NodeState*>(p);
-  if (s->magic != kStateMagic || s->layout != kStateLayout || !any_live_process(s)) {
+  if (s->magic != kStateMagic || s->layout != kStateLayout) {
     initialize(s, c);
+  } else if (!any_live_process(s)) {
+    reconfigure(s, c);
   } else if (!same_shape(s, c)) {
     std::fprintf(stderr,
                  "simgpu: warning: node '%s' is already in use with other SIMGPU_* settings; "

@@ -106,6 +106,8 @@ class Node {
 
   void lock();
   void unlock();
+  // A handle that only locks/unlocks `s` (no slot), for internal maintenance.
+  static Node unowned(NodeState* s) { return Node(s, -1); }
   // Releases this process's slot and everything it holds (normal exit).
   void detach();
 
