@@ -65,9 +65,12 @@ uint64_t array_bytes(const CUDA_ARRAY3D_DESCRIPTOR& d) {
 
 uint64_t mipmapped_array_bytes(const CUDA_ARRAY3D_DESCRIPTOR& d, unsigned levels) {
   uint64_t total = 0;
+  // Layers (and cube faces) are not halved per level; real depth is.
+  bool layered = (d.Flags & (CUDA_ARRAY3D_LAYERED | CUDA_ARRAY3D_CUBEMAP)) != 0;
   for (unsigned l = 0; l < levels && l < 64; ++l) {
     auto dim = [l](uint64_t v) { return v == 0 ? 0 : at_least_one(v >> l); };
-    total += array_bytes(d.Format, d.NumChannels, dim(d.Width), dim(d.Height), dim(d.Depth));
+    uint64_t depth = layered ? d.Depth : dim(d.Depth);
+    total += array_bytes(d.Format, d.NumChannels, dim(d.Width), dim(d.Height), depth);
   }
   return total;
 }

@@ -1,12 +1,12 @@
 #include "device_map.h"
 
-#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "log.h"
 #include "real_driver.h"
+#include "uuid_text.h"
 #include "vgpu/nvml_subset.h"
 
 namespace vgpu::hook {
@@ -14,28 +14,7 @@ namespace {
 
 using CuDeviceGetUuid = int (*)(unsigned char*, int);  // CUuuid is 16 bytes
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 }  // namespace
-
-bool parse_uuid_text(const char* text, unsigned char out[16]) {
-  if (!text) return false;
-  if (std::strncmp(text, "GPU-", 4) == 0) text += 4;
-  int nibbles = 0;
-  for (; *text && nibbles < 32; ++text) {
-    if (*text == '-') continue;
-    int v = hex_value(*text);
-    if (v < 0) return false;
-    if (nibbles % 2 == 0) out[nibbles / 2] = static_cast<unsigned char>(v << 4);
-    else out[nibbles / 2] |= static_cast<unsigned char>(v);
-    ++nibbles;
-  }
-  return nibbles == 32 && *text == '\0';
-}
 
 DeviceMap::DeviceMap() {
   for (auto& s : ordinal_slot_) s.store(-2, std::memory_order_relaxed);

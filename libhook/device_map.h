@@ -38,7 +38,4 @@ class DeviceMap {
   std::atomic<int> ordinal_slot_[kMaxDevices];  // -2: not yet known
 };
 
-// Parses "GPU-12345678-abcd-..." (dashes and the prefix ignored) into 16 bytes.
-bool parse_uuid_text(const char* text, unsigned char out[16]);
-
 }  // namespace vgpu::hook
