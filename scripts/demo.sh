@@ -40,8 +40,8 @@ start_workload() {
 
 echo
 echo "== Two processes share one simulated GPU ($SIMGPU_MEMORY) for ${SECONDS_EACH}s =="
-start_workload training  --alloc-size 6Gi --hold --kernel-us 2000 --streams 2
-start_workload inference --alloc-size 4Gi --hold --kernel-us 500
+start_workload training  --alloc-size 6Gi --hold --kernel-us 1000
+start_workload inference --alloc-size 4Gi --hold --kernel-us 1000
 status=0
 for pid in "${PIDS[@]}"; do wait "$pid" || status=1; done
 PIDS=()

@@ -51,6 +51,14 @@ LaunchPlan plan_of(const Options& o) {
   return LaunchPlan{o.kernel_ns, o.streams, o.rate, o.duration_s, o.count};
 }
 
+// One progress line on stderr once memory is taken, so a supervisor (test,
+// demo) knows the allocations are in place before the kernels start.
+void announce_allocations(const std::string& label, const AllocationReport& a) {
+  std::fprintf(stderr, "vgpu-workload[%s]: allocations %d/%d ok, %llu bytes held; launching\n",
+               label.c_str(), a.ok, a.requested, static_cast<unsigned long long>(a.peak_bytes));
+  std::fflush(stderr);
+}
+
 // Allocates, runs the kernels, frees; fills `summary` as far as it got.
 void run_workload(const Options& o, ErrorLog* log, Summary* summary) {
   DeviceSession session(log);
@@ -59,6 +67,7 @@ void run_workload(const Options& o, ErrorLog* log, Summary* summary) {
   if (!launcher.setup()) return;
   Allocator allocator(o.alloc_api, session.device(), launcher.first_stream(), log);
   allocator.run(o.alloc_size, o.alloc_count, o.hold);
+  announce_allocations(o.label, allocator.report());
   summary->launches = launcher.run();
   allocator.release_all();
   summary->allocations = allocator.report();

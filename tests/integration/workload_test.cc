@@ -144,6 +144,20 @@ TEST(Workload, HelpPrintsUsageAndSucceeds) {
   EXPECT_NE(r.out.find("--alloc-api"), std::string::npos);
 }
 
+TEST(Workload, MemoryHeldByOneWorkloadIsUnavailableToAnother) {
+  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "4Gi"}});
+  auto holder = start_workload(node, {"--alloc-size", "3Gi", "--hold", "--duration", "60",
+                                      "--kernel-us", "1000", "--label", "holder"});
+  ASSERT_TRUE(wait_until([&] { return holder->errors().find("launching") != std::string::npos; },
+                         60s))
+      << holder->errors();
+  ASSERT_NE(holder->errors().find("allocations 1/1 ok"), std::string::npos) << holder->errors();
+  WorkloadRun r = run_workload(node, {"--alloc-size", "2Gi", "--count", "1", "--json"});
+  expect_clean(r);
+  EXPECT_EQ(r.summary["allocations"]["errors"]["CUDA_ERROR_OUT_OF_MEMORY"], 1) << describe(r);
+  EXPECT_TRUE(holder->running());
+}
+
 class WorkloadAllocation : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(WorkloadAllocation, HeldAllocationsAllSucceedAndAreFreed) {
@@ -176,7 +190,8 @@ TEST_P(WorkloadAllocation, AllocationLargerThanTheDeviceFailsWithOutOfMemory) {
 
 INSTANTIATE_TEST_SUITE_P(Apis, WorkloadAllocation,
                          ::testing::Values("alloc", "pitch", "managed", "async", "pool", "vmm",
-                                           "array"));
+                                           "array"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace vgpu::test
