@@ -15,13 +15,13 @@ CUresult create_and_push(unsigned flags, CUdevice dev, CUcontext* pctx) {
   if ((flags & ~kValidFlags) != 0 || (flags & kSchedMask) == (CU_CTX_SCHED_SPIN | CU_CTX_SCHED_YIELD))
     return CUDA_ERROR_INVALID_VALUE;
   Context* c = nullptr;
-  if (CUresult r = Driver::get().create_context(dev, flags, false, &c)) return r;
+  if (CUresult r = Driver::get().create_context(phys(dev), flags, false, &c)) return r;
   tls_push(c);
   *pctx = reinterpret_cast<CUcontext>(c);
   return CUDA_SUCCESS;
 }
 
-Driver::Primary* primary_of(CUdevice dev) { return &Driver::get().primary[dev]; }
+Driver::Primary* primary_of(CUdevice dev) { return &Driver::get().primary[phys(dev)]; }
 
 }  // namespace
 
@@ -84,7 +84,7 @@ SIMGPU_EXPORT CUresult cuCtxGetDevice(CUdevice* dev) {
   if (!dev) return CUDA_ERROR_INVALID_VALUE;
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
-  *dev = c->device;
+  *dev = ordinal(c->device);
   return CUDA_SUCCESS;
 }
 
@@ -161,7 +161,7 @@ SIMGPU_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
   std::lock_guard<std::mutex> g(p->mu);
   if (!p->ctx) {
     Context* c = nullptr;
-    if (CUresult r = Driver::get().create_context(dev, p->flags, true, &c)) return r;
+    if (CUresult r = Driver::get().create_context(phys(dev), p->flags, true, &c)) return r;
     p->ctx = c;
   }
   ++p->refs;

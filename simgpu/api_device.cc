@@ -61,7 +61,7 @@ const char* description(CUresult e) {
 
 int attribute_value(CUdevice_attribute a, int dev, bool* known) {
   *known = true;
-  const DeviceInfo& d = Driver::get().device(dev);
+  const DeviceInfo& d = Driver::get().device(phys(dev));
   switch (a) {
     case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: return 1024;
     case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X: return 1024;
@@ -83,7 +83,7 @@ int attribute_value(CUdevice_attribute a, int dev, bool* known) {
     case CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY: return 1;
     case CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS: return 1;
     case CU_DEVICE_ATTRIBUTE_ECC_ENABLED: return 1;
-    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: return 0x18 + dev * 0x10;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: return 0x18 + phys(dev) * 0x10;
     case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: return 2619000;
     case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: return 5120;
     case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: return 52428800;
@@ -168,7 +168,7 @@ SIMGPU_EXPORT CUresult cuDeviceGet(CUdevice* device, int ordinal) {
 SIMGPU_EXPORT CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
   if (!name || len <= 0) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = check_device(dev)) return r;
-  std::strncpy(name, Driver::get().device(dev).name, static_cast<size_t>(len));
+  std::strncpy(name, Driver::get().device(phys(dev)).name, static_cast<size_t>(len));
   name[len - 1] = '\0';
   return CUDA_SUCCESS;
 }
@@ -176,7 +176,7 @@ SIMGPU_EXPORT CUresult cuDeviceGetName(char* name, int len, CUdevice dev) {
 SIMGPU_EXPORT CUresult cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice dev) {
   if (!uuid) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = check_device(dev)) return r;
-  std::memcpy(uuid->bytes, Driver::get().device(dev).uuid, 16);
+  std::memcpy(uuid->bytes, Driver::get().device(phys(dev)).uuid, 16);
   return CUDA_SUCCESS;
 }
 
@@ -185,7 +185,7 @@ SIMGPU_EXPORT CUresult cuDeviceGetUuid(CUuuid* uuid, CUdevice dev) { return cuDe
 SIMGPU_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   if (!bytes) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = check_device(dev)) return r;
-  *bytes = Driver::get().device(dev).total_memory;
+  *bytes = Driver::get().device(phys(dev)).total_memory;
   return CUDA_SUCCESS;
 }
 
@@ -218,7 +218,7 @@ SIMGPU_EXPORT CUresult cuDeviceComputeCapability(int* major, int* minor, CUdevic
 SIMGPU_EXPORT CUresult cuDeviceGetPCIBusId(char* pciBusId, int len, CUdevice dev) {
   if (!pciBusId || len <= 0) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = check_device(dev)) return r;
-  std::strncpy(pciBusId, Driver::get().device(dev).pci_bus_id, static_cast<size_t>(len));
+  std::strncpy(pciBusId, Driver::get().device(phys(dev)).pci_bus_id, static_cast<size_t>(len));
   pciBusId[len - 1] = '\0';
   return CUDA_SUCCESS;
 }
@@ -227,7 +227,7 @@ SIMGPU_EXPORT CUresult cuDeviceGetByPCIBusId(CUdevice* dev, const char* pciBusId
   if (!dev || !pciBusId) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = require_init()) return r;
   for (int i = 0; i < Driver::get().device_count(); ++i)
-    if (strcasecmp(pciBusId, Driver::get().device(i).pci_bus_id) == 0) {
+    if (strcasecmp(pciBusId, Driver::get().device(phys(i)).pci_bus_id) == 0) {
       *dev = i;
       return CUDA_SUCCESS;
     }

@@ -91,7 +91,7 @@ CUresult alloc_node(const CUmemPoolProps& props, size_t bytes, std::shared_ptr<G
   if (CUresult r = check_device(props.location.id)) return r == CUDA_ERROR_INVALID_DEVICE ? CUDA_ERROR_INVALID_VALUE : r;
   auto n = std::make_shared<GraphNode>();
   n->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
-  n->device = props.location.id;
+  n->device = phys(props.location.id);
   n->bytes = bytes;
   if (CUresult r = take_address(n->device, bytes, kVmmGranularity, &n->dptr)) return r;
   *dptr = n->dptr;
@@ -293,7 +293,7 @@ SIMGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode h, CUDA_MEM_ALLO
   std::memset(out, 0, sizeof *out);
   out->poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
   out->poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-  out->poolProps.location.id = n->device;
+  out->poolProps.location.id = ordinal(n->device);
   out->bytesize = n->bytes;
   out->dptr = n->dptr;
   return CUDA_SUCCESS;

@@ -162,7 +162,7 @@ SIMGPU_EXPORT CUresult cuIpcOpenMemHandle_v2(CUdeviceptr* pdptr, CUipcMemHandle 
   IpcWire w;
   std::memcpy(&w, handle.reserved, sizeof w);
   if (w.magic != kIpcMagic || w.index >= kMaxIpcExports || w.device < 0 ||
-      w.device >= Driver::get().device_count())
+      w.device >= Driver::get().node().state()->device_count)
     return CUDA_ERROR_INVALID_VALUE;
   if (w.pid == getpid()) return CUDA_ERROR_INVALID_CONTEXT;  // as the real driver answers
   if (!export_live(w)) return CUDA_ERROR_INVALID_VALUE;

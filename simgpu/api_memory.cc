@@ -56,7 +56,7 @@ CUresult write_pointer_attribute(void* data, CUpointer_attribute attr, const All
       return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: {
       int dev = host ? (a.ctx ? a.ctx->device : 0) : a.device;
-      *static_cast<int*>(data) = dev;
+      *static_cast<int*>(data) = ordinal(dev);
       return CUDA_SUCCESS;
     }
     case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:

@@ -262,23 +262,23 @@ void pool_return_block(const Allocation& a) {
 SIMGPU_EXPORT CUresult cuDeviceGetDefaultMemPool(CUmemoryPool* pool, CUdevice dev) {
   if (CUresult r = check_device(dev)) return r;
   if (!pool) return CUDA_ERROR_INVALID_VALUE;
-  *pool = reinterpret_cast<CUmemoryPool>(default_pool(dev));
+  *pool = reinterpret_cast<CUmemoryPool>(default_pool(phys(dev)));
   return CUDA_SUCCESS;
 }
 
 SIMGPU_EXPORT CUresult cuDeviceGetMemPool(CUmemoryPool* pool, CUdevice dev) {
   if (CUresult r = check_device(dev)) return r;
   if (!pool) return CUDA_ERROR_INVALID_VALUE;
-  *pool = reinterpret_cast<CUmemoryPool>(current_pool(dev));
+  *pool = reinterpret_cast<CUmemoryPool>(current_pool(phys(dev)));
   return CUDA_SUCCESS;
 }
 
 SIMGPU_EXPORT CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool) {
   if (CUresult r = check_device(dev)) return r;
   Pool* p = live_pool(pool);
-  if (!p || p->device != dev) return CUDA_ERROR_INVALID_VALUE;
+  if (!p || p->device != phys(dev)) return CUDA_ERROR_INVALID_VALUE;
   std::lock_guard<std::mutex> g(g_device_mu);
-  g_current[dev] = p;
+  g_current[phys(dev)] = p;
   return CUDA_SUCCESS;
 }
 
@@ -288,7 +288,7 @@ SIMGPU_EXPORT CUresult cuMemPoolCreate(CUmemoryPool* pool, const CUmemPoolProps*
   if (CUresult r = check_props(props)) return r;
   install_hooks();
   auto* p = new Pool();
-  p->device = props->location.id;
+  p->device = phys(props->location.id);
   p->props = *props;
   g_pools.add(p);
   *pool = reinterpret_cast<CUmemoryPool>(p);

@@ -133,9 +133,9 @@ SIMGPU_EXPORT CUresult cuStreamGetId_ptsz(CUstream h, unsigned long long* id) {
 }
 SIMGPU_EXPORT CUresult cuStreamGetDevice(CUstream h, CUdevice* dev) {
   if (!dev) return CUDA_ERROR_INVALID_VALUE;
-  return with_stream(h, false, [&](Stream& s) { *dev = s.ctx->device; });
+  return with_stream(h, false, [&](Stream& s) { *dev = ordinal(s.ctx->device); });
 }
 SIMGPU_EXPORT CUresult cuStreamGetDevice_ptsz(CUstream h, CUdevice* dev) {
   if (!dev) return CUDA_ERROR_INVALID_VALUE;
-  return with_stream(h, true, [&](Stream& s) { *dev = s.ctx->device; });
+  return with_stream(h, true, [&](Stream& s) { *dev = ordinal(s.ctx->device); });
 }

@@ -104,7 +104,7 @@ SIMGPU_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t 
   if (CUresult r = require_init()) return r;
   if (!handle || flags != 0 || size == 0 || size % kVmmGranularity != 0) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = check_prop(prop)) return r;
-  int device = prop->location.id;
+  int device = phys(prop->location.id);
   if (CUresult r = charge_device(device, size)) return r;
   auto* p = new Physical();
   p->prop = *prop;

@@ -5,6 +5,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -48,9 +49,22 @@ CUresult Driver::init(unsigned flags) {
     std::atexit(at_exit);
     hooks_installed = true;
   }
+  visible_ = parse_visible_devices(std::getenv("CUDA_VISIBLE_DEVICES"), *node_->state());
+  if (visible_.empty()) {
+    log_error("CUDA_VISIBLE_DEVICES='%s' leaves no device visible", std::getenv("CUDA_VISIBLE_DEVICES"));
+    node_->detach();
+    node_ = nullptr;
+    return CUDA_ERROR_NO_DEVICE;
+  }
   g_init_pid = getpid();
   initialized_.store(true, std::memory_order_release);
   return CUDA_SUCCESS;
+}
+
+int Driver::ordinal_of(int physical) const {
+  for (size_t i = 0; i < visible_.size(); ++i)
+    if (visible_[i] == physical) return static_cast<int>(i);
+  return -1;
 }
 
 void Driver::reset_after_fork() {
@@ -191,4 +205,56 @@ void log_error(const char* fmt, ...) {
 
 namespace simgpu {
 int unsupported_entry_point(const char* name) { return static_cast<int>(not_supported(name)); }
+}  // namespace simgpu
+
+namespace simgpu {
+
+namespace {
+std::string uuid_string(const unsigned char* u) {
+  char s[48];
+  std::snprintf(s, sizeof s, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  return s;
+}
+
+// One entry: an index, or a UUID (with or without "GPU-") or a unique prefix
+// of one. -1 if it names no device or more than one.
+int resolve_visible_entry(const std::string& e, const NodeState& node) {
+  if (e.empty()) return -1;
+  if (e.find_first_not_of("0123456789") == std::string::npos) {
+    long i = std::strtol(e.c_str(), nullptr, 10);
+    return i < node.device_count ? static_cast<int>(i) : -1;
+  }
+  std::string want = e.rfind("GPU-", 0) == 0 ? e : "GPU-" + e;
+  int found = -1;
+  for (int i = 0; i < node.device_count; ++i)
+    if (uuid_string(node.devices[i].uuid).rfind(want, 0) == 0) {
+      if (found >= 0) return -1;
+      found = i;
+    }
+  return found;
+}
+}  // namespace
+
+std::vector<int> parse_visible_devices(const char* value, const NodeState& node) {
+  std::vector<int> out;
+  if (!value) {
+    for (int i = 0; i < node.device_count; ++i) out.push_back(i);
+    return out;
+  }
+  std::string v = value;
+  for (size_t pos = 0; pos <= v.size();) {
+    size_t comma = v.find(',', pos);
+    if (comma == std::string::npos) comma = v.size();
+    std::string e = v.substr(pos, comma - pos);
+    while (!e.empty() && e.front() == ' ') e.erase(e.begin());
+    while (!e.empty() && e.back() == ' ') e.pop_back();
+    int d = resolve_visible_entry(e, node);
+    if (d < 0 || std::find(out.begin(), out.end(), d) != out.end()) break;  // documented: stop here
+    out.push_back(d);
+    pos = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace simgpu

@@ -128,8 +128,13 @@ class Driver {
   bool initialized() const { return initialized_.load(std::memory_order_acquire); }
   const SimConfig& config() const { return config_; }
   Node& node() { return *node_; }
-  int device_count() const { return node_ ? node_->state()->device_count : 0; }
-  const DeviceInfo& device(int i) const { return node_->state()->devices[i]; }
+  // Devices visible to this process (CUDA_VISIBLE_DEVICES applied). CUdevice
+  // values are ordinals among them; everything stored internally (contexts,
+  // allocations, the node state) uses physical indexes.
+  int device_count() const { return static_cast<int>(visible_.size()); }
+  int physical(int ordinal) const { return visible_[ordinal]; }
+  int ordinal_of(int physical) const;
+  const DeviceInfo& device(int physical) const { return node_->state()->devices[physical]; }
 
   // Contexts. create_context charges the device's context overhead.
   CUresult create_context(int device, unsigned flags, bool primary, Context** out);
@@ -161,6 +166,7 @@ class Driver {
   SimConfig config_;
   Node* node_ = nullptr;
   std::atomic<uint64_t> next_ctx_id_{1};
+  std::vector<int> visible_;
   std::mutex hooks_mu_;
   std::vector<std::function<void(Context*)>> destroy_hooks_;
 };
@@ -171,6 +177,12 @@ class Driver {
 CUresult require_init();
 // Validates a device ordinal (CUDA_ERROR_INVALID_DEVICE).
 CUresult check_device(CUdevice dev);
+// The physical index of a validated ordinal, and back.
+inline int phys(CUdevice ordinal) { return Driver::get().physical(ordinal); }
+inline int ordinal(int physical) { return Driver::get().ordinal_of(physical); }
+// Parses CUDA_VISIBLE_DEVICES against the node's devices: indexes or UUIDs
+// ("GPU-<uuid or unique prefix>"); parsing stops at the first invalid entry.
+std::vector<int> parse_visible_devices(const char* value, const NodeState& node);
 // The calling thread's current context; CUDA_ERROR_INVALID_CONTEXT if none, or
 // CUDA_ERROR_CONTEXT_IS_DESTROYED if it was destroyed while current.
 CUresult current_context(Context** out);

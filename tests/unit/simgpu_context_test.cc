@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "test_support.h"
 
@@ -179,6 +181,66 @@ TEST_F(SimContext, UnimplementedEntryPointsAreNotSupported) {
   ASSERT_EQ(cuInit(0), CUDA_SUCCESS);
   // Graphics interop has no meaning on simgpu.
   EXPECT_EQ(cuGraphicsUnregisterResource(nullptr), CUDA_ERROR_NOT_SUPPORTED);
+}
+
+}  // namespace
+
+namespace {
+
+// UUIDs of the devices a fresh process sees with CUDA_VISIBLE_DEVICES=`cvd`
+// (nullptr: unset), as hex strings; "init=<code>" if cuInit fails.
+std::vector<std::string> visible_uuids(const char* cvd) {
+  int fds[2];
+  if (pipe(fds) != 0) return {};
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    if (cvd) setenv("CUDA_VISIBLE_DEVICES", cvd, 1);
+    else unsetenv("CUDA_VISIBLE_DEVICES");
+    std::string out;
+    CUresult r = cuInit(0);
+    int n = 0;
+    if (r != CUDA_SUCCESS) out = "init=" + std::to_string(r) + "\n";
+    else cuDeviceGetCount(&n);
+    for (int i = 0; i < n; ++i) {
+      CUuuid u;
+      cuDeviceGetUuid(&u, i);
+      char hex[40] = {0};
+      for (int b = 0; b < 16; ++b) std::snprintf(hex + 2 * b, 3, "%02x", static_cast<unsigned char>(u.bytes[b]));
+      out += std::string(hex) + "\n";
+    }
+    if (write(fds[1], out.data(), out.size()) < 0) _exit(1);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string all;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) all.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  std::vector<std::string> lines;
+  for (size_t p = 0, e; (e = all.find('\n', p)) != std::string::npos; p = e + 1) lines.push_back(all.substr(p, e - p));
+  return lines;
+}
+
+TEST_F(SimContext, CudaVisibleDevicesReordersAndFilters) {
+  auto all = visible_uuids(nullptr);
+  ASSERT_EQ(all.size(), 2u);
+  auto swapped = visible_uuids("1,0");
+  ASSERT_EQ(swapped.size(), 2u);
+  EXPECT_EQ(swapped[0], all[1]);
+  EXPECT_EQ(swapped[1], all[0]);
+  std::string by_uuid = "GPU-" + all[1].substr(0, 8);
+  auto one = visible_uuids(by_uuid.c_str());
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0], all[1]);
+  // Parsing stops at the first invalid entry, as documented.
+  auto prefix = visible_uuids("0,7,1");
+  ASSERT_EQ(prefix.size(), 1u);
+  EXPECT_EQ(prefix[0], all[0]);
+  auto none = visible_uuids("5");
+  ASSERT_EQ(none.size(), 1u);
+  EXPECT_EQ(none[0], "init=" + std::to_string(CUDA_ERROR_NO_DEVICE));
 }
 
 }  // namespace
