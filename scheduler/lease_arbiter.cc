@@ -1,0 +1,137 @@
+#include "lease_arbiter.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace vgpu::sched {
+
+LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns)
+    : quantum_(quantum_ns), window_(window_ns) {
+  window_.set_origin(start_ns);
+}
+
+void LeaseArbiter::set_policy(int tenant, const TenantPolicy& p) { policies_[tenant] = p; }
+
+void LeaseArbiter::remove(int tenant) {
+  policies_.erase(tenant);
+  waiting_.erase(tenant);
+  window_.forget(tenant);
+  if (holder_ == tenant) {
+    holder_ = -1;
+    draining_ = false;
+  }
+}
+
+void LeaseArbiter::request(int tenant) {
+  if (policies_.count(tenant) && tenant != holder_) waiting_.insert(tenant);
+}
+
+void LeaseArbiter::cancel(int tenant) { waiting_.erase(tenant); }
+
+void LeaseArbiter::drained(int tenant, uint64_t now) {
+  if (tenant != holder_) return;
+  window_.charge(tenant, grant_ns_, std::max(now, grant_ns_));
+  holder_ = -1;
+  draining_ = false;
+}
+
+void LeaseArbiter::returned_idle(int tenant, uint64_t now) {
+  if (tenant != holder_ || draining_) return;
+  drained(tenant, now);
+}
+
+double LeaseArbiter::share(int tenant, uint64_t now) const {
+  double s = window_.share(tenant, now);
+  if (tenant == holder_ && now > grant_ns_) {
+    // The running lease counts too, so a holder cannot run past its cap.
+    s += static_cast<double>(now - grant_ns_) / static_cast<double>(window_.window_ns());
+  }
+  return s;
+}
+
+bool LeaseArbiter::eligible(int tenant, uint64_t now) const {
+  auto it = policies_.find(tenant);
+  if (it == policies_.end()) return false;
+  return it->second.limit >= 1.0 || share(tenant, now) < it->second.limit;
+}
+
+bool LeaseArbiter::before(int a, int b, uint64_t now) const {
+  const TenantPolicy& pa = policies_.at(a);
+  const TenantPolicy& pb = policies_.at(b);
+  double sa = share(a, now), sb = share(b, now);
+  bool a_owed = sa < pa.request, b_owed = sb < pb.request;
+  if (a_owed != b_owed) return a_owed;
+  if (pa.priority != pb.priority) return pa.priority > pb.priority;
+  double wa = std::max(pa.request, 0.01), wb = std::max(pb.request, 0.01);
+  if (sa / wa != sb / wb) return sa / wa < sb / wb;
+  return a < b;
+}
+
+std::optional<int> LeaseArbiter::choose(uint64_t now) const {
+  std::optional<int> best;
+  for (int t : waiting_)
+    if (eligible(t, now) && (!best || before(t, *best, now))) best = t;
+  return best;
+}
+
+Action LeaseArbiter::revoke(uint64_t now, bool preempted) {
+  draining_ = true;
+  if (preempted) ++preempted_[holder_];
+  next_tick_ = UINT64_MAX;  // resumes when drained() arrives
+  (void)now;
+  return {Action::kRevoke, holder_};
+}
+
+// The earliest time after `now` at which `tenant`, holding the lease, reaches
+// its limit (approximately: assuming no time ages out meanwhile).
+uint64_t LeaseArbiter::cap_time(int tenant, uint64_t now) const {
+  const TenantPolicy& p = policies_.at(tenant);
+  double room = (p.limit - share(tenant, now)) * static_cast<double>(window_.window_ns());
+  if (p.limit >= 1.0) return UINT64_MAX;
+  return now + static_cast<uint64_t>(std::max(0.0, room)) + 1;
+}
+
+Action LeaseArbiter::tick(uint64_t now) {
+  next_tick_ = UINT64_MAX;
+  if (draining_) return {};
+  if (holder_ >= 0) {
+    if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
+    std::optional<int> next = choose(now);
+    if (next && policies_.at(*next).priority > policies_.at(holder_).priority) return revoke(now, true);
+    if (now >= deadline_) {
+      if (next && before(*next, holder_, now)) return revoke(now, false);
+      // Renewed in place: nobody else is due. The time so far is charged now,
+      // so the window sees a long-running holder.
+      window_.charge(holder_, grant_ns_, now);
+      grant_ns_ = now;
+      deadline_ = now + quantum_;
+    }
+    next_tick_ = std::min(deadline_, cap_time(holder_, now));
+    return {};
+  }
+  std::optional<int> next = choose(now);
+  if (!next) {
+    // Waiting tenants at their cap become eligible as their time ages out.
+    if (!waiting_.empty()) next_tick_ = now + quantum_;
+    return {};
+  }
+  holder_ = *next;
+  waiting_.erase(holder_);
+  grant_ns_ = now;
+  deadline_ = now + quantum_;
+  ++granted_[holder_];
+  next_tick_ = std::min(deadline_, cap_time(holder_, now));
+  return {Action::kGrant, holder_};
+}
+
+uint64_t LeaseArbiter::granted_count(int tenant) const {
+  auto it = granted_.find(tenant);
+  return it == granted_.end() ? 0 : it->second;
+}
+
+uint64_t LeaseArbiter::preempted_count(int tenant) const {
+  auto it = preempted_.find(tenant);
+  return it == preempted_.end() ? 0 : it->second;
+}
+
+}  // namespace vgpu::sched

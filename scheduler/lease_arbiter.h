@@ -1,0 +1,94 @@
+// LeaseArbiter: decides, for one GPU, which tenant holds the execution lease.
+//
+// Policy (DESIGN.md "GPU time slicing"):
+//  * a tenant below its `request` share is served before any tenant above
+//    its request (guarantee); among equals the higher priority wins, then the
+//    one furthest below its share (share / weight, weight = request);
+//  * a tenant at or above its `limit` share is never granted, even when the
+//    GPU is otherwise idle (hard cap), and a holder reaching it is revoked;
+//  * a waiting tenant of strictly higher priority than the holder preempts it
+//    at once (the deadline moves to now);
+//  * at the end of a quantum the lease is renewed in place while nobody else
+//    can be granted, else revoked;
+//  * time is charged from grant to drain (the end of the revoked holder's
+//    queued work), over a sliding window, so long kernels are paid back.
+//
+// Pure logic: time comes in as arguments (tests use a fake clock). The caller
+// (vgpud's event loop) carries out the Actions and calls tick() again at
+// next_tick. Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "config.h"
+#include "share_window.h"
+
+namespace vgpu::sched {
+
+struct TenantPolicy {
+  Priority priority = Priority::kNormal;
+  double request = 0;  // 0..1
+  double limit = 1;    // 0..1
+};
+
+struct Action {
+  enum Kind { kNone, kGrant, kRevoke } kind = kNone;
+  int tenant = -1;
+};
+
+class LeaseArbiter {
+ public:
+  LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns);
+
+  void set_policy(int tenant, const TenantPolicy& p);
+  // Forgets a tenant (deleted). If it holds the lease, the lease is dropped.
+  void remove(int tenant);
+
+  // A process of `tenant` waits for the lease.
+  void request(int tenant);
+  // The tenant no longer waits (its waiting processes went away).
+  void cancel(int tenant);
+  // The revoked holder drained at `now`: its time is charged, the GPU is free.
+  void drained(int tenant, uint64_t now);
+  // The holder returns an idle lease early (nothing queued): charged to `now`.
+  void returned_idle(int tenant, uint64_t now);
+
+  // Decides the next step at `now`. Call after every input and at next_tick().
+  Action tick(uint64_t now);
+  // When tick() must run again at the latest (UINT64_MAX: only on input).
+  uint64_t next_tick() const { return next_tick_; }
+
+  // Introspection (metrics, tests).
+  int holder() const { return holder_; }
+  bool draining() const { return draining_; }
+  bool waiting(int tenant) const { return waiting_.count(tenant) != 0; }
+  double share(int tenant, uint64_t now) const;
+  uint64_t charged_ns(int tenant, uint64_t now) const { return window_.charged_ns(tenant, now); }
+  uint64_t grant_time() const { return grant_ns_; }
+  uint64_t granted_count(int tenant) const;
+  uint64_t preempted_count(int tenant) const;
+
+ private:
+  bool eligible(int tenant, uint64_t now) const;
+  // Orders candidates: true if a should be served before b.
+  bool before(int a, int b, uint64_t now) const;
+  std::optional<int> choose(uint64_t now) const;
+  Action revoke(uint64_t now, bool preempted);
+  uint64_t cap_time(int tenant, uint64_t now) const;
+
+  uint64_t quantum_;
+  ShareWindow window_;
+  std::map<int, TenantPolicy> policies_;
+  std::set<int> waiting_;
+  int holder_ = -1;
+  bool draining_ = false;
+  uint64_t grant_ns_ = 0;
+  uint64_t deadline_ = 0;
+  uint64_t next_tick_ = UINT64_MAX;
+  std::map<int, uint64_t> granted_, preempted_;
+};
+
+}  // namespace vgpu::sched

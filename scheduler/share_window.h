@@ -1,0 +1,35 @@
+// ShareWindow: GPU time charged to each tenant over a sliding window, kept in
+// fixed buckets so old time ages out smoothly. share() is the fraction of the
+// window's wall time a tenant was charged. Not thread-safe (vgpud's loop owns it).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+namespace vgpu::sched {
+
+class ShareWindow {
+ public:
+  ShareWindow(uint64_t window_ns, int buckets = 50);
+  // Charges the interval [start, end) to `tenant`.
+  void charge(int tenant, uint64_t start, uint64_t end);
+  // Charged time of `tenant` inside the window ending at `now`, divided by the
+  // window length (or by the time since `origin` while that is shorter).
+  double share(int tenant, uint64_t now) const;
+  uint64_t charged_ns(int tenant, uint64_t now) const;
+  void set_origin(uint64_t origin) { origin_ = origin; }
+  void forget(int tenant) { buckets_.erase(tenant); }
+  uint64_t window_ns() const { return window_; }
+
+ private:
+  void add(int tenant, uint64_t bucket, uint64_t ns);
+  uint64_t bucket_ns_;
+  uint64_t window_;
+  int count_;
+  uint64_t origin_ = 0;
+  // tenant -> ring of (bucket index, ns)
+  std::map<int, std::vector<std::pair<uint64_t, uint64_t>>> buckets_;
+};
+
+}  // namespace vgpu::sched

@@ -1,0 +1,166 @@
+// LeaseArbiter with a fake clock: shares, caps, priorities, renewal.
+#include "lease_arbiter.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <vector>
+
+namespace vgpu::sched {
+namespace {
+
+constexpr uint64_t kMs = 1'000'000;
+constexpr uint64_t kQuantum = 10 * kMs;
+
+// Drives an arbiter as vgpud would, with every listed tenant always waiting
+// (saturating) and drains taking `drain` ns. Returns charged time per tenant.
+struct Sim {
+  LeaseArbiter arb{kQuantum, 1000 * kMs, 1};
+  uint64_t now = 1;
+  uint64_t drain = 0;
+  std::map<int, uint64_t> held;  // wall time holding the lease
+
+  void add(int t, double request, double limit, Priority p = Priority::kNormal) {
+    arb.set_policy(t, {p, request, limit});
+  }
+  void run(const std::vector<int>& saturating, uint64_t duration) {
+    uint64_t end = now + duration;
+    uint64_t grant_at = 0;
+    while (now < end) {
+      for (int t : saturating)
+        if (arb.holder() != t) arb.request(t);
+      Action a = arb.tick(now);
+      if (a.kind == Action::kGrant) grant_at = now;
+      if (a.kind == Action::kRevoke) {
+        now += drain;
+        held[a.tenant] += now - grant_at;
+        arb.drained(a.tenant, now);
+        continue;
+      }
+      uint64_t next = std::min(arb.next_tick(), end);
+      if (next <= now) next = now + kMs;
+      if (arb.holder() >= 0) held[arb.holder()] += next - now, grant_at = next;
+      now = next;
+    }
+  }
+  double fraction(int t, uint64_t duration) const {
+    auto it = held.find(t);
+    return it == held.end() ? 0 : static_cast<double>(it->second) / static_cast<double>(duration);
+  }
+};
+
+TEST(LeaseArbiter, TwoTenantsGetTheirRequests) {
+  Sim s;
+  s.add(1, 0.3, 1.0);
+  s.add(2, 0.7, 1.0);
+  s.run({1, 2}, 20'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 20'000 * kMs), 0.30, 0.02);
+  EXPECT_NEAR(s.fraction(2, 20'000 * kMs), 0.70, 0.02);
+}
+
+TEST(LeaseArbiter, FourTenantsGetTheirRequests) {
+  Sim s;
+  s.add(1, 0.1, 1.0);
+  s.add(2, 0.2, 1.0);
+  s.add(3, 0.3, 1.0);
+  s.add(4, 0.4, 1.0);
+  s.run({1, 2, 3, 4}, 30'000 * kMs);
+  for (int t = 1; t <= 4; ++t) EXPECT_NEAR(s.fraction(t, 30'000 * kMs), 0.1 * t, 0.02) << t;
+}
+
+TEST(LeaseArbiter, SpareTimeIsSharedByRequestWeight) {
+  Sim s;
+  s.add(1, 0.2, 1.0);
+  s.add(2, 0.3, 1.0);
+  s.run({1, 2}, 20'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 20'000 * kMs), 0.4, 0.03);
+  EXPECT_NEAR(s.fraction(2, 20'000 * kMs), 0.6, 0.03);
+}
+
+TEST(LeaseArbiter, LimitIsAHardCapEvenOnAnIdleGpu) {
+  Sim s;
+  s.add(1, 0.0, 0.3);
+  s.run({1}, 20'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 20'000 * kMs), 0.30, 0.02);
+}
+
+TEST(LeaseArbiter, AloneATenantIsRenewedWithoutRevocation) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  EXPECT_EQ(arb.tick(1).kind, Action::kGrant);
+  for (uint64_t t = 1; t < 5000 * kMs; t += kQuantum) EXPECT_EQ(arb.tick(t).kind, Action::kNone);
+  EXPECT_EQ(arb.holder(), 1);
+  EXPECT_EQ(arb.granted_count(1), 1u);
+}
+
+TEST(LeaseArbiter, HigherPriorityPreemptsAtOnce) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kHigh, 0.3, 1.0});
+  arb.request(1);
+  ASSERT_EQ(arb.tick(100).kind, Action::kGrant);
+  arb.request(2);
+  Action a = arb.tick(200);  // long before the quantum ends
+  EXPECT_EQ(a.kind, Action::kRevoke);
+  EXPECT_EQ(a.tenant, 1);
+  EXPECT_EQ(arb.tick(300).kind, Action::kNone);  // waits for the drain
+  arb.drained(1, 400);
+  a = arb.tick(400);
+  EXPECT_EQ(a.kind, Action::kGrant);
+  EXPECT_EQ(a.tenant, 2);
+  EXPECT_EQ(arb.preempted_count(1), 1u);
+}
+
+TEST(LeaseArbiter, EqualPriorityWaitsForTheQuantum) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
+  arb.request(2);
+  EXPECT_EQ(arb.tick(kMs).kind, Action::kNone);
+  EXPECT_LE(arb.next_tick(), 1 + kQuantum);
+  Action a = arb.tick(1 + kQuantum);
+  EXPECT_EQ(a.kind, Action::kRevoke);
+}
+
+TEST(LeaseArbiter, GuaranteeBeatsPriority) {
+  Sim s;
+  s.add(1, 0.4, 1.0, Priority::kLow);
+  s.add(2, 0.1, 1.0, Priority::kHigh);
+  s.run({1, 2}, 20'000 * kMs);
+  // The high-priority tenant takes the spare time, but never the low one's 40%.
+  EXPECT_NEAR(s.fraction(1, 20'000 * kMs), 0.40, 0.03);
+  EXPECT_NEAR(s.fraction(2, 20'000 * kMs), 0.60, 0.03);
+}
+
+TEST(LeaseArbiter, DrainTimeIsCharged) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  arb.request(2);
+  ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
+  int first = arb.holder();
+  ASSERT_EQ(arb.tick(1 + kQuantum).kind, Action::kRevoke);
+  arb.drained(first, 1 + 3 * kQuantum);  // its queued work ran two quanta over
+  EXPECT_EQ(arb.charged_ns(first, 1 + 3 * kQuantum), 3 * kQuantum);
+  EXPECT_EQ(arb.charged_ns(3 - first, 1 + 3 * kQuantum), 0u);
+}
+
+TEST(LeaseArbiter, RemovedHolderFreesTheGpu) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
+  arb.request(2);
+  arb.remove(1);
+  Action a = arb.tick(2);
+  EXPECT_EQ(a.kind, Action::kGrant);
+  EXPECT_EQ(a.tenant, 2);
+}
+
+}  // namespace
+}  // namespace vgpu::sched
