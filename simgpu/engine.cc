@@ -48,10 +48,13 @@ int next_waiting(const EngineState& e, int from) {
   return -1;
 }
 
+// slice_end_ns == 0: the slice was handed over but its owner has not started
+// it yet; it starts when the owner's kernel does, so wake-up latency does not
+// eat the new owner's slice.
 bool can_run(const EngineState& e, int me, uint64_t now) {
   if (e.running) return false;
   if (e.owner < 0 || e.owner == me) return true;
-  return e.want[e.owner].load() == 0 || now >= e.slice_end_ns;
+  return e.want[e.owner].load() == 0 || (e.slice_end_ns != 0 && now >= e.slice_end_ns);
 }
 
 // At a chunk boundary: give the engine to the next waiting process if the
@@ -59,8 +62,12 @@ bool can_run(const EngineState& e, int me, uint64_t now) {
 void rotate_if_due(EngineState& e, int me, uint64_t now, uint64_t slice) {
   if (now < e.slice_end_ns) return;
   int next = next_waiting(e, me);
-  if (next >= 0) e.owner = next;
-  e.slice_end_ns = now + slice;
+  if (next >= 0) {
+    e.owner = next;
+    e.slice_end_ns = 0;
+  } else {
+    e.slice_end_ns = now + slice;
+  }
 }
 
 }  // namespace
@@ -85,6 +92,7 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
       uint32_t seen = e.wake.load();
       uint64_t wait = kMaxWaitNs;
       if (!e.running && e.slice_end_ns > now) wait = std::min(wait, e.slice_end_ns - now + 1000);
+      if (!e.running && e.slice_end_ns == 0) wait = std::min<uint64_t>(wait, 1'000'000);
       n.unlock();
       futex_wait(&e.wake, seen, wait);
       n.lock();
@@ -94,7 +102,7 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
         last_reap = now;
       }
     }
-    if (e.owner != me) {
+    if (e.owner != me || e.slice_end_ns == 0) {
       e.owner = me;
       e.slice_end_ns = now + slice;
     }

@@ -13,6 +13,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <new>
 #include <string>
 
@@ -151,7 +152,10 @@ bool same_shape(const NodeState* s, const SimConfig& c) {
   return true;
 }
 
-NodeState* map_state(const SimConfig& c, std::string* error) {
+// Maps the node's state file, creating or re-configuring it. `under_flock`
+// runs while the file lock is still held, so a process claims its slot before
+// another process can judge the node unused.
+NodeState* map_state(const SimConfig& c, std::string* error, const std::function<void(NodeState*)>& under_flock) {
   std::string path = state_path(c.state_name);
   int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   if (fd < 0) {
@@ -172,13 +176,14 @@ NodeState* map_state(const SimConfig& c, std::string* error) {
   auto* s = static_cast<NodeState*>(p);
   if (s->magic != kStateMagic || s->layout != kStateLayout) {
     initialize(s, c);
-  } else if (!any_live_process(s)) {
+  } else if (!same_shape(s, c) && !any_live_process(s)) {
     reconfigure(s, c);
   } else if (!same_shape(s, c)) {
     std::fprintf(stderr,
                  "simgpu: warning: node '%s' is already in use with other SIMGPU_* settings; "
                  "using the node as it is\n", c.state_name.c_str());
   }
+  if (under_flock) under_flock(s);
   flock(fd, LOCK_UN);
   close(fd);
   return s;
@@ -218,10 +223,11 @@ void Node::lock() {
 
 void Node::unlock() { pthread_mutex_unlock(&state_->lock); }
 
-Node* Node::attach(const SimConfig& c, std::string* error) {
-  NodeState* s = map_state(c, error);
-  if (!s) return nullptr;
-  Node probe(s, -1);
+namespace {
+
+// Claims a free slot for this process; -1 if all are taken.
+int claim_slot(NodeState* s) {
+  Node probe = Node::unowned(s);
   probe.lock();
   reap_dead_locked(s);
   int slot = -1;
@@ -245,6 +251,15 @@ Node* Node::attach(const SimConfig& c, std::string* error) {
     p.pid.store(getpid());
   }
   probe.unlock();
+  return slot;
+}
+
+}  // namespace
+
+Node* Node::attach(const SimConfig& c, std::string* error) {
+  int slot = -1;
+  NodeState* s = map_state(c, error, [&](NodeState* st) { slot = claim_slot(st); });
+  if (!s) return nullptr;
   if (slot < 0) {
     *error = "simgpu: node '" + c.state_name + "' has no free process slot (256 in use)";
     return nullptr;
@@ -253,7 +268,7 @@ Node* Node::attach(const SimConfig& c, std::string* error) {
 }
 
 Node* Node::attach_observer(const SimConfig& c, std::string* error) {
-  NodeState* s = map_state(c, error);
+  NodeState* s = map_state(c, error, nullptr);
   return s ? new (std::nothrow) Node(s, -1) : nullptr;
 }
 
