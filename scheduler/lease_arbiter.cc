@@ -23,10 +23,16 @@ void LeaseArbiter::remove(int tenant) {
 }
 
 void LeaseArbiter::request(int tenant) {
-  if (policies_.count(tenant) && tenant != holder_) waiting_.insert(tenant);
+  // A draining holder that wants more must queue again like anyone else.
+  if (policies_.count(tenant) && (tenant != holder_ || draining_)) waiting_.insert(tenant);
 }
 
 void LeaseArbiter::cancel(int tenant) { waiting_.erase(tenant); }
+
+Action LeaseArbiter::release_holder() {
+  if (holder_ < 0 || draining_) return {};
+  return revoke(0, false);
+}
 
 void LeaseArbiter::drained(int tenant, uint64_t now) {
   if (tenant != holder_) return;

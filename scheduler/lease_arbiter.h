@@ -55,6 +55,8 @@ class LeaseArbiter {
   void drained(int tenant, uint64_t now);
   // The holder returns an idle lease early (nothing queued): charged to `now`.
   void returned_idle(int tenant, uint64_t now);
+  // vgpud found the holder idle for a quantum: revoke it (drain as usual).
+  Action release_holder();
 
   // Decides the next step at `now`. Call after every input and at next_tick().
   Action tick(uint64_t now);

@@ -1,0 +1,74 @@
+#include "event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace vgpu::sched {
+
+uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+EventLoop::EventLoop()
+    : epfd_(epoll_create1(EPOLL_CLOEXEC)), timerfd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) {
+  add(timerfd_, EPOLLIN, [this](uint32_t) {
+    uint64_t expirations;
+    while (read(timerfd_, &expirations, sizeof expirations) > 0) {
+    }
+    armed_ = 0;
+    if (timer_fn_) timer_fn_();
+  });
+}
+
+EventLoop::~EventLoop() {
+  close(timerfd_);
+  close(epfd_);
+}
+
+void EventLoop::add(int fd, uint32_t events, Handler h) {
+  handlers_[fd] = std::move(h);
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void EventLoop::remove(int fd) {
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  handlers_.erase(fd);
+}
+
+void EventLoop::set_timer(uint64_t when_ns) {
+  if (when_ns == armed_) return;
+  armed_ = when_ns;
+  itimerspec its{};
+  if (when_ns != 0 && when_ns != UINT64_MAX) {
+    its.it_value.tv_sec = static_cast<time_t>(when_ns / 1'000'000'000ull);
+    its.it_value.tv_nsec = static_cast<long>(when_ns % 1'000'000'000ull);
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  }
+  timerfd_settime(timerfd_, TFD_TIMER_ABSTIME, &its, nullptr);
+}
+
+void EventLoop::run() {
+  running_ = true;
+  epoll_event events[64];
+  while (running_) {
+    int n = epoll_wait(epfd_, events, 64, -1);
+    if (n < 0 && errno == EINTR) continue;
+    for (int i = 0; i < n && running_; ++i) {
+      auto it = handlers_.find(events[i].data.fd);
+      if (it == handlers_.end()) continue;  // removed by an earlier handler
+      Handler h = it->second;              // the handler may remove itself
+      h(events[i].events);
+    }
+  }
+}
+
+}  // namespace vgpu::sched

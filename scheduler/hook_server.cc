@@ -1,0 +1,394 @@
+#include "hook_server.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "log.h"
+
+namespace vgpu::sched {
+
+namespace {
+
+constexpr uint64_t kReleaseLockTimeoutNs = 20'000'000;
+
+template <class M>
+bool send_msg(int fd, const M& m, int pass_fd = -1) {
+  iovec iov{const_cast<M*>(&m), sizeof m};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  if (pass_fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  }
+  return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof m);
+}
+
+const char* check_text(proto::Check c) {
+  switch (c) {
+    case proto::Check::kBadMagic: return "not a vgpu message";
+    case proto::Check::kBadVersion: return "protocol version mismatch";
+    case proto::Check::kBadType: return "unknown message type";
+    case proto::Check::kBadSize: return "message of the wrong size";
+    default: return "ok";
+  }
+}
+
+}  // namespace
+
+HookServer::HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
+                       std::unique_ptr<IdentityResolver> identity)
+    : loop_(loop), tenants_(tenants), cfg_(cfg), identity_(std::move(identity)) {
+  uint64_t now = now_ns();
+  gpus_.resize(tenants_.gpus().size());
+  for (auto& g : gpus_) g.arbiter = std::make_unique<LeaseArbiter>(cfg_.quantum_ns, cfg_.window_ns, now);
+  for (Tenant* t : tenants_.all()) tenant_added(t);
+  loop_.on_timer([this] { on_timer(); });
+}
+
+HookServer::~HookServer() {
+  for (auto& [fd, c] : clients_) close(fd);
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    unlink(path_.c_str());
+  }
+}
+
+Result<bool> HookServer::listen(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return make_error("socket path too long: " + path);
+  std::strcpy(addr.sun_path, path.c_str());
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  if (!dir.empty()) mkdir(dir.c_str(), 0755);
+  int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    close(probe);
+    return make_error("another vgpud is already listening on " + path);
+  }
+  close(probe);
+  unlink(path.c_str());  // a stale socket of a dead vgpud
+  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 512) != 0)
+    return make_error("cannot listen on " + path + ": " + std::strerror(errno));
+  chmod(path.c_str(), 0666);  // any process may connect; identity comes from its token
+  path_ = path;
+  loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(); });
+  return true;
+}
+
+void HookServer::accept_clients() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+    auto c = std::make_unique<ClientInfo>();
+    c->fd = fd;
+    c->peer = {cred.pid, cred.uid, cred.gid};
+    clients_[fd] = std::move(c);
+    loop_.add(fd, EPOLLIN | EPOLLRDHUP, [this, fd](uint32_t ev) { on_client(fd, ev); });
+  }
+}
+
+void HookServer::on_client(int fd, uint32_t events) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  for (;;) {
+    char buf[proto::kMaxMessage + 1];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      dispatch(*it->second, buf, static_cast<size_t>(n));
+      if (!clients_.count(fd)) return;  // dropped while handling
+      continue;
+    }
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) return drop(fd, "");
+    break;
+  }
+  if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) drop(fd, "");
+}
+
+void HookServer::refuse(ClientInfo& c, const std::string& reason) {
+  auto m = proto::make<proto::Refused>();
+  std::snprintf(m.reason, sizeof m.reason, "%s", reason.c_str());
+  send_msg(c.fd, m);
+}
+
+void HookServer::dispatch(ClientInfo& c, const char* buf, size_t n) {
+  proto::Check check = proto::check(buf, n);
+  if (check == proto::Check::kBadVersion) {
+    const auto* h = reinterpret_cast<const proto::Header*>(buf);
+    refuse(c, "protocol version " + std::to_string(h->version) + " is not supported; vgpud speaks version " +
+                  std::to_string(proto::kVersion));
+  }
+  if (check != proto::Check::kOk) return drop(c.fd, check_text(check));
+  auto type = static_cast<proto::Type>(reinterpret_cast<const proto::Header*>(buf)->type);
+  if (type != proto::Type::kHello && c.tenant < 0) return drop(c.fd, "message before Hello");
+  switch (type) {
+    case proto::Type::kHello: return on_hello(c, *reinterpret_cast<const proto::Hello*>(buf));
+    case proto::Type::kCharges: return on_charges(c, *reinterpret_cast<const proto::Charges*>(buf));
+    case proto::Type::kLeaseRequest: return on_lease_request(c, *reinterpret_cast<const proto::LeaseRequest*>(buf));
+    case proto::Type::kLeaseReturn: return on_lease_return(c, *reinterpret_cast<const proto::LeaseReturn*>(buf));
+    default: return drop(c.fd, "unexpected message type");
+  }
+}
+
+void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
+  if (c.tenant >= 0) return drop(c.fd, "second Hello");
+  auto tenant = identity_->resolve(c.peer, m, tenants_);
+  if (!tenant) {
+    log_warn("refused pid %d: %s", c.peer.pid, tenant.error().c_str());
+    refuse(c, tenant.error());
+    return drop(c.fd, "");
+  }
+  Tenant* t = *tenant;
+  int slot = tenant_shm_claim(t->shm, c.peer.pid);
+  if (slot < 0) {
+    refuse(c, "tenant '" + t->config.name + "' has too many processes");
+    return drop(c.fd, "");
+  }
+  c.tenant = t->id;
+  c.slot = slot;
+  auto w = proto::make<proto::Welcome>();
+  std::snprintf(w.tenant, sizeof w.tenant, "%s", t->config.name.c_str());
+  w.slot = static_cast<uint32_t>(slot);
+  w.device_count = static_cast<uint32_t>(tenants_.gpus().size());
+  w.quantum_ns = cfg_.quantum_ns;
+  w.inflight_cap = cfg_.inflight_cap;
+  if (!send_msg(c.fd, w, t->shm_fd)) return drop(c.fd, "cannot send Welcome");
+  log_info("pid %d registered as tenant '%s'%s", c.peer.pid, t->config.name.c_str(), m.reconnect ? " (reconnect)" : "");
+}
+
+void HookServer::on_charges(ClientInfo& c, const proto::Charges& m) {
+  Tenant* t = tenants_.by_id(c.tenant);
+  if (!t) return drop(c.fd, "tenant gone");
+  uint64_t bytes[kShmMaxDevices] = {};
+  for (int i = 0; i < kShmMaxDevices && i < proto::kMaxDevices; ++i) bytes[i] = m.bytes[i];
+  tenant_shm_adopt(t->shm, c.slot, bytes);
+}
+
+void HookServer::on_lease_request(ClientInfo& c, const proto::LeaseRequest& m) {
+  if (m.device >= gpus_.size()) return drop(c.fd, "lease request for an unknown GPU");
+  c.waiting[m.device] = true;
+  gpus_[m.device].arbiter->request(c.tenant);
+  run_gpu(static_cast<int>(m.device), now_ns());
+}
+
+void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
+  if (m.device >= gpus_.size()) return drop(c.fd, "lease return for an unknown GPU");
+  GpuLeaseState& g = gpus_[m.device];
+  if (g.draining.erase(c.fd) && g.draining.empty()) finish_drain(static_cast<int>(m.device), now_ns());
+}
+
+void HookServer::drop(int fd, const std::string& why) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  std::unique_ptr<ClientInfo> c = std::move(it->second);
+  clients_.erase(it);
+  loop_.remove(fd);
+  close(fd);
+  if (!why.empty()) log_warn("dropped pid %d: %s", c->peer.pid, why.c_str());
+  if (c->tenant < 0) return;
+  Tenant* t = tenants_.by_id(c->tenant);
+  if (t && !tenant_shm_release_proc(t->shm, c->slot, kReleaseLockTimeoutNs))
+    pending_releases_.push_back({t->id, c->slot});
+  uint64_t now = now_ns();
+  for (size_t g = 0; g < gpus_.size(); ++g) {
+    bool still_waiting = false;
+    for (auto& [ofd, o] : clients_)
+      if (o->tenant == c->tenant && o->waiting[g]) still_waiting = true;
+    if (c->waiting[g] && !still_waiting) gpus_[g].arbiter->cancel(c->tenant);
+    bool was_draining = gpus_[g].draining.erase(fd) > 0;
+    if (was_draining && gpus_[g].draining.empty()) finish_drain(static_cast<int>(g), now);
+    // The holder's last process is gone: take the lease back now.
+    if (gpus_[g].holder == c->tenant && gpus_[g].draining.empty() && !holder_active(static_cast<int>(g), t)) {
+      bool any = false;
+      for (auto& [ofd, o] : clients_) any |= o->tenant == c->tenant;
+      if (!any) {
+        Action a = gpus_[g].arbiter->release_holder();
+        if (a.kind == Action::kRevoke) revoke(static_cast<int>(g), t, now);
+      }
+    }
+    run_gpu(static_cast<int>(g), now);
+  }
+}
+
+// --- leases ---------------------------------------------------------------
+
+void HookServer::run_gpu(int gpu, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  for (int guard = 0; guard < 8; ++guard) {
+    Action a = g.arbiter->tick(now);
+    Tenant* t = a.tenant >= 0 ? tenants_.by_id(a.tenant) : nullptr;
+    if (a.kind == Action::kGrant && t) {
+      grant(gpu, t, now);
+      break;
+    }
+    if (a.kind == Action::kRevoke && t) {
+      revoke(gpu, t, now);
+      if (!g.draining.empty()) break;
+      continue;  // nothing to drain: decide again at once
+    }
+    if (a.kind == Action::kRevoke && !t) {  // tenant deleted meanwhile
+      g.arbiter->drained(a.tenant, now);
+      continue;
+    }
+    break;
+  }
+  arm_timer();
+}
+
+void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  LeaseWord& w = t->shm->leases[gpu];
+  uint32_t epoch = (w.state.load() >> 1) + 1;
+  g.holder = t->id;
+  g.grant_epoch = epoch;
+  g.check_at = now + cfg_.quantum_ns;
+  for (auto& [fd, c] : clients_)
+    if (c->tenant == t->id) c->waiting[gpu] = false;
+  w.state.store((epoch << 1) | 1u, std::memory_order_release);
+  lease_wake_all(&w);
+  ++stats_[{t->id, gpu}].grants;
+}
+
+bool HookServer::holder_active(int gpu, Tenant* t) const {
+  // A process of the holder launched since the last check (its touched word
+  // carries the lease word's current epoch).
+  uint32_t state = t->shm->leases[gpu].state.load();
+  for (auto& [fd, c] : clients_)
+    if (c->tenant == t->id && t->shm->procs[c->slot].touched[gpu].load() == state) return true;
+  return false;
+}
+
+void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  LeaseWord& w = t->shm->leases[gpu];
+  uint32_t state = w.state.load();
+  w.state.store(state & ~1u, std::memory_order_release);
+  g.revoked_at = now;
+  g.draining.clear();
+  for (auto& [fd, c] : clients_) {
+    if (c->tenant != t->id) continue;
+    uint32_t touched = t->shm->procs[c->slot].touched[gpu].load();
+    if ((touched >> 1) < g.grant_epoch) continue;  // did not launch under this lease
+    auto m = proto::make<proto::Revoke>();
+    m.device = static_cast<uint32_t>(gpu);
+    m.epoch = state >> 1;
+    if (send_msg(fd, m)) g.draining.insert(fd);
+  }
+  if (g.arbiter->preempted_count(t->id) > stats_[{t->id, gpu}].preemptions)
+    stats_[{t->id, gpu}].preemptions = g.arbiter->preempted_count(t->id);
+  g.drain_deadline = now + cfg_.drain_timeout_ns;
+  if (g.draining.empty()) finish_drain(gpu, now);
+}
+
+void HookServer::finish_drain(int gpu, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  if (g.holder < 0) return;
+  stats_[{g.holder, gpu}].drain_ns += now - g.revoked_at;
+  g.arbiter->drained(g.holder, now);
+  g.holder = -1;
+  g.draining.clear();
+  run_gpu(gpu, now);
+}
+
+void HookServer::on_timer() {
+  uint64_t now = now_ns();
+  retry_releases();
+  for (size_t i = 0; i < gpus_.size(); ++i) {
+    GpuLeaseState& g = gpus_[i];
+    int gpu = static_cast<int>(i);
+    if (g.holder >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
+      log_warn("GPU %d: drain of tenant %d timed out; continuing", gpu, g.holder);
+      finish_drain(gpu, now);
+      continue;
+    }
+    Tenant* t = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr;
+    if (t && !g.arbiter->draining() && now >= g.check_at) {
+      if (!holder_active(gpu, t)) {
+        // Nobody launched under the lease for a quantum: take it back.
+        if (g.arbiter->release_holder().kind == Action::kRevoke) revoke(gpu, t, now);
+      } else {
+        // Renew with a new epoch, so the next check sees fresh launches only.
+        LeaseWord& w = t->shm->leases[gpu];
+        w.state.store(w.state.load() + 2u, std::memory_order_release);
+        g.check_at = now + cfg_.quantum_ns;
+      }
+    }
+    run_gpu(gpu, now);
+  }
+  arm_timer();
+}
+
+void HookServer::arm_timer() {
+  uint64_t when = UINT64_MAX;
+  for (auto& g : gpus_) {
+    when = std::min(when, g.arbiter->next_tick());
+    if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);
+    if (!g.draining.empty()) when = std::min(when, g.drain_deadline);
+  }
+  if (!pending_releases_.empty()) when = std::min(when, now_ns() + 10'000'000);
+  loop_.set_timer(when);
+}
+
+void HookServer::retry_releases() {
+  std::vector<std::pair<int, int>> still;
+  for (auto [tenant, slot] : pending_releases_) {
+    Tenant* t = tenants_.by_id(tenant);
+    if (t && !tenant_shm_release_proc(t->shm, slot, 1'000'000)) still.push_back({tenant, slot});
+  }
+  pending_releases_.swap(still);
+}
+
+// --- tenants ----------------------------------------------------------------
+
+void HookServer::tenant_added(Tenant* t) { tenant_changed(t); }
+
+void HookServer::tenant_changed(Tenant* t) {
+  TenantPolicy p{t->config.priority, t->config.request, t->config.limit};
+  for (size_t g = 0; g < gpus_.size(); ++g) {
+    if (t->allowed[g]) gpus_[g].arbiter->set_policy(t->id, p);
+    else gpus_[g].arbiter->remove(t->id);
+  }
+  uint64_t now = now_ns();
+  for (size_t g = 0; g < gpus_.size(); ++g) run_gpu(static_cast<int>(g), now);
+}
+
+void HookServer::tenant_removing(Tenant* t) {
+  std::vector<int> fds;
+  for (auto& [fd, c] : clients_)
+    if (c->tenant == t->id) fds.push_back(fd);
+  for (int fd : fds) drop(fd, "tenant deleted");
+  for (size_t g = 0; g < gpus_.size(); ++g) {
+    if (gpus_[g].holder == t->id) gpus_[g].holder = -1;
+    gpus_[g].arbiter->remove(t->id);
+    t->shm->devices[g].limit.store(0);
+    t->shm->leases[g].state.store(0);
+  }
+}
+
+double HookServer::share(int tenant, int gpu, uint64_t now) const {
+  return gpus_[static_cast<size_t>(gpu)].arbiter->share(tenant, now);
+}
+
+LeaseStats HookServer::stats(int tenant, int gpu) const {
+  auto it = stats_.find({tenant, gpu});
+  return it == stats_.end() ? LeaseStats{} : it->second;
+}
+
+}  // namespace vgpu::sched

@@ -1,0 +1,108 @@
+// HookServer: the hook socket of vgpud and everything it drives — process
+// registration (identity, tenant shared memory handed over with SCM_RIGHTS),
+// the per-GPU execution leases, and cleanup when a process goes away.
+//
+// Leases. Per GPU one LeaseArbiter decides; HookServer carries out its
+// decisions on the tenants' lease words (tenant_shm.h): a grant sets the
+// granted bit with a new epoch and futex-wakes the tenant's waiting
+// launches; a revoke clears the bit and sends Revoke to every process of the
+// holder that launched during the lease; when all have drained (LeaseReturn,
+// disconnect or drain timeout) the holder is charged and the next is granted.
+// While nobody else is due the lease is renewed in place (new epoch, no
+// message); a lease nobody launched under for a whole quantum is taken back.
+//
+// Not thread-safe: runs on vgpud's event loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "event_loop.h"
+#include "identity.h"
+#include "lease_arbiter.h"
+#include "tenant_registry.h"
+#include "vgpu/protocol.h"
+
+namespace vgpu::sched {
+
+struct ClientInfo {
+  int fd = -1;
+  Peer peer;
+  int tenant = -1;  // -1 until registered
+  int slot = -1;    // ProcRecord in the tenant shm
+  bool waiting[kShmMaxDevices] = {};
+};
+
+struct GpuLeaseState {
+  std::unique_ptr<LeaseArbiter> arbiter;
+  int holder = -1;              // tenant id
+  uint32_t grant_epoch = 0;     // epoch of the grant (renewals bump the word's epoch)
+  uint64_t check_at = 0;        // next idle check of the holder
+  std::set<int> draining;       // client fds still draining
+  uint64_t drain_deadline = 0;
+  uint64_t revoked_at = 0;
+};
+
+struct LeaseStats {  // per (tenant, GPU), for metrics and benchmarks
+  uint64_t grants = 0;
+  uint64_t preemptions = 0;
+  uint64_t drain_ns = 0;
+};
+
+class HookServer {
+ public:
+  HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
+             std::unique_ptr<IdentityResolver> identity);
+  ~HookServer();
+  // Binds and listens on `path` (refuses if another vgpud answers there).
+  Result<bool> listen(const std::string& path);
+
+  // Tenant changes from the admin side.
+  void tenant_added(Tenant* t);
+  void tenant_changed(Tenant* t);
+  void tenant_removing(Tenant* t);  // disconnects its processes first
+
+  const std::map<int, std::unique_ptr<ClientInfo>>& clients() const { return clients_; }
+  const GpuLeaseState& gpu(int i) const { return gpus_[static_cast<size_t>(i)]; }
+  double share(int tenant, int gpu, uint64_t now) const;
+  LeaseStats stats(int tenant, int gpu) const;
+
+ private:
+  void accept_clients();
+  void on_client(int fd, uint32_t events);
+  void drop(int fd, const std::string& why);
+  void dispatch(ClientInfo& c, const char* buf, size_t n);
+  void refuse(ClientInfo& c, const std::string& reason);
+  void on_hello(ClientInfo& c, const proto::Hello& m);
+  void on_charges(ClientInfo& c, const proto::Charges& m);
+  void on_lease_request(ClientInfo& c, const proto::LeaseRequest& m);
+  void on_lease_return(ClientInfo& c, const proto::LeaseReturn& m);
+
+  void run_gpu(int gpu, uint64_t now);
+  void grant(int gpu, Tenant* t, uint64_t now);
+  void revoke(int gpu, Tenant* t, uint64_t now);
+  void finish_drain(int gpu, uint64_t now);
+  bool holder_active(int gpu, Tenant* t) const;
+  void on_timer();
+  void arm_timer();
+  void retry_releases();
+
+  EventLoop& loop_;
+  TenantRegistry& tenants_;
+  SchedulerConfig cfg_;
+  std::unique_ptr<IdentityResolver> identity_;
+  int listen_fd_ = -1;
+  std::string path_;
+  std::map<int, std::unique_ptr<ClientInfo>> clients_;
+  std::vector<GpuLeaseState> gpus_;
+  std::map<std::pair<int, int>, LeaseStats> stats_;
+  // Process records whose release found the tenant lock busy: retried.
+  std::vector<std::pair<int, int>> pending_releases_;  // (tenant id, slot)
+};
+
+}  // namespace vgpu::sched

@@ -1,0 +1,59 @@
+// TenantRegistry: the tenants vgpud enforces, each with its shared memory
+// (TenantShm in a memfd) that its processes map. Tenants come from the config
+// file and from runtime changes; limits are written into the shared memory, so
+// a change takes effect in every process at its next allocation.
+// Not thread-safe: owned by vgpud's event loop.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "gpu_inventory.h"
+#include "vgpu/result.h"
+#include "vgpu/tenant_shm.h"
+
+namespace vgpu::sched {
+
+struct Tenant {
+  int id = 0;                       // stable for the daemon's lifetime
+  TenantConfig config;
+  std::vector<bool> allowed;        // per GPU index
+  int shm_fd = -1;
+  TenantShm* shm = nullptr;
+  ~Tenant();
+};
+
+class TenantRegistry {
+ public:
+  explicit TenantRegistry(std::vector<Gpu> gpus) : gpus_(std::move(gpus)) {}
+
+  // Adds a tenant (its token must be set). Fails on a duplicate name or token,
+  // an unknown device, or when the shared memory cannot be created.
+  Result<Tenant*> add(const TenantConfig& t);
+  // Applies a changed definition (memory, compute, priority, devices, token).
+  Result<Tenant*> update(const TenantConfig& t);
+  // Removes a tenant; its processes lose their registration.
+  bool remove(const std::string& name);
+
+  Tenant* by_name(const std::string& name);
+  Tenant* by_id(int id);
+  Tenant* by_token(const std::string& token);
+  std::vector<Tenant*> all();
+  const std::vector<Gpu>& gpus() const { return gpus_; }
+
+ private:
+  Result<std::vector<bool>> resolve_devices(const TenantConfig& t) const;
+  void write_limits(Tenant* t) const;
+
+  std::vector<Gpu> gpus_;
+  std::map<int, std::unique_ptr<Tenant>> tenants_;
+  int next_id_ = 1;
+};
+
+// A new random token: 32 hex characters from the kernel's random source.
+std::string generate_token();
+
+}  // namespace vgpu::sched
