@@ -233,6 +233,7 @@ SIMGPU_EXPORT CUresult cuGraphDestroy(CUgraph h) {
 
 SIMGPU_EXPORT CUresult cuGraphAddKernelNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                             const CUDA_KERNEL_NODE_PARAMS_v1* p) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
   const unsigned dims[6] = {p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX, p->blockDimY, p->blockDimZ};
@@ -243,6 +244,7 @@ SIMGPU_EXPORT CUresult cuGraphAddKernelNode(CUgraphNode* ph, CUgraph h, const CU
 
 SIMGPU_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                                const CUDA_KERNEL_NODE_PARAMS* p) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
   const unsigned dims[6] = {p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX, p->blockDimY, p->blockDimZ};
@@ -254,6 +256,7 @@ SIMGPU_EXPORT CUresult cuGraphAddKernelNode_v2(CUgraphNode* ph, CUgraph h, const
 
 SIMGPU_EXPORT CUresult cuGraphAddHostNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                           const CUDA_HOST_NODE_PARAMS* p) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g || !p || !p->fn) return CUDA_ERROR_INVALID_VALUE;
   auto node = std::make_shared<GraphNode>();
@@ -264,6 +267,7 @@ SIMGPU_EXPORT CUresult cuGraphAddHostNode(CUgraphNode* ph, CUgraph h, const CUgr
 }
 
 SIMGPU_EXPORT CUresult cuGraphAddEmptyNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g) return CUDA_ERROR_INVALID_VALUE;
   return add_node(g, deps, n, std::make_shared<GraphNode>(), ph);
@@ -271,6 +275,7 @@ SIMGPU_EXPORT CUresult cuGraphAddEmptyNode(CUgraphNode* ph, CUgraph h, const CUg
 
 SIMGPU_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                               CUDA_MEM_ALLOC_NODE_PARAMS* p) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g || !p) return CUDA_ERROR_INVALID_VALUE;
   std::shared_ptr<GraphNode> node;
@@ -280,6 +285,7 @@ SIMGPU_EXPORT CUresult cuGraphAddMemAllocNode(CUgraphNode* ph, CUgraph h, const 
 
 SIMGPU_EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                              CUdeviceptr dptr) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g) return CUDA_ERROR_INVALID_VALUE;
   std::shared_ptr<GraphNode> node;
@@ -288,6 +294,7 @@ SIMGPU_EXPORT CUresult cuGraphAddMemFreeNode(CUgraphNode* ph, CUgraph h, const C
 }
 
 SIMGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode h, CUDA_MEM_ALLOC_NODE_PARAMS* out) {
+  if (CUresult r = require_init()) return r;
   auto* n = reinterpret_cast<GraphNode*>(h);
   if (!out || !g_nodes.contains(n) || n->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) return CUDA_ERROR_INVALID_VALUE;
   std::memset(out, 0, sizeof *out);
@@ -300,6 +307,7 @@ SIMGPU_EXPORT CUresult cuGraphMemAllocNodeGetParams(CUgraphNode h, CUDA_MEM_ALLO
 }
 
 SIMGPU_EXPORT CUresult cuGraphMemFreeNodeGetParams(CUgraphNode h, CUdeviceptr* out) {
+  if (CUresult r = require_init()) return r;
   auto* n = reinterpret_cast<GraphNode*>(h);
   if (!out || !g_nodes.contains(n) || n->type != CU_GRAPH_NODE_TYPE_MEM_FREE) return CUDA_ERROR_INVALID_VALUE;
   *out = n->dptr;
@@ -343,15 +351,18 @@ CUresult add_generic(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t
 
 SIMGPU_EXPORT CUresult cuGraphAddNode(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps, size_t n,
                                       CUgraphNodeParams* p) {
+  if (CUresult r = require_init()) return r;
   return add_generic(ph, h, deps, n, p);
 }
 
 SIMGPU_EXPORT CUresult cuGraphAddNode_v2(CUgraphNode* ph, CUgraph h, const CUgraphNode* deps,
                                          const CUgraphEdgeData*, size_t n, CUgraphNodeParams* p) {
+  if (CUresult r = require_init()) return r;
   return add_generic(ph, h, deps, n, p);
 }
 
 SIMGPU_EXPORT CUresult cuGraphNodeGetType(CUgraphNode h, CUgraphNodeType* type) {
+  if (CUresult r = require_init()) return r;
   auto* n = reinterpret_cast<GraphNode*>(h);
   if (!type || !g_nodes.contains(n)) return CUDA_ERROR_INVALID_VALUE;
   *type = n->type;
@@ -359,6 +370,7 @@ SIMGPU_EXPORT CUresult cuGraphNodeGetType(CUgraphNode h, CUgraphNodeType* type) 
 }
 
 SIMGPU_EXPORT CUresult cuGraphGetNodes(CUgraph h, CUgraphNode* nodes, size_t* count) {
+  if (CUresult r = require_init()) return r;
   Graph* g = graph_of(h);
   if (!g || !count) return CUDA_ERROR_INVALID_VALUE;
   if (nodes)
@@ -396,6 +408,7 @@ SIMGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* out, CUgra
 }
 
 SIMGPU_EXPORT CUresult cuGraphExecGetFlags(CUgraphExec h, cuuint64_t* flags) {
+  if (CUresult r = require_init()) return r;
   if (!flags || !g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
   *flags = reinterpret_cast<GraphExec*>(h)->flags;
   return CUDA_SUCCESS;
@@ -405,12 +418,14 @@ SIMGPU_EXPORT CUresult cuGraphLaunch(CUgraphExec h, CUstream s) { return launch(
 SIMGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec h, CUstream s) { return launch(h, s, true); }
 
 SIMGPU_EXPORT CUresult cuGraphUpload(CUgraphExec h, CUstream s) {
+  if (CUresult r = require_init()) return r;
   if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
   std::shared_ptr<Stream> st;
   return resolve_stream(s, false, &st);
 }
 
 SIMGPU_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec h, CUstream s) {
+  if (CUresult r = require_init()) return r;
   if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
   std::shared_ptr<Stream> st;
   return resolve_stream(s, true, &st);

@@ -180,6 +180,7 @@ SIMGPU_EXPORT CUresult cuModuleGetFunction(CUfunction* hfunc, CUmodule hmod, con
 }
 
 SIMGPU_EXPORT CUresult cuModuleGetFunctionCount(unsigned int* count, CUmodule mod) {
+  if (CUresult r = require_init()) return r;
   if (!count) return CUDA_ERROR_INVALID_VALUE;
   auto* m = reinterpret_cast<Module*>(mod);
   if (!g_modules.contains(m)) return CUDA_ERROR_INVALID_HANDLE;
@@ -188,12 +189,14 @@ SIMGPU_EXPORT CUresult cuModuleGetFunctionCount(unsigned int* count, CUmodule mo
 }
 
 SIMGPU_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr*, size_t*, CUmodule hmod, const char* name) {
+  if (CUresult r = require_init()) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!g_modules.contains(hmod)) return CUDA_ERROR_INVALID_HANDLE;
   return CUDA_ERROR_NOT_FOUND;  // simgpu models no module globals
 }
 
 SIMGPU_EXPORT CUresult cuFuncGetName(const char** name, CUfunction hfunc) {
+  if (CUresult r = require_init()) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   const KernelDecl* d = decl_of(hfunc);
   if (!d) return CUDA_ERROR_INVALID_HANDLE;
@@ -203,15 +206,18 @@ SIMGPU_EXPORT CUresult cuFuncGetName(const char** name, CUfunction hfunc) {
 
 SIMGPU_EXPORT CUresult cuFuncGetParamInfo(CUfunction func, size_t paramIndex, size_t* paramOffset,
                                           size_t* paramSize) {
+  if (CUresult r = require_init()) return r;
   const KernelDecl* d = decl_of(func);
   if (!d) return CUDA_ERROR_INVALID_HANDLE;
-  if (paramIndex >= d->params.size()) return CUDA_ERROR_INVALID_VALUE;
+  // paramSize is optional; paramOffset is not.
+  if (!paramOffset || paramIndex >= d->params.size()) return CUDA_ERROR_INVALID_VALUE;
   if (paramOffset) *paramOffset = d->params[paramIndex].offset;
   if (paramSize) *paramSize = d->params[paramIndex].size;
   return CUDA_SUCCESS;
 }
 
 SIMGPU_EXPORT CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, CUfunction hfunc) {
+  if (CUresult r = require_init()) return r;
   if (!pi) return CUDA_ERROR_INVALID_VALUE;
   if (!decl_of(hfunc)) return CUDA_ERROR_INVALID_HANDLE;
   switch (attrib) {
@@ -228,11 +234,13 @@ SIMGPU_EXPORT CUresult cuFuncGetAttribute(int* pi, CUfunction_attribute attrib, 
 }
 
 SIMGPU_EXPORT CUresult cuFuncSetAttribute(CUfunction hfunc, CUfunction_attribute attrib, int) {
+  if (CUresult r = require_init()) return r;
   if (!decl_of(hfunc)) return CUDA_ERROR_INVALID_HANDLE;
   return (attrib < 0 || attrib >= CU_FUNC_ATTRIBUTE_MAX) ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
 }
 
 SIMGPU_EXPORT CUresult cuFuncSetCacheConfig(CUfunction hfunc, CUfunc_cache) {
+  if (CUresult r = require_init()) return r;
   return decl_of(hfunc) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
@@ -260,6 +268,7 @@ SIMGPU_EXPORT CUresult cuLibraryLoadData(CUlibrary* library, const void* code, C
 
 SIMGPU_EXPORT CUresult cuLibraryLoadFromFile(CUlibrary* library, const char* fileName, CUjit_option* o, void** ov,
                                              unsigned int n, CUlibraryOption* lo, void** lov, unsigned int ln) {
+  if (CUresult r = require_init()) return r;
   if (!library || !fileName) return CUDA_ERROR_INVALID_VALUE;
   std::string text;
   if (!read_whole_file(fileName, &text)) return CUDA_ERROR_FILE_NOT_FOUND;
@@ -290,6 +299,7 @@ SIMGPU_EXPORT CUresult cuLibraryGetKernel(CUkernel* pKernel, CUlibrary library, 
 }
 
 SIMGPU_EXPORT CUresult cuLibraryGetKernelCount(unsigned int* count, CUlibrary library) {
+  if (CUresult r = require_init()) return r;
   if (!count) return CUDA_ERROR_INVALID_VALUE;
   auto* lib = reinterpret_cast<Library*>(library);
   if (!g_libraries.contains(lib)) return CUDA_ERROR_INVALID_HANDLE;
@@ -319,6 +329,7 @@ SIMGPU_EXPORT CUresult cuKernelGetFunction(CUfunction* pFunc, CUkernel kernel) {
 }
 
 SIMGPU_EXPORT CUresult cuKernelGetName(const char** name, CUkernel hfunc) {
+  if (CUresult r = require_init()) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!g_kernels.contains(hfunc)) return CUDA_ERROR_INVALID_HANDLE;
   return cuFuncGetName(name, reinterpret_cast<CUfunction>(hfunc));
@@ -326,6 +337,7 @@ SIMGPU_EXPORT CUresult cuKernelGetName(const char** name, CUkernel hfunc) {
 
 SIMGPU_EXPORT CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, size_t* paramOffset,
                                             size_t* paramSize) {
+  if (CUresult r = require_init()) return r;
   if (!g_kernels.contains(kernel)) return CUDA_ERROR_INVALID_HANDLE;
   return cuFuncGetParamInfo(reinterpret_cast<CUfunction>(kernel), paramIndex, paramOffset, paramSize);
 }

@@ -277,66 +277,9 @@ std::vector<Row> before_init_rows() {
   };
 }
 
-// KNOWN SIMGPU BUG: these entry points document CUDA_ERROR_NOT_INITIALIZED in
-// cuda.h, but simgpu validates their handle arguments without checking
-// require_init() first, so before cuInit they answer INVALID_HANDLE /
-// INVALID_VALUE / FILE_NOT_FOUND instead. This test fails until that is fixed
-// (simgpu/api_module.cc: cuFuncGetAttribute, cuFuncSetAttribute,
-// cuFuncSetCacheConfig, cuLibraryLoadFromFile; simgpu/api_graph.cc: the node
-// adders and queries below).
-std::vector<Row> before_init_rows_known_bug() {
-  static int i;
-  static size_t n;
-  static CUgraphNode node;
-  static CUgraphNodeType type;
-  static CUdeviceptr dp;
-  static CUlibrary lib;
-  static CUDA_MEM_ALLOC_NODE_PARAMS alloc{};
-  static CUDA_HOST_NODE_PARAMS host{host_fn, nullptr};
-  static CUDA_KERNEL_NODE_PARAMS kparams{};
-  static CUDA_MEM_ALLOC_NODE_PARAMS alloc_params = [] {
-    CUDA_MEM_ALLOC_NODE_PARAMS p{};
-    p.poolProps = pool_props();
-    p.bytesize = 2u << 20;
-    return p;
-  }();
-  return {
-      {"cuFuncGetAttribute", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuFuncGetAttribute(&i, CU_FUNC_ATTRIBUTE_NUM_REGS, bogus<CUfunction>()); }},
-      {"cuFuncSetAttribute", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuFuncSetAttribute(bogus<CUfunction>(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 0); }},
-      {"cuFuncSetCacheConfig", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuFuncSetCacheConfig(bogus<CUfunction>(), CU_FUNC_CACHE_PREFER_NONE); }},
-      {"cuLibraryLoadFromFile", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuLibraryLoadFromFile(&lib, "/nonexistent/l.ptx", nullptr, nullptr, 0, nullptr, nullptr, 0); }},
-      {"cuGraphAddEmptyNode", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphAddEmptyNode(&node, bogus<CUgraph>(), nullptr, 0); }},
-      {"cuGraphAddHostNode", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphAddHostNode(&node, bogus<CUgraph>(), nullptr, 0, &host); }},
-      {"cuGraphAddKernelNode", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphAddKernelNode(&node, bogus<CUgraph>(), nullptr, 0, &kparams); }},
-      {"cuGraphAddMemAllocNode", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphAddMemAllocNode(&node, bogus<CUgraph>(), nullptr, 0, &alloc_params); }},
-      {"cuGraphAddMemFreeNode", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphAddMemFreeNode(&node, bogus<CUgraph>(), nullptr, 0, 0x100000); }},
-      {"cuGraphNodeGetType", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphNodeGetType(bogus<CUgraphNode>(), &type); }},
-      {"cuGraphGetNodes", CUDA_ERROR_NOT_INITIALIZED, [] { return cuGraphGetNodes(bogus<CUgraph>(), nullptr, &n); }},
-      {"cuGraphUpload", CUDA_ERROR_NOT_INITIALIZED, [] { return cuGraphUpload(bogus<CUgraphExec>(), nullptr); }},
-      {"cuGraphMemAllocNodeGetParams", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphMemAllocNodeGetParams(bogus<CUgraphNode>(), &alloc); }},
-      {"cuGraphMemFreeNodeGetParams", CUDA_ERROR_NOT_INITIALIZED,
-       [] { return cuGraphMemFreeNodeGetParams(bogus<CUgraphNode>(), &dp); }},
-  };
-}
-
-TEST(SimFidelity, EveryDocumentedEntryPointIsNotInitializedBeforeCuInit) {
-  auto rows = before_init_rows();
-  EXPECT_GT(rows.size(), 100u);
-  EXPECT_EQ(in_fresh_process([&] { return mismatches(rows); }), "");
-}
-
-TEST(SimFidelity, KnownBugHandleCheckedBeforeInitCheck) {
+// These entry points document CUDA_ERROR_NOT_INITIALIZED in cuda.h: before
+// cuInit they must say so rather than judge their (handle) arguments first.
+TEST(SimFidelity, InitIsCheckedBeforeHandles) {
   EXPECT_EQ(in_fresh_process([] { return mismatches(before_init_rows_known_bug()); }), "");
 }
 
@@ -527,12 +470,10 @@ TEST_F(SimFidelityLive, NullOutputPointersAreInvalidValue) {
   EXPECT_EQ(mismatches(rows), "");
 }
 
-// KNOWN SIMGPU BUG: cuda.h makes paramOffset the required output of
-// cuFuncGetParamInfo / cuKernelGetParamInfo ("paramSize can be set to NULL if
-// only the parameter offset is desired"; only paramSize is "optionally"
-// returned), so a NULL paramOffset is CUDA_ERROR_INVALID_VALUE. simgpu
-// (simgpu/api_module.cc, cuFuncGetParamInfo) skips the write and succeeds.
-TEST_F(SimFidelityLive, KnownBugNullParamOffsetIsInvalidValue) {
+// cuda.h makes paramOffset the required output of cuFuncGetParamInfo /
+// cuKernelGetParamInfo (only paramSize may be NULL), so a NULL paramOffset is
+// CUDA_ERROR_INVALID_VALUE.
+TEST_F(SimFidelityLive, NullParamOffsetIsInvalidValue) {
   size_t size = 0;
   EXPECT_EQ(cuFuncGetParamInfo(func_, 0, nullptr, &size), CUDA_ERROR_INVALID_VALUE);
   EXPECT_EQ(cuKernelGetParamInfo(kernel_, 0, nullptr, &size), CUDA_ERROR_INVALID_VALUE);
