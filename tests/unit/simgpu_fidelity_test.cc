@@ -277,10 +277,63 @@ std::vector<Row> before_init_rows() {
   };
 }
 
-// These entry points document CUDA_ERROR_NOT_INITIALIZED in cuda.h: before
-// cuInit they must say so rather than judge their (handle) arguments first.
+// Entry points that take handles: before cuInit they must answer
+// CUDA_ERROR_NOT_INITIALIZED, as cuda.h documents, rather than judge their
+// (bogus) handle arguments first.
+std::vector<Row> before_init_rows_with_handles() {
+  static int i;
+  static size_t n;
+  static CUgraphNode node;
+  static CUgraphNodeType type;
+  static CUdeviceptr dp;
+  static CUlibrary lib;
+  static CUDA_MEM_ALLOC_NODE_PARAMS alloc{};
+  static CUDA_HOST_NODE_PARAMS host{host_fn, nullptr};
+  static CUDA_KERNEL_NODE_PARAMS kparams{};
+  static CUDA_MEM_ALLOC_NODE_PARAMS alloc_params = [] {
+    CUDA_MEM_ALLOC_NODE_PARAMS p{};
+    p.poolProps = pool_props();
+    p.bytesize = 2u << 20;
+    return p;
+  }();
+  return {
+      {"cuFuncGetAttribute", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuFuncGetAttribute(&i, CU_FUNC_ATTRIBUTE_NUM_REGS, bogus<CUfunction>()); }},
+      {"cuFuncSetAttribute", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuFuncSetAttribute(bogus<CUfunction>(), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, 0); }},
+      {"cuFuncSetCacheConfig", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuFuncSetCacheConfig(bogus<CUfunction>(), CU_FUNC_CACHE_PREFER_NONE); }},
+      {"cuLibraryLoadFromFile", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuLibraryLoadFromFile(&lib, "/nonexistent/l.ptx", nullptr, nullptr, 0, nullptr, nullptr, 0); }},
+      {"cuGraphAddEmptyNode", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphAddEmptyNode(&node, bogus<CUgraph>(), nullptr, 0); }},
+      {"cuGraphAddHostNode", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphAddHostNode(&node, bogus<CUgraph>(), nullptr, 0, &host); }},
+      {"cuGraphAddKernelNode", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphAddKernelNode(&node, bogus<CUgraph>(), nullptr, 0, &kparams); }},
+      {"cuGraphAddMemAllocNode", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphAddMemAllocNode(&node, bogus<CUgraph>(), nullptr, 0, &alloc_params); }},
+      {"cuGraphAddMemFreeNode", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphAddMemFreeNode(&node, bogus<CUgraph>(), nullptr, 0, 0x100000); }},
+      {"cuGraphNodeGetType", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphNodeGetType(bogus<CUgraphNode>(), &type); }},
+      {"cuGraphGetNodes", CUDA_ERROR_NOT_INITIALIZED, [] { return cuGraphGetNodes(bogus<CUgraph>(), nullptr, &n); }},
+      {"cuGraphUpload", CUDA_ERROR_NOT_INITIALIZED, [] { return cuGraphUpload(bogus<CUgraphExec>(), nullptr); }},
+      {"cuGraphMemAllocNodeGetParams", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphMemAllocNodeGetParams(bogus<CUgraphNode>(), &alloc); }},
+      {"cuGraphMemFreeNodeGetParams", CUDA_ERROR_NOT_INITIALIZED,
+       [] { return cuGraphMemFreeNodeGetParams(bogus<CUgraphNode>(), &dp); }},
+  };
+}
+
+TEST(SimFidelity, EveryDocumentedEntryPointIsNotInitializedBeforeCuInit) {
+  auto rows = before_init_rows();
+  EXPECT_GT(rows.size(), 100u);
+  EXPECT_EQ(in_fresh_process([&] { return mismatches(rows); }), "");
+}
+
 TEST(SimFidelity, InitIsCheckedBeforeHandles) {
-  EXPECT_EQ(in_fresh_process([] { return mismatches(before_init_rows_known_bug()); }), "");
+  EXPECT_EQ(in_fresh_process([] { return mismatches(before_init_rows_with_handles()); }), "");
 }
 
 TEST(SimFidelity, VersionErrorsAndProcAddressWorkBeforeCuInit) {
