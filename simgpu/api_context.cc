@@ -130,6 +130,15 @@ SIMGPU_EXPORT CUresult cuCtxSynchronize() {
   return CUDA_SUCCESS;
 }
 
+SIMGPU_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) {
+  Context* c = nullptr;
+  CUresult r = ctx ? check_context(ctx, &c) : current_context(&c);
+  if (r) return r;
+  synchronize_context(c);
+  run_sync_hooks(c);
+  return CUDA_SUCCESS;
+}
+
 SIMGPU_EXPORT CUresult cuCtxGetStreamPriorityRange(int* least, int* greatest) {
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;

@@ -186,6 +186,21 @@ TEST_F(SimLaunch, LaunchKernelExAndExtraBuffer) {
   EXPECT_GE(Clock::now() - t0, std::chrono::milliseconds(99));
 }
 
+TEST_F(SimLaunch, CtxSynchronizeV2TakesAnExplicitContext) {
+  unsigned long long ns = 50'000'000;
+  void* params[] = {&ns};
+  ASSERT_EQ(cuLaunchKernel(spin_, 1, 1, 1, 1, 1, 1, 0, nullptr, params, nullptr), CUDA_SUCCESS);
+  CUcontext popped;
+  ASSERT_EQ(cuCtxPopCurrent(&popped), CUDA_SUCCESS);  // no current context now
+  EXPECT_EQ(cuCtxSynchronize_v2(nullptr), CUDA_ERROR_INVALID_CONTEXT);
+  auto t0 = Clock::now();
+  ASSERT_EQ(cuCtxSynchronize_v2(ctx_), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamQuery(nullptr), CUDA_ERROR_INVALID_CONTEXT);
+  ASSERT_EQ(cuCtxPushCurrent(ctx_), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamQuery(nullptr), CUDA_SUCCESS);
+  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+}
+
 TEST_F(SimLaunch, LibraryKernelsResolvePerContext) {
   CUlibrary lib;
   CUkernel k;
