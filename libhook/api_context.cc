@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "charging.h"
+#include "launch_gate.h"
 #include "real_driver.h"
 
 namespace vgpu::hook {
@@ -28,15 +29,17 @@ template <class Call>
 CUresult create_context(CUcontext* pctx, CUdevice dev, Call call) {
   HookCore& core = HookCore::get();
   uint64_t bytes = core.config().context_overhead;
-  if (!pctx || bytes == 0) return call();
+  if (!pctx) return call();
   int slot = core.devices().slot_of_ordinal(dev);
-  CUresult r = charged_call(slot, bytes, "cuCtxCreate", call);
-  if (r == CUDA_SUCCESS) core.contexts().add(reinterpret_cast<uint64_t>(*pctx), {slot, bytes});
+  CUresult r = bytes == 0 ? call() : charged_call(slot, bytes, "cuCtxCreate", call);
+  if (r != CUDA_SUCCESS) return r;
+  if (bytes) core.contexts().add(reinterpret_cast<uint64_t>(*pctx), {slot, bytes});
+  gate_note_context(*pctx, slot);
   return r;
 }
 
 template <class Call>
-CUresult retain_primary(CUdevice dev, Call call) {
+CUresult retain_primary_charged(CUdevice dev, Call call) {
   HookCore& core = HookCore::get();
   uint64_t bytes = core.config().context_overhead;
   if (bytes == 0 || dev < 0 || dev >= kMaxDevices) return call();
@@ -50,6 +53,13 @@ CUresult retain_primary(CUdevice dev, Call call) {
     p.slot = slot;
     p.pid = getpid();
   }
+  return r;
+}
+
+template <class Call>
+CUresult retain_primary(CUcontext* pctx, CUdevice dev, Call call) {
+  CUresult r = retain_primary_charged(dev, call);
+  if (r == CUDA_SUCCESS && pctx) gate_note_context(*pctx, HookCore::get().devices().slot_of_ordinal(dev));
   return r;
 }
 
@@ -71,6 +81,7 @@ CUresult release_primary(CUdevice dev, Call call) {
 }
 
 CUresult destroy_context(CUcontext ctx, CUresult (*real)(CUcontext)) {
+  gate_forget_context(ctx);
   return uncharged_call(HookCore::get().contexts(), reinterpret_cast<uint64_t>(ctx), [&] { return real(ctx); });
 }
 
@@ -112,7 +123,7 @@ VGPU_EXPORT CUresult cuCtxDestroy_v2(CUcontext ctx) {
 
 VGPU_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
   VGPU_REAL_OR_RETURN(real, cuDevicePrimaryCtxRetain);
-  return retain_primary(dev, [&] { return real(pctx, dev); });
+  return retain_primary(pctx, dev, [&] { return real(pctx, dev); });
 }
 
 VGPU_EXPORT CUresult cuDevicePrimaryCtxRelease(CUdevice dev) {

@@ -53,6 +53,18 @@ int DeviceMap::lookup_uuid(const unsigned char uuid[16]) {
   return physical_count_ == 0 ? -3 : -1;  // -3: no NVML, caller falls back to the ordinal
 }
 
+bool DeviceMap::uuid_of_slot(int slot, unsigned char out[16]) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!loaded_) {
+    load_physical();
+    loaded_ = true;
+  }
+  if (slot < 0 || slot >= physical_count_) return false;
+  std::memcpy(out, uuids_[slot], 16);
+  static const unsigned char kZero[16] = {};
+  return std::memcmp(out, kZero, 16) != 0;
+}
+
 int DeviceMap::slot_of_ordinal(int ordinal) {
   if (ordinal < 0 || ordinal >= kMaxDevices) return -1;
   int cached = ordinal_slot_[ordinal].load(std::memory_order_acquire);

@@ -24,6 +24,8 @@ class DeviceMap {
   int slot_of_ordinal(int ordinal);
   // Slot of the GPU whose NVML UUID string is `uuid` ("GPU-xxxxxxxx-..."); -1 if unknown.
   int slot_of_uuid_text(const char* uuid);
+  // The UUID of physical GPU `slot` (NVML index); false if NVML does not know it.
+  bool uuid_of_slot(int slot, unsigned char out[16]);
   // Forgets cached answers (the child after fork()).
   void reset();
 

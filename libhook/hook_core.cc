@@ -1,9 +1,12 @@
 #include "hook_core.h"
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <cstdlib>
 
+#include "daemon_client.h"
+#include "launch_gate.h"
 #include "log.h"
 #include "real_driver.h"
 #include "vgpu/units.h"
@@ -23,7 +26,28 @@ HookConfig load_config() {
 }  // namespace
 
 HookCore::HookCore() : config_(load_config()), ledger_(config_.memory_limit) {
+  active_.store(&ledger_);
   pthread_atfork(nullptr, nullptr, &HookCore::atfork_child);
+  // Daemon mode: a token or a socket was given, or vgpud's socket exists.
+  daemon_mode_ = !config_.token.empty() || config_.socket_set || access(config_.socket.c_str(), F_OK) == 0;
+  if (daemon_mode_) {
+    g_gate.active.store(true, std::memory_order_relaxed);
+    start_daemon();
+  }
+}
+
+void HookCore::start_daemon() {
+  std::lock_guard<std::mutex> g(daemon_mu_);
+  daemon_pending_.store(false);
+  DaemonClient::State st = DaemonClient::get().start(config_, devices_, shm_ledger_);
+  bool enforce = st == DaemonClient::State::kRegistered || st == DaemonClient::State::kRefused ||
+                 (st == DaemonClient::State::kUnreachable && config_.fail_closed);
+  active_.store(enforce ? static_cast<MemoryLedger*>(&shm_ledger_) : &ledger_, std::memory_order_release);
+  g_gate.active.store(enforce, std::memory_order_relaxed);
+}
+
+void HookCore::ensure_daemon() {
+  if (daemon_pending_.load(std::memory_order_relaxed)) start_daemon();
 }
 
 HookCore& HookCore::get() {
@@ -35,6 +59,14 @@ void HookCore::atfork_child() { get().after_fork_child(); }
 
 void HookCore::after_fork_child() {
   ledger_.reset();
+  shm_ledger_.reset();
+  if (daemon_mode_) {
+    // The child is a process of its own: it registers itself on first use.
+    DaemonClient::get().reset_after_fork();
+    new (&daemon_mu_) std::mutex();
+    daemon_pending_.store(true);
+  }
+  gate_reset_after_fork();
   devices_.reset();
   pointers_.clear();
   vmm_.clear();
@@ -50,14 +82,16 @@ int HookCore::current_slot() {
 }
 
 bool HookCore::charge(int slot, uint64_t bytes, const char* api) {
-  if (slot < 0 || ledger_.reserve(slot, bytes)) return true;
+  ensure_daemon();
+  MemoryLedger& l = ledger();
+  if (slot < 0 || l.reserve(slot, bytes)) return true;
   VGPU_WARN_CAPPED("%s: %s refused on GPU %d: %s in use of a %s quota", api, format_bytes(bytes).c_str(), slot,
-                   format_bytes(ledger_.used(slot)).c_str(), format_bytes(ledger_.limit(slot)).c_str());
+                   format_bytes(l.used(slot)).c_str(), format_bytes(l.limit(slot)).c_str());
   return false;
 }
 
 void HookCore::uncharge(int slot, uint64_t bytes) {
-  if (slot >= 0 && bytes > 0) ledger_.release(slot, bytes);
+  if (slot >= 0 && bytes > 0) ledger().release(slot, bytes);
 }
 
 void HookCore::uncharge_record(AllocationRegistry& reg, uint64_t key) {

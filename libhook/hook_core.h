@@ -8,12 +8,15 @@
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 
 #include "allocation_registry.h"
 #include "device_map.h"
 #include "memory_ledger.h"
 #include "options.h"
+#include "shm_ledger.h"
 
 namespace vgpu::hook {
 
@@ -22,7 +25,12 @@ class HookCore {
   static HookCore& get();
 
   const HookConfig& config() const { return config_; }
-  MemoryLedger& ledger() { return ledger_; }
+  // The ledger in force: process-local (standalone) or the tenant's (vgpud).
+  MemoryLedger& ledger() { return *active_.load(std::memory_order_acquire); }
+  // Registers with vgpud if this process should and has not yet (first use,
+  // or the child after fork()). Cheap when nothing is to be done.
+  void ensure_daemon();
+  bool daemon_mode() const { return daemon_mode_; }
   DeviceMap& devices() { return devices_; }
 
   AllocationRegistry& pointers() { return pointers_; }   // CUdeviceptr
@@ -46,8 +54,15 @@ class HookCore {
   void after_fork_child();
   static void atfork_child();
 
+  void start_daemon();
+
   HookConfig config_;
   LocalLedger ledger_;
+  ShmLedger shm_ledger_;
+  std::atomic<MemoryLedger*> active_{nullptr};
+  bool daemon_mode_ = false;
+  std::atomic<bool> daemon_pending_{false};
+  std::mutex daemon_mu_;
   DeviceMap devices_;
   AllocationRegistry pointers_, vmm_, arrays_, contexts_;
 };

@@ -22,6 +22,13 @@ const std::vector<OptionSpec>& option_table() {
        "Bytes charged for each context (cuCtxCreate, first primary-context retain)."},
       {"VGPU_LOG_LEVEL", "LIBCUDA_LOG_LEVEL", "warn",
        "Messages on stderr: error, warn, info, debug (or HAMi-core's 0..4)."},
+      {"VGPU_SOCKET", "", "/run/vgpu/vgpud.sock",
+       "vgpud's hook socket. Set, or present at the default path: the process registers with vgpud."},
+      {"VGPU_TOKEN", "", "(none)",
+       "The tenant token vgpud issued; without a valid one vgpud refuses the process (no memory, no GPU time)."},
+      {"VGPU_FAIL_MODE", "", "open",
+       "When vgpud cannot be reached: open = run under the standalone limits (and, once registered, the last "
+       "known quota, ungated); closed = refuse allocations and launches until it is back."},
   };
   return table;
 }
@@ -72,6 +79,17 @@ void read_misc(const EnvLookup& env, HookConfig* cfg) {
     auto bytes = parse_bytes(v);
     if (bytes.ok()) cfg->context_overhead = bytes.value();
     else cfg->problems.push_back("VGPU_CONTEXT_OVERHEAD: " + bytes.error() + "; using 0");
+  }
+  if (const char* v = env("VGPU_SOCKET"); v && *v) {
+    cfg->socket = v;
+    cfg->socket_set = true;
+  }
+  if (const char* v = env("VGPU_TOKEN"); v && *v) cfg->token = v;
+  if (const char* v = env("VGPU_FAIL_MODE"); v && *v) {
+    if (!std::strcmp(v, "closed")) cfg->fail_closed = true;
+    else if (std::strcmp(v, "open") != 0)
+      cfg->problems.push_back(std::string("VGPU_FAIL_MODE: '") + v + "' is not open or closed; using closed");
+    if (std::strcmp(v, "open") != 0) cfg->fail_closed = true;  // a typo must not loosen enforcement
   }
   std::string used;
   if (const char* v = lookup(env, "VGPU_LOG_LEVEL", "LIBCUDA_LOG_LEVEL", &used);

@@ -36,6 +36,11 @@ struct HookConfig {
   bool charge_managed = true;
   uint64_t context_overhead = 0;  // bytes charged per context
   LogLevel log_level = LogLevel::kWarn;
+  // Daemon mode (docs/configuration.md): vgpud's socket and this process's token.
+  std::string socket = "/run/vgpu/vgpud.sock";
+  bool socket_set = false;        // VGPU_SOCKET given explicitly
+  std::string token;              // VGPU_TOKEN
+  bool fail_closed = false;       // VGPU_FAIL_MODE=closed
   // Problems found while parsing, each to be reported once on stderr.
   std::vector<std::string> problems;
 };

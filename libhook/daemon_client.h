@@ -1,0 +1,68 @@
+// DaemonClient: this process's registration with vgpud (protocol.h).
+//
+// start() connects to the hook socket, sends Hello with VGPU_TOKEN, and on
+// Welcome maps the tenant's shared memory and points the ShmLedger at it. A
+// background thread then receives Revoke messages (drain, answer LeaseReturn)
+// and, if vgpud goes away, reconnects with backoff (50 ms doubling to 2 s),
+// re-registering this process's live charges in the new vgpud's memory.
+//
+// Thread-safety: all methods are thread-safe. After fork() the child is not
+// registered: reset_after_fork() forgets the parent's connection, and the
+// child registers itself on its next start().
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "device_map.h"
+#include "options.h"
+#include "shm_ledger.h"
+#include "vgpu/tenant_shm.h"
+
+namespace vgpu::hook {
+
+class DaemonClient {
+ public:
+  enum class State { kIdle, kRegistered, kRefused, kUnreachable };
+
+  static DaemonClient& get();
+  // Registers (once; later calls return the current state).
+  State start(const HookConfig& cfg, DeviceMap& devices, ShmLedger& ledger);
+  State state() const { return state_.load(); }
+  bool connected() const { return connected_.load(std::memory_order_acquire); }
+  bool fail_closed() const { return fail_closed_; }
+  const std::string& refusal() const { return refusal_; }
+
+  // The lease word of hook slot `slot` (nullptr: not a GPU of vgpud, or not registered).
+  LeaseWord* lease_word(int slot);
+  int shm_device(int slot) const;
+  std::atomic<uint32_t>* touched_word(int slot);
+  // Asks vgpud for the lease of `slot`'s GPU (at most every 20 ms per GPU).
+  void request_lease(int slot);
+  void reset_after_fork();
+
+ private:
+  DaemonClient() = default;
+  bool connect_and_register(bool reconnect, std::string* why);
+  void receive_loop();
+  void reconnect();
+  void map_devices(DeviceMap& devices);
+
+  std::mutex mu_;
+  std::atomic<State> state_{State::kIdle};
+  std::atomic<bool> connected_{false};
+  bool fail_closed_ = false;
+  std::string socket_, token_, refusal_;
+  int fd_ = -1;
+  TenantShm* shm_ = nullptr;
+  int proc_ = -1;
+  int dev_of_slot_[kMaxDevices];
+  ShmLedger* ledger_ = nullptr;
+  DeviceMap* devices_ = nullptr;
+  std::atomic<uint64_t> last_request_ns_[kShmMaxDevices] = {};
+  uint64_t quantum_ns_ = 0;
+};
+
+}  // namespace vgpu::hook

@@ -1,0 +1,136 @@
+#include "launch_gate.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <bit>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "daemon_client.h"
+#include "hook_core.h"
+#include "real_driver.h"
+
+namespace vgpu::hook {
+
+GateState g_gate;
+
+namespace {
+
+constexpr uint64_t kWaitSliceNs = 20'000'000;  // re-checks vgpud's presence this often
+
+std::mutex g_mu;
+std::vector<std::pair<void*, int>> g_contexts;  // (CUcontext, slot) of this process
+uint64_t g_slots_mask = 0;
+
+uint64_t mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Points the fast path at the lease of the process's GPU if it has exactly one.
+void refresh_locked() {
+  DaemonClient& c = DaemonClient::get();
+  LeaseWord* w = nullptr;
+  std::atomic<uint32_t>* t = nullptr;
+  if (std::popcount(g_slots_mask) == 1) {
+    int slot = std::countr_zero(g_slots_mask);
+    w = c.lease_word(slot);
+    t = c.touched_word(slot);
+  }
+  g_gate.single.store(nullptr, std::memory_order_relaxed);
+  g_gate.touched.store(t, std::memory_order_relaxed);
+  g_gate.single.store(t ? w : nullptr, std::memory_order_release);
+}
+
+}  // namespace
+
+void gate_note_context(void* ctx, int slot) {
+  if (slot < 0 || slot >= 64) return;
+  std::lock_guard<std::mutex> g(g_mu);
+  g_contexts.emplace_back(ctx, slot);
+  g_slots_mask |= uint64_t{1} << slot;
+  refresh_locked();
+}
+
+void gate_forget_context(void* ctx) {
+  std::lock_guard<std::mutex> g(g_mu);
+  g_contexts.erase(std::remove_if(g_contexts.begin(), g_contexts.end(), [&](auto& e) { return e.first == ctx; }),
+                   g_contexts.end());
+}
+
+void gate_refresh() {
+  std::lock_guard<std::mutex> g(g_mu);
+  refresh_locked();
+}
+
+void gate_reset_after_fork() {
+  new (&g_mu) std::mutex();
+  g_contexts.clear();
+  g_slots_mask = 0;
+  g_gate.single.store(nullptr);
+  g_gate.touched.store(nullptr);
+}
+
+void gate_drain(int dev) {
+  using Push = CUresult (*)(CUcontext);
+  using Pop = CUresult (*)(CUcontext*);
+  using Sync = CUresult (*)();
+  static auto push = reinterpret_cast<Push>(real_cuda_symbol("cuCtxPushCurrent_v2"));
+  static auto pop = reinterpret_cast<Pop>(real_cuda_symbol("cuCtxPopCurrent_v2"));
+  static auto sync = reinterpret_cast<Sync>(real_cuda_symbol("cuCtxSynchronize"));
+  if (!push || !pop || !sync) return;
+  std::vector<void*> mine;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    for (auto& [ctx, slot] : g_contexts)
+      if (DaemonClient::get().shm_device(slot) == dev) mine.push_back(ctx);
+  }
+  // Everything queued under the lease runs to completion before vgpud hands
+  // the GPU to the next tenant; that time is charged to this tenant.
+  for (void* ctx : mine) {
+    if (push(static_cast<CUcontext>(ctx)) != CUDA_SUCCESS) continue;
+    sync();
+    CUcontext popped;
+    pop(&popped);
+  }
+}
+
+CUresult gate_slow() {
+  HookCore& core = HookCore::get();
+  core.ensure_daemon();
+  DaemonClient& c = DaemonClient::get();
+  switch (c.state()) {
+    case DaemonClient::State::kRefused: return CUDA_ERROR_NOT_PERMITTED;
+    case DaemonClient::State::kUnreachable: return c.fail_closed() ? CUDA_ERROR_NOT_PERMITTED : CUDA_SUCCESS;
+    case DaemonClient::State::kIdle: return CUDA_SUCCESS;
+    case DaemonClient::State::kRegistered: break;
+  }
+  int slot = core.current_slot();
+  uint64_t waited_from = 0;
+  for (;;) {
+    LeaseWord* w = c.lease_word(slot);  // re-read: a reconnect maps new memory
+    std::atomic<uint32_t>* touched = c.touched_word(slot);
+    if (!w || !touched) return CUDA_SUCCESS;  // no context (the driver says so) or not a GPU of vgpud
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    if (s & 1u) {
+      touched->store(s, std::memory_order_relaxed);
+      if (waited_from) w->wait_ns.fetch_add(mono_ns() - waited_from, std::memory_order_relaxed);
+      return CUDA_SUCCESS;
+    }
+    if (!c.connected()) {
+      if (!c.fail_closed()) return CUDA_SUCCESS;  // open: run ungated until vgpud is back
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (!waited_from) waited_from = mono_ns();
+    c.request_lease(slot);
+    w->waiting.fetch_add(1, std::memory_order_relaxed);
+    lease_wait(w, s, kWaitSliceNs);
+    w->waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace vgpu::hook

@@ -1,0 +1,56 @@
+// The launch gate of daemon mode: a kernel (and every other launch kind) runs
+// only while the tenant holds the GPU's execution lease.
+//
+// Fast path (inline, every launch): one relaxed load of `active`, one of the
+// lease pointer of the process's only GPU, one acquire load of the lease word
+// and a compare — no syscall, no lock, no clock. The first launch of a lease
+// epoch also stores the epoch into this process's record (so vgpud knows whom
+// to drain). Everything else — several GPUs, no lease, vgpud gone — is the
+// slow path (launch_gate.cc), which asks vgpud for the lease and sleeps on the
+// lease word (a futex) until vgpud grants it.
+// Thread-safety: all functions are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "cuda_api.h"
+#include "vgpu/tenant_shm.h"
+
+namespace vgpu::hook {
+
+struct GateState {
+  std::atomic<bool> active{false};                // daemon mode
+  std::atomic<LeaseWord*> single{nullptr};        // lease of the process's only GPU
+  std::atomic<std::atomic<uint32_t>*> touched{nullptr};  // its record's touched word
+};
+
+extern GateState g_gate;
+
+CUresult gate_slow();
+
+inline CUresult gate_launch() {
+  if (!g_gate.active.load(std::memory_order_relaxed)) return CUDA_SUCCESS;
+  LeaseWord* w = g_gate.single.load(std::memory_order_relaxed);
+  if (w) {
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    if (s & 1u) {
+      std::atomic<uint32_t>* t = g_gate.touched.load(std::memory_order_relaxed);
+      if (t->load(std::memory_order_relaxed) != s) t->store(s, std::memory_order_relaxed);
+      return CUDA_SUCCESS;
+    }
+  }
+  return gate_slow();
+}
+
+// A context of hook slot `slot` exists in this process (it may be the only
+// GPU: then the fast path applies). `ctx` is remembered for draining.
+void gate_note_context(void* ctx, int slot);
+void gate_forget_context(void* ctx);
+// Re-reads lease pointers (after registration or a reconnect).
+void gate_refresh();
+// Waits for this process's queued work on shm device `dev` (a revoked lease).
+void gate_drain(int dev);
+void gate_reset_after_fork();
+
+}  // namespace vgpu::hook
