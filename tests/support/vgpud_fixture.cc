@@ -1,0 +1,93 @@
+#include "vgpud_fixture.h"
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+namespace vgpu::test {
+
+namespace {
+
+bool socket_answers(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
+
+VgpudFixture::VgpudFixture(const std::string& tenants_yaml, std::map<std::string, std::string> sim_settings,
+                           const std::string& extra_yaml) {
+  char tmpl[] = "/tmp/vgpud-test-XXXXXX";
+  dir_ = mkdtemp(tmpl);
+  if (!sim_settings.count("SIMGPU_CONTEXT_OVERHEAD")) sim_settings["SIMGPU_CONTEXT_OVERHEAD"] = "0";
+  node_ = std::make_unique<SimNode>(sim_settings);
+  std::ofstream f(config_path());
+  f << "socket: " << socket() << "\n"
+    << "state_dir: " << dir_ << "/state\n"
+    << extra_yaml << "tenants:\n"
+    << tenants_yaml;
+}
+
+VgpudFixture::~VgpudFixture() {
+  daemon_.reset();
+  std::string cmd = "rm -rf '" + dir_ + "'";
+  if (std::system(cmd.c_str()) != 0) {
+  }
+}
+
+bool VgpudFixture::start(std::string* why) {
+  auto env = node_->env();
+  daemon_ = std::make_unique<Child>(std::vector<std::string>{bin_dir() + "/vgpud", "--config", config_path()}, env);
+  bool up = wait_until([&] { return socket_answers(socket()) || !daemon_->running(); }, std::chrono::seconds(20));
+  if (up && daemon_->running()) return true;
+  if (why) *why = daemon_->errors();
+  return false;
+}
+
+void VgpudFixture::kill_daemon() {
+  if (!daemon_) return;
+  daemon_->kill(SIGKILL);
+  daemon_->wait(std::chrono::seconds(10));
+}
+
+void VgpudFixture::stop_daemon() {
+  if (!daemon_) return;
+  daemon_->kill(SIGTERM);
+  daemon_->wait(std::chrono::seconds(10));
+}
+
+bool VgpudFixture::daemon_running() { return daemon_ && daemon_->running(); }
+pid_t VgpudFixture::daemon_pid() const { return daemon_ ? daemon_->pid() : -1; }
+std::string VgpudFixture::daemon_log() const { return daemon_ ? daemon_->errors() : ""; }
+
+std::map<std::string, std::string> VgpudFixture::tenant_env(const std::string& token) const {
+  auto env = node_->env();
+  env["LD_PRELOAD"] = lib_dir() + "/libvgpu.so";
+  env["VGPU_SOCKET"] = socket();
+  if (!token.empty()) env["VGPU_TOKEN"] = token;
+  return env;
+}
+
+std::unique_ptr<Child> VgpudFixture::run(const std::vector<std::string>& argv, const std::string& token) {
+  return std::make_unique<Child>(argv, tenant_env(token));
+}
+
+double json_number(const std::string& json, const std::string& name) {
+  std::string key = "\"" + name + "\":";
+  size_t at = json.find(key);
+  if (at == std::string::npos) return std::nan("");
+  return std::strtod(json.c_str() + at + key.size(), nullptr);
+}
+
+}  // namespace vgpu::test
