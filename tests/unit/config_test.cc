@@ -81,3 +81,13 @@ TEST(Config, MissingFileIsAClearError) {
 
 }  // namespace
 }  // namespace vgpu::sched
+
+namespace vgpu::sched {
+namespace {
+TEST(Config, ShippedExampleIsValid) {
+  auto c = load_config(std::string(VGPU_TEST_SOURCE_DIR) + "/config/vgpud.example.yaml");
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->tenants.size(), 2u);
+}
+}  // namespace
+}  // namespace vgpu::sched
