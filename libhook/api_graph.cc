@@ -10,13 +10,15 @@
 //  - add: the node's bytes are charged before the real call (the only point
 //    where a refusal is a clean error for the program), keyed by its dptr in
 //    the pointer registry, so cuMemFree/cuMemFreeAsync return it as usual;
-//  - launch: an alloc node of the exec whose charge is not held (returned by
-//    an earlier launch's free node, or by cuGraphDestroy) is charged again
-//    before the real call (over quota: CUDA_ERROR_OUT_OF_MEMORY, nothing is
-//    queued); after a successful launch, every free node of the exec returns
-//    its pointer's charge. The hook cannot see the stream reach the free
-//    node, so the charge is returned when the launch is enqueued, like
-//    cuMemFreeAsync (api_async.cc);
+//  - launch (launch_graph_charged, graph_memory.h, called by the
+//    cuGraphLaunch wrappers of api_launch.cc after the launch gate): an alloc
+//    node of the exec whose charge is not held (returned by an earlier
+//    launch's free node, or by cuGraphDestroy) is charged again before the
+//    real call (over quota: CUDA_ERROR_OUT_OF_MEMORY, nothing is queued);
+//    after a successful launch, every free node of the exec returns its
+//    pointer's charge. The hook cannot see the stream reach the free node, so
+//    the charge is returned when the launch is enqueued, like cuMemFreeAsync
+//    (api_async.cc);
 //  - cuGraphDestroy: alloc nodes that no launch has allocated return their
 //    charge; a later launch of a surviving exec charges again.
 // An exec's memory nodes are read from the graph when it is instantiated
@@ -32,6 +34,7 @@
 #include <pthread.h>
 
 #include "charging.h"
+#include "graph_memory.h"
 #include "real_driver.h"
 
 namespace vgpu::hook {
@@ -256,6 +259,11 @@ CUresult instantiate(CUgraphExec* out, CUgraph g, Call call) {
 }
 
 }  // namespace
+
+CUresult launch_graph_charged(GraphLaunchFn real, CUgraphExec exec, CUstream stream) {
+  return GraphMemory::get().launch(exec, [&] { return real(exec, stream); });
+}
+
 }  // namespace vgpu::hook
 
 using namespace vgpu::hook;
@@ -312,16 +320,6 @@ VGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* phGraphExec,
                                                        CUDA_GRAPH_INSTANTIATE_PARAMS* instantiateParams) {
   VGPU_REAL_OR_RETURN(real, cuGraphInstantiateWithParams_ptsz);
   return instantiate(phGraphExec, hGraph, [&] { return real(phGraphExec, hGraph, instantiateParams); });
-}
-
-VGPU_EXPORT CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream) {
-  VGPU_REAL_OR_RETURN(real, cuGraphLaunch);
-  return GraphMemory::get().launch(hGraphExec, [&] { return real(hGraphExec, hStream); });
-}
-
-VGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec hGraphExec, CUstream hStream) {
-  VGPU_REAL_OR_RETURN(real, cuGraphLaunch_ptsz);
-  return GraphMemory::get().launch(hGraphExec, [&] { return real(hGraphExec, hStream); });
 }
 
 VGPU_EXPORT CUresult cuGraphDestroy(CUgraph hGraph) {
