@@ -1,0 +1,129 @@
+#include "raw_client.h"
+
+#include <poll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace vgpu::bench {
+namespace {
+
+ssize_t recv_with_fd(int fd, void* buf, size_t n, int* passed) {
+  iovec iov{buf, n};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  *passed = -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(passed, CMSG_DATA(c), sizeof(int));
+  return got;
+}
+
+template <class M>
+bool send_msg(int fd, const M& m) {
+  return send(fd, &m, sizeof m, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof m);
+}
+
+}  // namespace
+
+RawClient::~RawClient() {
+  if (shm_) munmap(shm_, sizeof(TenantShm));
+  if (fd_ >= 0) close(fd_);
+}
+
+bool RawClient::connect_to(const std::string& socket_path, std::string* why) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd_ >= 0 && connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) return true;
+  *why = std::string("connect: ") + std::strerror(errno);
+  return false;
+}
+
+bool RawClient::send_hello(const std::string& token) {
+  auto h = proto::make<proto::Hello>();
+  h.pid = getpid();
+  std::snprintf(h.token, sizeof h.token, "%s", token.c_str());
+  return send_msg(fd_, h);
+}
+
+bool RawClient::receive_welcome(std::string* why) {
+  char buf[proto::kMaxMessage];
+  int passed = -1;
+  ssize_t n = recv_with_fd(fd_, buf, sizeof buf, &passed);
+  const auto* h = reinterpret_cast<const proto::Header*>(buf);
+  if (n <= 0 || proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk) {
+    *why = "no valid answer to Hello";
+  } else if (h->type == static_cast<uint16_t>(proto::Type::kRefused)) {
+    *why = std::string("refused: ") + reinterpret_cast<const proto::Refused*>(buf)->reason;
+  } else if (h->type == static_cast<uint16_t>(proto::Type::kWelcome) && passed >= 0) {
+    const auto* w = reinterpret_cast<const proto::Welcome*>(buf);
+    void* p = mmap(nullptr, sizeof(TenantShm), PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
+    close(passed);
+    if (p == MAP_FAILED) {
+      *why = "cannot map the tenant memory";
+      return false;
+    }
+    shm_ = static_cast<TenantShm*>(p);
+    slot_ = static_cast<int>(w->slot);
+    quantum_ns_ = w->quantum_ns;
+    return true;
+  } else {
+    *why = "unexpected answer to Hello";
+  }
+  if (passed >= 0) close(passed);
+  return false;
+}
+
+bool RawClient::register_as(const std::string& socket_path, const std::string& token, std::string* why) {
+  if (!connect_to(socket_path, why)) return false;
+  if (!send_hello(token)) {
+    *why = "cannot send Hello";
+    return false;
+  }
+  return receive_welcome(why);
+}
+
+bool RawClient::request_lease(uint32_t dev) {
+  auto m = proto::make<proto::LeaseRequest>();
+  m.device = dev;
+  return send_msg(fd_, m);
+}
+
+int RawClient::receive(int timeout_ms, proto::Revoke* revoke) {
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return 0;
+  char buf[proto::kMaxMessage];
+  ssize_t n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+  if (n == 0) return -1;
+  if (n < 0) return errno == EAGAIN || errno == EINTR ? 0 : -1;
+  if (proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk) return -1;
+  auto type = reinterpret_cast<const proto::Header*>(buf)->type;
+  if (type == static_cast<uint16_t>(proto::Type::kRevoke) && revoke) std::memcpy(revoke, buf, sizeof *revoke);
+  return type;
+}
+
+bool RawClient::return_lease(uint32_t dev, uint64_t epoch, bool idle, uint64_t busy_ns) {
+  auto m = proto::make<proto::LeaseReturn>();
+  m.device = dev;
+  m.epoch = epoch;
+  m.idle = idle ? 1 : 0;
+  m.busy_ns = busy_ns;
+  return send_msg(fd_, m);
+}
+
+void RawClient::touch(uint32_t dev) {
+  shm_->procs[slot_].touched[dev].store(shm_->leases[dev].state.load(std::memory_order_acquire));
+}
+
+}  // namespace vgpu::bench
