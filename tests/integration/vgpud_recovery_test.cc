@@ -1,0 +1,110 @@
+// vgpud robustness, end to end on simgpu:
+//  * kill -9 of a client holding memory and the GPU lease: its memory and the
+//    GPU are someone else's within a second;
+//  * kill -9 of vgpud: its clients keep running, re-register their live
+//    charges with the restarted vgpud, and the tenant ledger is exact again.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "vgpud_fixture.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using vgpu::test::bin_dir;
+using vgpu::test::Child;
+using vgpu::test::json_number;
+using vgpu::test::program;
+using vgpu::test::VgpudFixture;
+using vgpu::test::wait_until;
+
+constexpr unsigned long long kGi = 1ull << 30;
+
+unsigned long long mono_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<unsigned long long>(ts.tv_sec) * 1000000000ull + static_cast<unsigned long long>(ts.tv_nsec);
+}
+
+bool announced(Child& c) { return c.errors().find("; launching") != std::string::npos; }
+
+// Runs vgpud_alloc_retry for one attempt of `bytes`: 0 allocated, 3 denied.
+int try_alloc(VgpudFixture& f, const std::string& token, unsigned long long bytes) {
+  auto p = f.run({program("vgpud_alloc_retry"), std::to_string(bytes), "0"}, token);
+  return p->wait(30s);
+}
+
+TEST(VgpudRecovery, KilledClientFreesItsMemoryAndTheGpuWithinASecond) {
+  // `hog` outranks `other` in every respect: while hog's process saturates
+  // the GPU, other's process waits for the lease.
+  VgpudFixture f(
+      "  - {name: hog, token: hog-token, priority: high, memory: 2Gi, compute: {request: 100%}}\n"
+      "  - {name: other, token: other-token, memory: 1Gi, compute: {request: 0%}}\n",
+      {}, "scheduler: {quantum: 5ms}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto hog = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "1536Mi", "--hold", "--duration", "30"}, "hog-token");
+  ASSERT_TRUE(wait_until([&] { return announced(*hog) || !hog->running(); }, 20s));
+  ASSERT_NE(hog->errors().find("allocations 1/1 ok"), std::string::npos) << hog->errors();
+  auto other = f.run({bin_dir() + "/vgpu-workload", "--count", "20", "--json"}, "other-token");
+  auto waiter = f.run({program("vgpud_alloc_retry"), std::to_string(1536ull << 20), "20000"}, "hog-token");
+  ASSERT_TRUE(wait_until([&] { return waiter->output().find("denied") != std::string::npos || !waiter->running(); },
+                         20s))
+      << waiter->output() << waiter->errors();
+  ASSERT_TRUE(waiter->running()) << waiter->output();
+  ASSERT_TRUE(wait_until([&] { return announced(*other) || !other->running(); }, 20s));
+  EXPECT_FALSE(wait_until([&] { return !other->running(); }, 300ms))
+      << "the other tenant should wait while the high-priority hog saturates: " << other->output();
+
+  unsigned long long killed_at = mono_ns();
+  hog->kill(SIGKILL);
+  ASSERT_EQ(waiter->wait(5s), 0) << waiter->output() << waiter->errors();
+  std::string out = waiter->output();
+  size_t at = out.find("at_ns=");
+  ASSERT_NE(at, std::string::npos) << out;
+  double after_ms = (std::strtod(out.c_str() + at + 6, nullptr) - static_cast<double>(killed_at)) / 1e6;
+  std::printf("memory available %.1f ms after kill -9\n", after_ms);
+  EXPECT_LT(after_ms, 1000) << out;
+  ASSERT_EQ(other->wait(5s), 0) << other->errors();
+  std::printf("other tenant done %.1f ms after kill -9\n", static_cast<double>(mono_ns() - killed_at) / 1e6);
+  EXPECT_EQ(json_number(other->output(), "kernels_completed"), 20) << other->output();
+  EXPECT_TRUE(f.daemon_running()) << f.daemon_log();
+}
+
+TEST(VgpudRecovery, KilledDaemonLosesNoChargeAfterRestart) {
+  VgpudFixture f("  - {name: keep, token: keep-token, memory: 2Gi, compute: {request: 50%}}\n", {},
+                 "scheduler: {quantum: 5ms}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto first = f.run(
+      {bin_dir() + "/vgpu-workload", "--alloc-size", "1Gi", "--hold", "--duration", "4", "--json"}, "keep-token");
+  ASSERT_TRUE(wait_until([&] { return announced(*first) || !first->running(); }, 20s));
+  ASSERT_NE(first->errors().find("allocations 1/1 ok"), std::string::npos) << first->errors();
+
+  f.kill_daemon();
+  EXPECT_FALSE(wait_until([&] { return !first->running(); }, 300ms)) << "a client died with vgpud: " << first->errors();
+  ASSERT_TRUE(f.start(&why)) << why;
+  // Until `first` has re-registered its 1Gi, 1Gi + 1 byte would still fit.
+  int probes = 0;
+  bool exact = wait_until([&] { return ++probes && try_alloc(f, "keep-token", kGi + 1) == 3; }, 5s);
+  std::printf("ledger exact again after %d probe(s)\n", probes);
+  ASSERT_TRUE(exact) << "the live 1Gi was not re-registered:\n" << first->errors() << f.daemon_log();
+  EXPECT_EQ(try_alloc(f, "keep-token", kGi), 0) << "the other 1Gi must still be available";
+  EXPECT_EQ(try_alloc(f, "keep-token", kGi + 1), 3);
+
+  ASSERT_EQ(first->wait(30s), 0) << first->errors();
+  EXPECT_GT(json_number(first->output(), "kernels_completed"), 0) << first->output();
+  EXPECT_EQ(json_number(first->output(), "error_count"), 0) << first->output();
+  // `first` has gone: its re-registered charge went with it, to the byte.
+  EXPECT_TRUE(wait_until([&] { return try_alloc(f, "keep-token", 2 * kGi) == 0; }, 5s)) << f.daemon_log();
+  EXPECT_EQ(try_alloc(f, "keep-token", 2 * kGi + 1), 3);
+}
+
+}  // namespace
