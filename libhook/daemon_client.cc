@@ -117,6 +117,7 @@ bool DaemonClient::connect_and_register(bool reconnect, std::string* why) {
   shm_ = shm;
   proc_ = static_cast<int>(w->slot);
   quantum_ns_ = w->quantum_ns;
+  gate_set_inflight_cap(w->inflight_cap);
   fd_ = fd;
   VGPU_LOG(LogLevel::kInfo, "registered with vgpud as tenant '%s'%s", w->tenant, reconnect ? " (reconnected)" : "");
   (void)old;  // the old memory stays mapped: a thread may still be reading a lease word in it
@@ -170,11 +171,11 @@ std::atomic<uint32_t>* DaemonClient::touched_word(int slot) {
   return d >= 0 ? &shm_->procs[proc_].touched[d] : nullptr;
 }
 
-void DaemonClient::request_lease(int slot) {
+void DaemonClient::request_lease(int slot, bool repeat) {
   int d = shm_device(slot);
   if (d < 0 || !connected()) return;
   uint64_t now = mono_ns(), last = last_request_ns_[d].load(std::memory_order_relaxed);
-  if (now - last < 20'000'000 && last != 0) return;
+  if (repeat && now - last < 20'000'000) return;
   last_request_ns_[d].store(now, std::memory_order_relaxed);
   auto m = proto::make<proto::LeaseRequest>();
   m.device = static_cast<uint32_t>(d);

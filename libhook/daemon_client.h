@@ -39,8 +39,10 @@ class DaemonClient {
   LeaseWord* lease_word(int slot);
   int shm_device(int slot) const;
   std::atomic<uint32_t>* touched_word(int slot);
-  // Asks vgpud for the lease of `slot`'s GPU (at most every 20 ms per GPU).
-  void request_lease(int slot);
+  // Asks vgpud for the lease of `slot`'s GPU. `repeat`: a reminder while
+  // still waiting, sent at most every 20 ms per GPU (the first ask of a wait
+  // is always sent).
+  void request_lease(int slot, bool repeat);
   void reset_after_fork();
 
  private:

@@ -6,6 +6,7 @@
 // here is thread-safe; the table itself is immutable.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace vgpu::hook {
@@ -30,7 +31,15 @@ const HookEntry& hook_entry(int id);
 // The hook entry named `symbol`, or -1.
 int find_hook(const char* symbol);
 // The real driver's pointer for hook `id` (nullptr if the driver lacks it).
-void* real_pointer(int id);
+// Inline: after the first call it is one acquire load and one table load, so
+// every wrapper's forward stays a few instructions (P1).
+extern std::atomic<bool> g_resolved;
+extern void* g_real[];
+void* real_pointer_slow(int id);
+inline void* real_pointer(int id) {
+  if (__builtin_expect(g_resolved.load(std::memory_order_acquire), 1)) return g_real[id];
+  return real_pointer_slow(id);
+}
 
 // If `real` is the real driver's pointer of a hooked symbol with base name
 // `base`, returns that symbol's wrapper; otherwise returns `real` unchanged.

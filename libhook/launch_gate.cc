@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <deque>
+#include <unordered_map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -23,6 +25,50 @@ constexpr uint64_t kWaitSliceNs = 20'000'000;  // re-checks vgpud's presence thi
 std::mutex g_mu;
 std::vector<std::pair<void*, int>> g_contexts;  // (CUcontext, slot) of this process
 uint64_t g_slots_mask = 0;
+
+// In-flight launches of each context while its lease is contended: events
+// recorded after each launch, oldest first.
+struct Inflight {
+  std::deque<CUevent> pending;
+  std::vector<CUevent> spare;
+};
+std::mutex g_inflight_mu;
+std::unordered_map<void*, Inflight> g_inflight;
+std::atomic<uint32_t> g_cap{16};
+
+template <class F>
+F real_fn(const char* name) {
+  return reinterpret_cast<F>(real_cuda_symbol(name));
+}
+
+CUcontext current_context() {
+  static auto get = real_fn<CUresult (*)(CUcontext*)>("cuCtxGetCurrent");
+  CUcontext c = nullptr;
+  if (!get || get(&c) != CUDA_SUCCESS) return nullptr;
+  return c;
+}
+
+// Before a contended launch: waits until fewer than the cap are unfinished.
+void throttle_before_launch() {
+  static auto query = real_fn<CUresult (*)(CUevent)>("cuEventQuery");
+  static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
+  CUcontext ctx = current_context();
+  if (!ctx || !query || !sync) return;
+  std::unique_lock<std::mutex> l(g_inflight_mu);
+  Inflight& f = g_inflight[ctx];
+  while (!f.pending.empty() && query(f.pending.front()) != CUDA_ERROR_NOT_READY) {
+    f.spare.push_back(f.pending.front());
+    f.pending.pop_front();
+  }
+  while (f.pending.size() >= g_cap.load(std::memory_order_relaxed)) {
+    CUevent oldest = f.pending.front();
+    f.pending.pop_front();
+    l.unlock();
+    sync(oldest);
+    l.lock();
+    g_inflight[ctx].spare.push_back(oldest);
+  }
+}
 
 uint64_t mono_ns() {
   timespec ts;
@@ -55,7 +101,34 @@ void gate_note_context(void* ctx, int slot) {
   refresh_locked();
 }
 
+void gate_set_inflight_cap(uint32_t cap) { g_cap.store(cap ? cap : 1); }
+
+void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result) {
+  static auto create = real_fn<CUresult (*)(CUevent*, unsigned)>("cuEventCreate");
+  static auto record = real_fn<CUresult (*)(CUevent, CUstream)>("cuEventRecord");
+  static auto record_pt = real_fn<CUresult (*)(CUevent, CUstream)>("cuEventRecord_ptsz");
+  if (launch_result != CUDA_SUCCESS || !create || !record) return;
+  CUcontext ctx = current_context();
+  if (!ctx) return;
+  std::lock_guard<std::mutex> g(g_inflight_mu);
+  Inflight& f = g_inflight[ctx];
+  CUevent e = nullptr;
+  if (!f.spare.empty()) {
+    e = f.spare.back();
+    f.spare.pop_back();
+  } else if (create(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+    return;
+  }
+  auto rec = per_thread && record_pt ? record_pt : record;
+  if (rec(e, stream) == CUDA_SUCCESS) f.pending.push_back(e);
+  else f.spare.push_back(e);
+}
+
 void gate_forget_context(void* ctx) {
+  {
+    std::lock_guard<std::mutex> g(g_inflight_mu);
+    g_inflight.erase(ctx);  // the context's events die with it
+  }
   std::lock_guard<std::mutex> g(g_mu);
   g_contexts.erase(std::remove_if(g_contexts.begin(), g_contexts.end(), [&](auto& e) { return e.first == ctx; }),
                    g_contexts.end());
@@ -68,6 +141,8 @@ void gate_refresh() {
 
 void gate_reset_after_fork() {
   new (&g_mu) std::mutex();
+  new (&g_inflight_mu) std::mutex();
+  g_inflight.clear();
   g_contexts.clear();
   g_slots_mask = 0;
   g_gate.single.store(nullptr);
@@ -98,7 +173,7 @@ void gate_drain(int dev) {
   }
 }
 
-CUresult gate_slow() {
+CUresult gate_slow(GateTicket* ticket) {
   HookCore& core = HookCore::get();
   core.ensure_daemon();
   DaemonClient& c = DaemonClient::get();
@@ -115,9 +190,13 @@ CUresult gate_slow() {
     std::atomic<uint32_t>* touched = c.touched_word(slot);
     if (!w || !touched) return CUDA_SUCCESS;  // no context (the driver says so) or not a GPU of vgpud
     uint32_t s = w->state.load(std::memory_order_acquire);
-    if (s & 1u) {
+    if (lease_granted(s)) {
       touched->store(s, std::memory_order_relaxed);
       if (waited_from) w->wait_ns.fetch_add(mono_ns() - waited_from, std::memory_order_relaxed);
+      if (s & kLeaseContended) {
+        throttle_before_launch();
+        ticket->throttled = true;
+      }
       return CUDA_SUCCESS;
     }
     if (!c.connected()) {
@@ -125,8 +204,8 @@ CUresult gate_slow() {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
       continue;
     }
+    c.request_lease(slot, waited_from != 0);
     if (!waited_from) waited_from = mono_ns();
-    c.request_lease(slot);
     w->waiting.fetch_add(1, std::memory_order_relaxed);
     lease_wait(w, s, kWaitSliceNs);
     w->waiting.fetch_sub(1, std::memory_order_relaxed);

@@ -8,6 +8,11 @@
 // to drain). Everything else — several GPUs, no lease, vgpud gone — is the
 // slow path (launch_gate.cc), which asks vgpud for the lease and sleeps on the
 // lease word (a futex) until vgpud grants it.
+//
+// While another tenant waits for the GPU (bit 1 of the lease word) launches
+// take the throttled path: each launch records an event after it, and a launch
+// finding `inflight_cap` of them unfinished first waits for the oldest, so a
+// preemption never waits for more than that much queued work.
 // Thread-safety: all functions are thread-safe.
 #pragma once
 
@@ -27,21 +32,32 @@ struct GateState {
 
 extern GateState g_gate;
 
-CUresult gate_slow();
+// Set by the gate when the launch must be followed by gate_after_launch().
+struct GateTicket {
+  bool throttled = false;
+};
 
-inline CUresult gate_launch() {
+CUresult gate_slow(GateTicket* t);
+
+inline CUresult gate_launch(GateTicket* ticket) {
   if (!g_gate.active.load(std::memory_order_relaxed)) return CUDA_SUCCESS;
   LeaseWord* w = g_gate.single.load(std::memory_order_relaxed);
   if (w) {
     uint32_t s = w->state.load(std::memory_order_acquire);
-    if (s & 1u) {
+    if ((s & (kLeaseGranted | kLeaseContended)) == kLeaseGranted) {
       std::atomic<uint32_t>* t = g_gate.touched.load(std::memory_order_relaxed);
       if (t->load(std::memory_order_relaxed) != s) t->store(s, std::memory_order_relaxed);
       return CUDA_SUCCESS;
     }
   }
-  return gate_slow();
+  return gate_slow(ticket);
 }
+
+// After a throttled launch on `stream` (`per_thread`: a _ptsz/_ptds entry
+// point, whose NULL stream is the per-thread one): records its completion event.
+void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result);
+// Sets the cap (from vgpud's Welcome).
+void gate_set_inflight_cap(uint32_t cap);
 
 // A context of hook slot `slot` exists in this process (it may be the only
 // GPU: then the fast path applies). `ctx` is remembered for draining.

@@ -12,6 +12,10 @@
 #include "log.h"
 
 namespace vgpu::hook {
+
+std::atomic<bool> g_resolved{false};
+void* g_real[kHookCount];
+
 namespace {
 
 // cuGetProcAddress_v2 / cuGetProcAddress, declared without cuda.h.
@@ -20,11 +24,9 @@ using GetProcV1 = int (*)(const char*, void**, int, uint64_t);
 constexpr uint64_t kLegacyStream = 1, kPerThreadStream = 2;  // CU_GET_PROC_ADDRESS_*
 
 std::mutex g_init_mu;
-std::atomic<bool> g_resolved{false};
 std::atomic<void*> g_cuda{nullptr};
 std::atomic<void*> g_nvml{nullptr};
 std::atomic<bool> g_nvml_tried{false};
-void* g_real[kHookCount];
 thread_local bool t_in_init = false;
 
 void* resolve_one(GetProcV2 v2, GetProcV1 v1, const HookEntry& e) {
@@ -96,8 +98,8 @@ void* real_nvml_handle() {
   return g_nvml.load(std::memory_order_acquire);
 }
 
-void* real_pointer(int id) {
-  if (!g_resolved.load(std::memory_order_acquire)) ensure_real_driver();
+void* real_pointer_slow(int id) {
+  ensure_real_driver();
   return g_real[id];
 }
 

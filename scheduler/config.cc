@@ -90,7 +90,7 @@ Result<uint64_t> duration_at(const Reader& r, const YAML::Node& n, const std::st
 }
 
 std::optional<Error> read_scheduler(const Reader& r, const YAML::Node& n, SchedulerConfig* s) {
-  if (auto e = r.only(n, "scheduler", {"quantum", "window", "inflight_cap", "drain_timeout"})) return e;
+  if (auto e = r.only(n, "scheduler", {"quantum", "window", "inflight_cap", "drain_timeout", "idle_check"})) return e;
   if (n["quantum"]) {
     auto d = duration_at(r, n["quantum"], "scheduler.quantum");
     if (!d) return Error{d.error()};
@@ -112,6 +112,12 @@ std::optional<Error> read_scheduler(const Reader& r, const YAML::Node& n, Schedu
     if (v->empty() || *end || cap < 1 || cap > 4096)
       return r.fail(n["inflight_cap"], "scheduler.inflight_cap", "must be a number from 1 to 4096");
     s->inflight_cap = static_cast<uint32_t>(cap);
+  }
+  if (n["idle_check"]) {
+    auto d = duration_at(r, n["idle_check"], "scheduler.idle_check");
+    if (!d) return Error{d.error()};
+    if (*d < 100'000) return r.fail(n["idle_check"], "scheduler.idle_check", "must be at least 100us");
+    s->idle_check_ns = *d;
   }
   if (n["drain_timeout"]) {
     auto d = duration_at(r, n["drain_timeout"], "scheduler.drain_timeout");

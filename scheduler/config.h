@@ -32,6 +32,9 @@ struct SchedulerConfig {
   uint64_t window_ns = 1'000'000'000;    // sliding window for shares
   uint32_t inflight_cap = 16;            // launches per stream queued per lease
   uint64_t drain_timeout_ns = 2'000'000'000;
+  // While others wait, a holder that launched nothing for this long gives the
+  // lease back (work conservation for bursty tenants).
+  uint64_t idle_check_ns = 2'000'000;
 };
 
 struct Config {

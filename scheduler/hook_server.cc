@@ -249,19 +249,37 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
     }
     break;
   }
+  update_contention(gpu, now);
   arm_timer();
+}
+
+uint64_t HookServer::idle_check_interval(int gpu) const {
+  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  return g.arbiter->anyone_waiting() ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
+}
+
+void HookServer::update_contention(int gpu, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  Tenant* t = g.holder >= 0 && !g.arbiter->draining() ? tenants_.by_id(g.holder) : nullptr;
+  if (!t) return;
+  LeaseWord& w = t->shm->leases[gpu];
+  uint32_t s = w.state.load();
+  bool contended = g.arbiter->anyone_waiting();
+  if (!lease_granted(s) || contended == ((s & kLeaseContended) != 0)) return;
+  w.state.store(contended ? (s | kLeaseContended) : (s & ~kLeaseContended), std::memory_order_release);
+  if (contended) g.check_at = std::min(g.check_at, now + idle_check_interval(gpu));
 }
 
 void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   LeaseWord& w = t->shm->leases[gpu];
-  uint32_t epoch = (w.state.load() >> 1) + 1;
+  uint32_t epoch = lease_epoch(w.state.load()) + 1;
   g.holder = t->id;
   g.grant_epoch = epoch;
-  g.check_at = now + cfg_.quantum_ns;
+  g.check_at = now + idle_check_interval(gpu);
   for (auto& [fd, c] : clients_)
     if (c->tenant == t->id) c->waiting[gpu] = false;
-  w.state.store((epoch << 1) | 1u, std::memory_order_release);
+  w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted, std::memory_order_release);
   lease_wake_all(&w);
   ++stats_[{t->id, gpu}].grants;
 }
@@ -271,7 +289,8 @@ bool HookServer::holder_active(int gpu, Tenant* t) const {
   // carries the lease word's current epoch).
   uint32_t state = t->shm->leases[gpu].state.load();
   for (auto& [fd, c] : clients_)
-    if (c->tenant == t->id && t->shm->procs[c->slot].touched[gpu].load() == state) return true;
+    if (c->tenant == t->id && lease_epoch(t->shm->procs[c->slot].touched[gpu].load()) == lease_epoch(state))
+      return true;
   return false;
 }
 
@@ -279,16 +298,16 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   LeaseWord& w = t->shm->leases[gpu];
   uint32_t state = w.state.load();
-  w.state.store(state & ~1u, std::memory_order_release);
+  w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
   g.revoked_at = now;
   g.draining.clear();
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
     uint32_t touched = t->shm->procs[c->slot].touched[gpu].load();
-    if ((touched >> 1) < g.grant_epoch) continue;  // did not launch under this lease
+    if (lease_epoch(touched) < g.grant_epoch) continue;  // did not launch under this lease
     auto m = proto::make<proto::Revoke>();
     m.device = static_cast<uint32_t>(gpu);
-    m.epoch = state >> 1;
+    m.epoch = lease_epoch(state);
     if (send_msg(fd, m)) g.draining.insert(fd);
   }
   if (g.arbiter->preempted_count(t->id) > stats_[{t->id, gpu}].preemptions)
@@ -326,8 +345,8 @@ void HookServer::on_timer() {
       } else {
         // Renew with a new epoch, so the next check sees fresh launches only.
         LeaseWord& w = t->shm->leases[gpu];
-        w.state.store(w.state.load() + 2u, std::memory_order_release);
-        g.check_at = now + cfg_.quantum_ns;
+        w.state.store(w.state.load() + (1u << kLeaseEpochShift), std::memory_order_release);
+        g.check_at = now + idle_check_interval(gpu);
       }
     }
     run_gpu(gpu, now);

@@ -88,6 +88,9 @@ class HookServer {
   void revoke(int gpu, Tenant* t, uint64_t now);
   void finish_drain(int gpu, uint64_t now);
   bool holder_active(int gpu, Tenant* t) const;
+  uint64_t idle_check_interval(int gpu) const;
+  // Mirrors "someone else waits" into the holder's lease word (bit 1).
+  void update_contention(int gpu, uint64_t now);
   void on_timer();
   void arm_timer();
   void retry_releases();

@@ -67,6 +67,7 @@ class LeaseArbiter {
   int holder() const { return holder_; }
   bool draining() const { return draining_; }
   bool waiting(int tenant) const { return waiting_.count(tenant) != 0; }
+  bool anyone_waiting() const { return !waiting_.empty(); }
   double share(int tenant, uint64_t now) const;
   uint64_t charged_ns(int tenant, uint64_t now) const { return window_.charged_ns(tenant, now); }
   uint64_t grant_time() const { return grant_ns_; }

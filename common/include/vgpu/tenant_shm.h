@@ -10,9 +10,11 @@
 // from the records (repair_locked).
 //
 // Leases. `state` of a LeaseWord is a futex word: bit 0 set while the tenant
-// holds the execution lease of that GPU, the upper bits an epoch that vgpud
-// bumps on every grant. The hook's launch fast path is one load of it; vgpud
-// clears bit 0 to revoke and futex-wakes waiters when it grants.
+// holds the execution lease of that GPU; bit 1 set while another tenant waits
+// for it (the hook then caps its in-flight launches, so a preemption waits for
+// little); bits 2.. an epoch that vgpud bumps on every grant and renewal. The
+// hook's launch fast path is one load of it; vgpud clears bit 0 to revoke and
+// futex-wakes waiters when it grants.
 //
 // Thread/process-safety: fields marked atomic are lock-free; the rest is
 // guarded by `lock`. Only vgpud changes limits, the device table and leases.
@@ -86,6 +88,10 @@ void lease_wake_all(LeaseWord* w);
 // Waits while state == seen, at most timeout_ns. Returns on change, timeout or signal.
 void lease_wait(LeaseWord* w, uint32_t seen, uint64_t timeout_ns);
 
-inline bool lease_granted(uint32_t state) { return (state & 1u) != 0; }
+constexpr uint32_t kLeaseGranted = 1u;
+constexpr uint32_t kLeaseContended = 2u;
+constexpr int kLeaseEpochShift = 2;
+inline bool lease_granted(uint32_t state) { return (state & kLeaseGranted) != 0; }
+inline uint32_t lease_epoch(uint32_t state) { return state >> kLeaseEpochShift; }
 
 }  // namespace vgpu
