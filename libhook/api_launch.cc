@@ -6,56 +6,49 @@
 #include "graph_memory.h"
 #include "launch_gate.h"
 
-// A gated launch of `sym` on `stream`; `pt` is true for per-thread variants.
-#define VGPU_GATED(sym, stream, pt, ...)                      \
-  VGPU_REAL_OR_RETURN(real, sym);                             \
-  GateTicket ticket;                                          \
-  if (CUresult gate = gate_launch(&ticket)) return gate;      \
-  CUresult r = real(__VA_ARGS__);                             \
-  if (ticket.throttled) gate_after_launch(stream, pt, r);     \
-  return r
-
 using namespace vgpu::hook;
 
-VGPU_EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx,
-                                    unsigned int by, unsigned int bz, unsigned int shared, CUstream s, void** params,
-                                    void** extra) {
-  VGPU_GATED(cuLaunchKernel, s, false, f, gx, gy, gz, bx, by, bz, shared, s, params, extra);
-}
+// A gated launch of `sym` on `stream`; `pt` is true for per-thread variants.
+// Each wrapper is split so the hot path is calls-free and ends in a tail call
+// of the real function (P1: the hook adds a handful of loads per launch); the
+// out-of-line `_gated` twin handles everything else — first use, no lease,
+// contention (in-flight cap), vgpud gone.
+#define VGPU_LAUNCH(sym, stream, pt, PARAMS, ARGS)                                             \
+  namespace {                                                                                 \
+  __attribute__((noinline, cold)) CUresult sym##_gated PARAMS {                               \
+    VGPU_REAL_OR_RETURN(real, sym);                                                           \
+    GateTicket ticket;                                                                        \
+    if (CUresult gate = gate_launch(&ticket)) return gate;                                    \
+    CUresult r = real ARGS;                                                                   \
+    if (ticket.throttled) gate_after_launch(stream, pt, r);                                   \
+    return r;                                                                                 \
+  }                                                                                           \
+  }                                                                                           \
+  VGPU_EXPORT CUresult sym PARAMS {                                                           \
+    if (__builtin_expect(g_resolved.load(std::memory_order_acquire) && gate_fast_path(), 1)) { \
+      auto real = reinterpret_cast<decltype(&::sym)>(g_real[static_cast<int>(HookId::sym)]);  \
+      if (real) return real ARGS;                                                             \
+    }                                                                                         \
+    return sym##_gated ARGS;                                                                  \
+  }
 
-VGPU_EXPORT CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
-                                         unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
-                                         CUstream s, void** params, void** extra) {
-  VGPU_GATED(cuLaunchKernel_ptsz, s, true, f, gx, gy, gz, bx, by, bz, shared, s, params, extra);
-}
+#define VGPU_KERNEL_PARAMS                                                                        \
+  (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, \
+   unsigned int bz, unsigned int shared, CUstream s, void** params, void** extra)
+#define VGPU_COOP_PARAMS                                                                          \
+  (CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by, \
+   unsigned int bz, unsigned int shared, CUstream s, void** params)
 
-VGPU_EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
-  VGPU_GATED(cuLaunchKernelEx, config ? config->hStream : nullptr, false, config, f, params, extra);
-}
-
-VGPU_EXPORT CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
-  VGPU_GATED(cuLaunchKernelEx_ptsz, config ? config->hStream : nullptr, true, config, f, params, extra);
-}
-
-VGPU_EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
-                                               unsigned int bx, unsigned int by, unsigned int bz, unsigned int shared,
-                                               CUstream s, void** params) {
-  VGPU_GATED(cuLaunchCooperativeKernel, s, false, f, gx, gy, gz, bx, by, bz, shared, s, params);
-}
-
-VGPU_EXPORT CUresult cuLaunchCooperativeKernel_ptsz(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,
-                                                    unsigned int bx, unsigned int by, unsigned int bz,
-                                                    unsigned int shared, CUstream s, void** params) {
-  VGPU_GATED(cuLaunchCooperativeKernel_ptsz, s, true, f, gx, gy, gz, bx, by, bz, shared, s, params);
-}
-
-VGPU_EXPORT CUresult cuLaunchHostFunc(CUstream s, CUhostFn fn, void* data) {
-  VGPU_GATED(cuLaunchHostFunc, s, false, s, fn, data);
-}
-
-VGPU_EXPORT CUresult cuLaunchHostFunc_ptsz(CUstream s, CUhostFn fn, void* data) {
-  VGPU_GATED(cuLaunchHostFunc_ptsz, s, true, s, fn, data);
-}
+VGPU_LAUNCH(cuLaunchKernel, s, false, VGPU_KERNEL_PARAMS, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra))
+VGPU_LAUNCH(cuLaunchKernel_ptsz, s, true, VGPU_KERNEL_PARAMS, (f, gx, gy, gz, bx, by, bz, shared, s, params, extra))
+VGPU_LAUNCH(cuLaunchKernelEx, config ? config->hStream : nullptr, false,
+            (const CUlaunchConfig* config, CUfunction f, void** params, void** extra), (config, f, params, extra))
+VGPU_LAUNCH(cuLaunchKernelEx_ptsz, config ? config->hStream : nullptr, true,
+            (const CUlaunchConfig* config, CUfunction f, void** params, void** extra), (config, f, params, extra))
+VGPU_LAUNCH(cuLaunchCooperativeKernel, s, false, VGPU_COOP_PARAMS, (f, gx, gy, gz, bx, by, bz, shared, s, params))
+VGPU_LAUNCH(cuLaunchCooperativeKernel_ptsz, s, true, VGPU_COOP_PARAMS, (f, gx, gy, gz, bx, by, bz, shared, s, params))
+VGPU_LAUNCH(cuLaunchHostFunc, s, false, (CUstream s, CUhostFn fn, void* data), (s, fn, data))
+VGPU_LAUNCH(cuLaunchHostFunc_ptsz, s, true, (CUstream s, CUhostFn fn, void* data), (s, fn, data))
 
 // Graph launches also charge the graph's memory nodes (graph_memory.h).
 #define VGPU_GATED_GRAPH(sym, pt)                              \

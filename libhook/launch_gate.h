@@ -53,6 +53,20 @@ inline CUresult gate_launch(GateTicket* ticket) {
   return gate_slow(ticket);
 }
 
+// The whole fast path without calls, so a wrapper can end in a tail call:
+// true if the launch may go ahead now (standalone, or the lease of the
+// process's only GPU is held and uncontended).
+inline bool gate_fast_path() {
+  if (!g_gate.active.load(std::memory_order_relaxed)) return true;
+  LeaseWord* w = g_gate.single.load(std::memory_order_relaxed);
+  if (!w) return false;
+  uint32_t s = w->state.load(std::memory_order_acquire);
+  if ((s & (kLeaseGranted | kLeaseContended)) != kLeaseGranted) return false;
+  std::atomic<uint32_t>* t = g_gate.touched.load(std::memory_order_relaxed);
+  if (t->load(std::memory_order_relaxed) != s) t->store(s, std::memory_order_relaxed);
+  return true;
+}
+
 // After a throttled launch on `stream` (`per_thread`: a _ptsz/_ptds entry
 // point, whose NULL stream is the per-thread one): records its completion event.
 void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result);
