@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # libraries of vgpud, vgpuctl and the tests
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
 )
 
 missing=()
