@@ -1,0 +1,237 @@
+// P6 of DESIGN.md: how many processes vgpud registers and how many leases it
+// grants, on this 2-core machine.
+//
+// 1. Registration: N raw hook-protocol connections (RawClient: Hello with a
+//    token, Welcome with the tenant memory passed over SCM_RIGHTS and mapped),
+//    spread over 8 tenants; once one at a time (latency) and once pipelined
+//    (all Hellos sent, then all Welcomes read: throughput). All N stay
+//    connected, then a lease round trip is timed with them connected.
+// 2. Lease round trip on a free GPU: LeaseRequest -> granted bit seen on the
+//    shared lease word (futex wake), repeated; the client never launches, so
+//    vgpud takes the idle lease back after one quantum and the GPU is free again.
+// 3. Handovers: T tenants, one client each, all wanting the GPU all the time.
+//    A client that sees its grant marks the epoch as launched-under (as a
+//    hooked launch does), sends LeaseReturn(idle) at once (early return, as
+//    the protocol allows), and answers the Revoke that ends its lease with
+//    LeaseReturn; then it asks again. Grants per second is what vgpud achieved;
+//    vgpud's CPU time per grant gives the rate its message path could sustain
+//    on one core if grants were not paced by the quantum.
+//
+// usage: sched_scale_bench [--clients 512] [--seconds 5] [--quantum 1ms]
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "raw_client.h"
+#include "vgpud_fixture.h"
+
+namespace {
+
+using vgpu::bench::now_ns;
+using vgpu::bench::RawClient;
+using vgpu::test::VgpudFixture;
+
+struct Options {
+  int clients = 512;
+  int seconds = 5;
+  std::string quantum = "1ms";
+};
+
+std::string tenants_yaml(int n) {
+  std::ostringstream y;
+  for (int i = 0; i < n; ++i)
+    y << "  - {name: s" << i << ", token: scale-token-" << i << ", memory: 1Gi, compute: {request: " << 96 / n
+      << "%}}\n";
+  return y.str();
+}
+
+std::string token(int i, int tenants) { return "scale-token-" + std::to_string(i % tenants); }
+
+bool start(VgpudFixture& f) {
+  std::string why;
+  if (f.start(&why)) return true;
+  std::fprintf(stderr, "vgpud did not start: %s\n", why.c_str());
+  return false;
+}
+
+// Times one LeaseRequest -> granted on a free GPU; then waits until vgpud has
+// taken the (unused) lease back. Returns 0 on failure.
+uint64_t lease_round_trip(RawClient& c) {
+  vgpu::LeaseWord& w = c.lease(0);
+  for (uint64_t end = now_ns() + 2'000'000'000; vgpu::lease_granted(w.state.load()); ) {
+    if (now_ns() > end) return std::fprintf(stderr, "lease never taken back: state %u\n", w.state.load()), 0;
+    vgpu::lease_wait(&w, w.state.load(), 1'000'000);
+  }
+  uint32_t s = w.state.load();
+  uint64_t t0 = now_ns();
+  if (!c.request_lease(0)) return 0;
+  while (!vgpu::lease_granted(s)) {
+    if (now_ns() - t0 > 2'000'000'000) return std::fprintf(stderr, "no grant: state %u\n", s), 0;
+    vgpu::lease_wait(&w, s, 100'000'000);
+    s = w.state.load();
+  }
+  return now_ns() - t0;
+}
+
+bool registration(const Options& o) {
+  const int tenants = 8;
+  for (bool pipelined : {false, true}) {
+    VgpudFixture f(tenants_yaml(tenants), {}, "scheduler: {quantum: " + o.quantum + "}\n");
+    if (!start(f)) return false;
+    std::vector<std::unique_ptr<RawClient>> cs;
+    std::string why;
+    uint64_t t0 = now_ns();
+    for (int i = 0; i < o.clients; ++i) {
+      cs.push_back(std::make_unique<RawClient>());
+      bool ok = pipelined ? cs.back()->connect_to(f.socket(), &why) && cs.back()->send_hello(token(i, tenants))
+                          : cs.back()->register_as(f.socket(), token(i, tenants), &why);
+      if (!ok) return std::fprintf(stderr, "client %d: %s\n", i, why.c_str()), false;
+    }
+    for (int i = 0; pipelined && i < o.clients; ++i)
+      if (!cs[static_cast<size_t>(i)]->receive_welcome(&why))
+        return std::fprintf(stderr, "client %d: %s\n", i, why.c_str()), false;
+    double secs = static_cast<double>(now_ns() - t0) / 1e9;
+    std::vector<uint64_t> rtt;
+    for (int i = 0; i < 50; ++i) rtt.push_back(lease_round_trip(*cs[0]));
+    std::printf("P6 registration (%s): %d clients over %d tenants registered in %.3f s = %.0f registrations/s; "
+                "all %d connected, vgpud running: %s\n",
+                pipelined ? "pipelined" : "one at a time", o.clients, tenants, secs, o.clients / secs, o.clients,
+                f.daemon_running() ? "yes" : "NO");
+    std::printf("   lease round trip with %d clients connected: %s\n", o.clients,
+                vgpu::bench::format_ms(vgpu::bench::distribution(rtt)).c_str());
+  }
+  return true;
+}
+
+bool free_gpu_round_trip(const Options& o) {
+  VgpudFixture f(tenants_yaml(1), {}, "scheduler: {quantum: " + o.quantum + "}\n");
+  if (!start(f)) return false;
+  RawClient c;
+  std::string why;
+  if (!c.register_as(f.socket(), token(0, 1), &why)) return std::fprintf(stderr, "%s\n", why.c_str()), false;
+  std::vector<uint64_t> rtt;
+  for (uint64_t end = now_ns() + 2'000'000'000ull; now_ns() < end;) {
+    uint64_t r = lease_round_trip(c);
+    if (r == 0) return std::fprintf(stderr, "lease round trip failed\n"), false;
+    rtt.push_back(r);
+  }
+  std::printf("P6 LeaseRequest -> grant on a free GPU (quantum %s): %s\n", o.quantum.c_str(),
+              vgpu::bench::format_ms(vgpu::bench::distribution(rtt)).c_str());
+  return true;
+}
+
+// The Revoke side of a handover client: answers every Revoke at once (the
+// client queued nothing, so its drain is empty).
+void answer_revokes(RawClient& c, uint64_t end, std::atomic<bool>& failed) {
+  while (now_ns() < end && !failed.load()) {
+    vgpu::proto::Revoke rv{};
+    int type = c.receive(5, &rv);
+    if (type < 0) return failed.store(true);
+    if (type == static_cast<int>(vgpu::proto::Type::kRevoke)) c.return_lease(rv.device, rv.epoch, false, 0);
+  }
+}
+
+// The lease side of a handover client: returns the number of grants it saw.
+uint64_t take_leases(RawClient& c, uint32_t dev, uint64_t end, std::atomic<bool>& failed,
+                     std::vector<uint64_t>* holds) {
+  vgpu::LeaseWord& w = c.lease(dev);
+  uint64_t grants = 0;
+  bool requested = false;
+  while (now_ns() < end && !failed.load()) {
+    uint32_t s = w.state.load();
+    if (!vgpu::lease_granted(s)) {
+      if (!requested) requested = c.request_lease(dev);
+      vgpu::lease_wait(&w, s, 2'000'000);
+      continue;
+    }
+    ++grants;
+    requested = false;
+    uint64_t granted_at = now_ns();
+    c.touch(dev);
+    c.return_lease(dev, s >> 1, /*idle=*/true, 0);
+    // Holds the lease until vgpud revokes it or takes it back; renewals
+    // (same granted bit, new epoch) are not new grants.
+    while (vgpu::lease_granted(s = w.state.load()) && now_ns() < end && !failed.load()) vgpu::lease_wait(&w, s, 2'000'000);
+    if (!vgpu::lease_granted(s)) holds->push_back(now_ns() - granted_at);
+  }
+  return grants;
+}
+
+bool handovers(const Options& o, int tenants, int gpus) {
+  VgpudFixture f(tenants_yaml(tenants), {{"SIMGPU_DEVICES", std::to_string(gpus)}},
+                 "scheduler: {quantum: " + o.quantum + "}\n");
+  if (!start(f)) return false;
+  std::vector<std::unique_ptr<RawClient>> cs;
+  std::string why;
+  for (int i = 0; i < tenants; ++i) {
+    cs.push_back(std::make_unique<RawClient>());
+    if (!cs.back()->register_as(f.socket(), token(i, tenants), &why))
+      return std::fprintf(stderr, "%s\n", why.c_str()), false;
+  }
+  std::atomic<bool> failed{false};
+  std::vector<uint64_t> grants(static_cast<size_t>(tenants * gpus));
+  std::vector<std::vector<uint64_t>> holds(static_cast<size_t>(tenants * gpus));
+  uint64_t cpu0 = vgpu::bench::process_cpu_ns(f.daemon_pid()), t0 = now_ns();
+  uint64_t end = t0 + static_cast<uint64_t>(o.seconds) * 1'000'000'000ull;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < tenants; ++i) {
+    RawClient& c = *cs[static_cast<size_t>(i)];
+    for (int g = 0; g < gpus; ++g)
+      threads.emplace_back([&, i, g] {
+        size_t k = static_cast<size_t>(i * gpus + g);
+        grants[k] = take_leases(c, static_cast<uint32_t>(g), end, failed, &holds[k]);
+      });
+    threads.emplace_back([&] { answer_revokes(c, end, failed); });
+  }
+  for (auto& t : threads) t.join();
+  double secs = static_cast<double>(now_ns() - t0) / 1e9;
+  uint64_t cpu = vgpu::bench::process_cpu_ns(f.daemon_pid()) - cpu0, total = 0;
+  for (uint64_t g : grants) total += g;
+  double per_grant_us = total ? static_cast<double>(cpu) / static_cast<double>(total) / 1e3 : 0;
+  std::printf("P6 handovers, %d tenants x %d GPU(s), quantum %s: %llu grants in %.2f s = %.0f grants/s; vgpud CPU %.1f%% of one "
+              "core, %.2f us per grant -> message-path capacity %.0f grants/s per core%s\n",
+              tenants, gpus, o.quantum.c_str(), static_cast<unsigned long long>(total), secs, static_cast<double>(total) / secs,
+              100.0 * static_cast<double>(cpu) / 1e9 / secs, per_grant_us,
+              per_grant_us > 0 ? 1e6 / per_grant_us : 0.0, failed.load() ? " (a client was dropped!)" : "");
+  std::vector<uint64_t> all_holds;
+  for (auto& h : holds) all_holds.insert(all_holds.end(), h.begin(), h.end());
+  std::printf("   lease held (grant seen -> bit cleared): %s\n",
+              vgpu::bench::format_ms(vgpu::bench::distribution(all_holds)).c_str());
+  std::string log = f.daemon_log();
+  size_t timeouts = 0;
+  for (size_t at = log.find("timed out"); at != std::string::npos; at = log.find("timed out", at + 1)) ++timeouts;
+  if (timeouts) std::printf("   vgpud log: %zu drain timeouts\n", timeouts);
+  return !failed.load() && total > 0;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--clients") o.clients = std::atoi(argv[i + 1]);
+    else if (a == "--seconds") o.seconds = std::atoi(argv[i + 1]);
+    else if (a == "--quantum") o.quantum = argv[i + 1];
+    else {
+      std::fprintf(stderr, "usage: %s [--clients 512] [--seconds 5] [--quantum 1ms]\n", argv[0]);
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o = parse(argc, argv);
+  bool ok = registration(o) && free_gpu_round_trip(o);
+  for (int t : {2, 4, 8}) ok = handovers(o, t, 1) && ok;
+  ok = handovers(o, 4, 8) && ok;  // 8 GPUs: 8 leases decided by the same event loop
+  return ok ? 0 : 1;
+}
