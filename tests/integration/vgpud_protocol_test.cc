@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "vgpu/protocol.h"
+#include "vgpu/tenant_shm.h"
 #include "vgpud_fixture.h"
 
 namespace {
@@ -257,6 +258,22 @@ TEST_F(VgpudProtocol, HostileChargesCannotLiftTheTenantAboveItsQuota) {
   auto more = f_.run({vgpu::test::program("vgpud_alloc_retry"), std::to_string(1ull << 30), "0"}, kToken);
   EXPECT_EQ(more->wait(30s), 3) << "a second 1Gi was granted on a 1Gi quota: " << more->output();
   EXPECT_EQ(holder->wait(30s), 0) << holder->errors();
+}
+
+TEST_F(VgpudProtocol, TenantFullOfPeersRefusesMoreAndRecovers) {
+  // Peers take every process record of the tenant (vgpu::kShmMaxProcs); one
+  // more is refused with a reason, and once they are gone records are free.
+  std::vector<std::unique_ptr<RawPeer>> peers;
+  for (int i = 0; i < vgpu::kShmMaxProcs; ++i) {
+    peers.push_back(std::make_unique<RawPeer>(f_.socket()));
+    ASSERT_TRUE(peers.back()->register_as(kToken)) << "peer " << i;
+  }
+  RawPeer extra(f_.socket());
+  ASSERT_FALSE(extra.register_as(kToken));
+  peers.clear();
+  EXPECT_TRUE(vgpu::test::wait_until([&] { return RawPeer(f_.socket()).register_as(kToken); }, 5s))
+      << "records of closed peers were not freed";
+  expect_still_serving();
 }
 
 TEST_F(VgpudProtocol, SilentPeersBlockNobody) {

@@ -107,4 +107,24 @@ TEST(VgpudRecovery, KilledDaemonLosesNoChargeAfterRestart) {
   EXPECT_EQ(try_alloc(f, "keep-token", 2 * kGi + 1), 3);
 }
 
+TEST(VgpudRecovery, ReconnectedClientIsGatedAgain) {
+  // A 30% cap shows whether launches are under vgpud's control: while vgpud
+  // is away they run ungated (fail mode open), after the reconnect they must
+  // be capped again.
+  VgpudFixture f("  - {name: capped, token: capped-token, memory: 1Gi, compute: {request: 10%, limit: 30%}}\n", {},
+                 "scheduler: {quantum: 5ms}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "capped-token");
+  ASSERT_TRUE(wait_until([&] { return announced(*w) || !w->running(); }, 20s));
+  f.kill_daemon();
+  ASSERT_TRUE(f.start(&why)) << why;
+  ASSERT_EQ(w->wait(30s), 0) << w->errors();
+  double share = json_number(w->output(), "work_share");
+  std::printf("capped work_share across a vgpud restart: %.3f\n", share);
+  // Ungated for the reconnect backoff (~0.1 s of 4 s), capped the rest.
+  EXPECT_LT(share, 0.45) << "launches stayed ungated after the reconnect: " << w->output() << w->errors();
+  EXPECT_GT(share, 0.15) << w->output();
+}
+
 }  // namespace
