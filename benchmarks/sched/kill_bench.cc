@@ -92,10 +92,11 @@ bool client_kills(const Options& o) {
   std::atomic<bool> stop{false};
   std::thread b([&] { keep_asking(waiter, last_grant, stop); });
   std::mt19937 rng(o.seed);
-  // Half the kills land in the first 50 ms (exec, cuInit, registration,
-  // allocation), half anywhere in the first 400 ms (mostly while launching).
-  std::uniform_int_distribution<int> early_ms(0, 50), any_ms(0, 400), coin(0, 1);
-  auto delay_ms = [&](std::mt19937& r) { return coin(r) ? early_ms(r) : any_ms(r); };
+  // Half the kills land in the first 5 ms (exec, cuInit, registration,
+  // allocation: a process gets that far in ~4 ms here), half anywhere in the
+  // first 400 ms (mostly while launching). Delays in microseconds.
+  std::uniform_int_distribution<int> early_us(0, 5'000), any_us(0, 400'000), coin(0, 1);
+  auto delay_us = [&](std::mt19937& r) { return coin(r) ? early_us(r) : any_us(r); };
   std::vector<uint64_t> ledger_ns, lease_ns;
   int inexact = 0, lost_leases = 0, held_kills = 0;
   auto& used = observer.shm()->devices[0].used;
@@ -103,7 +104,8 @@ bool client_kills(const Options& o) {
     auto a = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "64Mi", "--alloc-count", "4", "--hold",
                     "--kernel-us", "1000", "--duration", "30"},
                    "kill-token-a");
-    vgpu::bench::sleep_ns(static_cast<uint64_t>(delay_ms(rng)) * 1'000'000);  // the random kill point
+    int delay = delay_us(rng);
+    vgpu::bench::sleep_ns(static_cast<uint64_t>(delay) * 1'000);  // the random kill point
     bool held = vgpu::lease_granted(observer.lease(0).state.load());
     uint64_t used_at_kill = used.load(), t_kill = now_ns();
     a->kill(SIGKILL);
@@ -119,7 +121,7 @@ bool client_kills(const Options& o) {
       if (g == UINT64_MAX) ++lost_leases;
       else lease_ns.push_back(g);
     }
-    std::printf("  kill %2d: %s, used at kill %4llu MiB, ledger %s after %.3f ms%s\n", i, held ? "holding lease" : "no lease",
+    std::printf("  kill %2d at %7.3f ms: %s, used at kill %4llu MiB, ledger %s after %.3f ms%s\n", i, delay / 1e3, held ? "holding lease" : "no lease",
                 static_cast<unsigned long long>(used_at_kill / kMi), exact ? "exact" : "NOT EXACT",
                 l == UINT64_MAX ? -1.0 : static_cast<double>(l) / 1e6,
                 held ? (", B granted after " + std::to_string(g == UINT64_MAX ? -1.0 : static_cast<double>(g) / 1e6) + " ms").c_str() : "");
