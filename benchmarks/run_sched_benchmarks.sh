@@ -3,7 +3,7 @@
 # build/ and prints their figures. Builds nothing: build first with
 #   cmake -S . -B build && make -C build -j2
 # Each benchmark exits non-zero when it misses its target; this script runs
-# them all and exits non-zero if any did. Takes about 4 minutes.
+# them all and exits non-zero if any did. Takes about 2 minutes.
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/build/bin"
