@@ -10,6 +10,7 @@ namespace vgpu::sched {
 Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   std::unique_ptr<Daemon> d(new Daemon());
   d->cfg_ = cfg;
+  d->started_ns_ = now_ns();
   auto gpus = discover_gpus();
   if (!gpus) return make_error("cannot list GPUs: " + gpus.error());
   for (const Gpu& g : *gpus)
@@ -22,7 +23,10 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   if (auto r = d->persist(); !r) return Error{r.error()};
   d->hooks_ = std::make_unique<HookServer>(d->loop_, *d->tenants_, cfg.scheduler, std::make_unique<TokenResolver>());
   if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
-  log_info("listening on %s with %zu tenants", cfg.socket.c_str(), d->tenants_->all().size());
+  d->admin_ = std::make_unique<AdminServer>(*d);
+  if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};
+  log_info("listening on %s (admin API on %s) with %zu tenants", cfg.socket.c_str(), cfg.admin_socket.c_str(),
+           d->tenants_->all().size());
   return d;
 }
 
@@ -31,28 +35,116 @@ Result<bool> Daemon::load_tenants(const Config& cfg) {
   if (!stored) return Error{stored.error()};
   std::map<std::string, StoredTenant> by_name;
   for (auto& s : *stored) by_name[s.tenant.name] = s;
-  // Tenants of the config file, keeping the token generated for them before.
+  // Tenants of the config file, unless changed or deleted at run time; a
+  // token generated for one before is kept.
   for (TenantConfig t : cfg.tenants) {
-    if (t.token.empty()) {
-      auto it = by_name.find(t.name);
-      t.token = it != by_name.end() ? it->second.tenant.token : generate_token();
+    auto it = by_name.find(t.name);
+    if (it != by_name.end() && it->second.source == Source::kDeleted) {
+      deleted_.push_back(t.name);
+      continue;
     }
+    if (it != by_name.end() && it->second.source == Source::kApi) continue;  // added below
+    if (t.token.empty()) t.token = it != by_name.end() ? it->second.tenant.token : generate_token();
     if (auto r = tenants_->add(t); !r) return make_error(cfg.path + ": " + r.error());
   }
-  // Tenants created at run time (vgpuctl) survive restarts.
+  // Tenants created or changed at run time (vgpuctl) survive restarts.
   for (auto& [name, s] : by_name) {
-    if (!s.from_api || tenants_->by_name(name)) continue;
+    if (s.source != Source::kApi) continue;
     if (auto r = tenants_->add(s.tenant); !r) return make_error(store_->dir() + "/tenants.yaml: " + r.error());
     api_tenants_.push_back(name);
   }
   return true;
 }
 
+Daemon::~Daemon() {
+  if (admin_) admin_->shutdown();  // before the loop and the tenants go away
+}
+
+bool Daemon::from_api(const std::string& name) const {
+  return std::find(api_tenants_.begin(), api_tenants_.end(), name) != api_tenants_.end();
+}
+
+// The sum of requests with `changed` applied (or removed) stays within 100%.
+Result<bool> Daemon::check_requests(const TenantConfig& changed, bool removing) {
+  std::vector<TenantConfig> all;
+  for (Tenant* t : tenants_->all())
+    if (t->config.name != changed.name) all.push_back(t->config);
+  if (!removing) all.push_back(changed);
+  return validate_requests(all);
+}
+
+Result<Tenant*> Daemon::create_tenant(TenantConfig t) {
+  if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
+  if (tenants_->by_name(t.name)) return make_error("tenant '" + t.name + "' already exists");
+  deleted_.erase(std::remove(deleted_.begin(), deleted_.end(), t.name), deleted_.end());
+  if (auto ok = check_requests(t, false); !ok) return Error{ok.error()};
+  if (!t.token.empty() && (t.token.size() < 8 || t.token.size() >= 128))
+    return make_error("a token must be 8 to 127 characters");
+  if (t.token.empty()) t.token = generate_token();
+  auto added = tenants_->add(t);
+  if (!added) return added;
+  api_tenants_.push_back(t.name);
+  if (auto r = persist(); !r) {
+    tenants_->remove(t.name);
+    api_tenants_.pop_back();
+    return Error{r.error()};
+  }
+  hooks_->tenant_added(*added);
+  log_info("tenant '%s' created", t.name.c_str());
+  return added;
+}
+
+Result<Tenant*> Daemon::update_tenant(const TenantConfig& t) {
+  Tenant* cur = tenants_->by_name(t.name);
+  if (!cur) return make_error("no tenant named '" + t.name + "'");
+  if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
+  if (auto ok = check_requests(t, false); !ok) return Error{ok.error()};
+  TenantConfig before = cur->config;
+  bool was_api = from_api(t.name);
+  auto updated = tenants_->update(t);
+  if (!updated) return updated;
+  if (!was_api) api_tenants_.push_back(t.name);  // runtime changes win over the file
+  if (auto r = persist(); !r) {
+    (void)tenants_->update(before);
+    if (!was_api) api_tenants_.pop_back();
+    return Error{r.error()};
+  }
+  hooks_->tenant_changed(*updated);
+  log_info("tenant '%s' updated", t.name.c_str());
+  return updated;
+}
+
+Result<bool> Daemon::delete_tenant(const std::string& name) {
+  Tenant* t = tenants_->by_name(name);
+  if (!t) return make_error("no tenant named '" + name + "'");
+  hooks_->tenant_removing(t);
+  tenants_->remove(name);
+  api_tenants_.erase(std::remove(api_tenants_.begin(), api_tenants_.end(), name), api_tenants_.end());
+  for (const TenantConfig& c : cfg_.tenants)
+    if (c.name == name) deleted_.push_back(name);  // keep the file from bringing it back
+  if (auto r = persist(); !r) return r;
+  log_info("tenant '%s' deleted", name.c_str());
+  return true;
+}
+
+Result<Tenant*> Daemon::rotate_token(const std::string& name, const std::string& token) {
+  Tenant* t = tenants_->by_name(name);
+  if (!t) return make_error("no tenant named '" + name + "'");
+  TenantConfig c = t->config;
+  c.token = token.empty() ? generate_token() : token;
+  if (c.token.size() < 8 || c.token.size() >= 128) return make_error("a token must be 8 to 127 characters");
+  return update_tenant(c);
+}
+
 Result<bool> Daemon::persist() {
   std::vector<StoredTenant> out;
-  for (Tenant* t : tenants_->all()) {
-    bool api = std::find(api_tenants_.begin(), api_tenants_.end(), t->config.name) != api_tenants_.end();
-    out.push_back({t->config, api});
+  for (Tenant* t : tenants_->all()) out.push_back({t->config, from_api(t->config.name) ? Source::kApi : Source::kConfig});
+  for (const std::string& name : deleted_) {
+    TenantConfig tomb;
+    tomb.name = name;
+    tomb.memory = 0;
+    tomb.token = "deleted-tenant";
+    out.push_back({tomb, Source::kDeleted});
   }
   return store_->save(out);
 }

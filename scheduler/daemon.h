@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config.h"
+#include "admin_server.h"
 #include "event_loop.h"
 #include "hook_server.h"
 #include "state_store.h"
@@ -19,6 +20,7 @@ class Daemon {
   // Loads everything and binds the sockets. On failure returns an error
   // message for the operator; nothing is left half-started.
   static Result<std::unique_ptr<Daemon>> start(const Config& cfg);
+  ~Daemon();
   void run() { loop_.run(); }
   void stop() { loop_.stop(); }
   EventLoop& loop() { return loop_; }
@@ -26,6 +28,17 @@ class Daemon {
   HookServer& hooks() { return *hooks_; }
   // Persists the current tenants (after a runtime change).
   Result<bool> persist();
+
+  // Runtime tenant changes (admin API). Each is validated like the config
+  // file, applied at once to running processes, and persisted; a change that
+  // cannot be persisted is undone. Loop thread only.
+  Result<Tenant*> create_tenant(TenantConfig t);
+  Result<Tenant*> update_tenant(const TenantConfig& t);
+  Result<bool> delete_tenant(const std::string& name);
+  Result<Tenant*> rotate_token(const std::string& name, const std::string& token);
+  bool from_api(const std::string& name) const;
+  const Config& config() const { return cfg_; }
+  uint64_t started_ns() const { return started_ns_; }
 
  private:
   Daemon() = default;
@@ -36,7 +49,11 @@ class Daemon {
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<TenantRegistry> tenants_;
   std::unique_ptr<HookServer> hooks_;
-  std::vector<std::string> api_tenants_;  // names created at run time
+  std::unique_ptr<AdminServer> admin_;
+  std::vector<std::string> api_tenants_;  // names created or changed at run time
+  std::vector<std::string> deleted_;      // file tenants deleted at run time
+  uint64_t started_ns_ = 0;
+  Result<bool> check_requests(const TenantConfig& changed, bool removing);
 };
 
 }  // namespace vgpu::sched

@@ -1,11 +1,13 @@
 #include "event_loop.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 
 namespace vgpu::sched {
 
@@ -24,9 +26,58 @@ EventLoop::EventLoop()
     armed_ = 0;
     if (timer_fn_) timer_fn_();
   });
+  wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  add(wakefd_, EPOLLIN, [this](uint32_t) {
+    uint64_t n;
+    while (read(wakefd_, &n, sizeof n) > 0) {
+    }
+    std::vector<std::function<void()>> work;
+    {
+      std::lock_guard<std::mutex> g(posted_mu_);
+      work.swap(posted_);
+    }
+    for (auto& fn : work) fn();
+  });
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> g(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  uint64_t one = 1;
+  if (write(wakefd_, &one, sizeof one) < 0) {
+  }
+}
+
+bool EventLoop::call(const std::function<void()>& fn) {
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+  };
+  auto d = std::make_shared<Done>();
+  {
+    std::lock_guard<std::mutex> g(posted_mu_);
+    if (stopped_) return false;
+  }
+  post([d, &fn] {
+    fn();
+    std::lock_guard<std::mutex> g(d->mu);
+    d->done = true;
+    d->cv.notify_all();
+  });
+  std::unique_lock<std::mutex> l(d->mu);
+  // A stopped loop runs nothing more: give up rather than wait forever.
+  while (!d->cv.wait_for(l, std::chrono::milliseconds(200), [&] { return d->done; })) {
+    std::lock_guard<std::mutex> g(posted_mu_);
+    if (stopped_) return false;
+  }
+  return true;
 }
 
 EventLoop::~EventLoop() {
+  close(wakefd_);
   close(timerfd_);
   close(epfd_);
 }
@@ -69,6 +120,8 @@ void EventLoop::run() {
       h(events[i].events);
     }
   }
+  std::lock_guard<std::mutex> g(posted_mu_);
+  stopped_ = true;
 }
 
 }  // namespace vgpu::sched

@@ -1,12 +1,14 @@
 // EventLoop: vgpud's single thread. epoll over file descriptors plus one
 // precise timer (timerfd, CLOCK_MONOTONIC, absolute). Handlers run on the
-// loop thread; none may block. Not thread-safe except stop(), which may be
-// called from a signal-safe context through a handler.
+// loop thread; none may block. Not thread-safe, except post() and call(),
+// which other threads (the admin API's) use to run work on the loop.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <vector>
 
 namespace vgpu::sched {
 
@@ -24,6 +26,11 @@ class EventLoop {
   void on_timer(std::function<void()> fn) { timer_fn_ = std::move(fn); }
   void run();
   void stop() { running_ = false; }
+  // Runs `fn` on the loop thread soon. Thread-safe.
+  void post(std::function<void()> fn);
+  // Runs `fn` on the loop thread and waits for it. Thread-safe; must not be
+  // called from the loop thread. Returns false if the loop has stopped.
+  bool call(const std::function<void()>& fn);
 
  private:
   int epfd_;
@@ -32,6 +39,10 @@ class EventLoop {
   std::map<int, Handler> handlers_;
   std::function<void()> timer_fn_;
   uint64_t armed_ = 0;
+  int wakefd_;
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;
+  bool stopped_ = false;
 };
 
 }  // namespace vgpu::sched

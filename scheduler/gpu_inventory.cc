@@ -41,6 +41,23 @@ Result<int> resolve_gpu(const std::vector<Gpu>& gpus, const std::string& entry) 
   return found;
 }
 
+GpuReading read_gpu(int index) {
+  static void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  GpuReading r;
+  if (!lib) return r;
+  static auto handle_fn = reinterpret_cast<PFN_nvmlDeviceGetHandleByIndex_v2>(dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"));
+  static auto mem_fn = reinterpret_cast<PFN_nvmlDeviceGetMemoryInfo>(dlsym(lib, "nvmlDeviceGetMemoryInfo"));
+  static auto util_fn = reinterpret_cast<PFN_nvmlDeviceGetUtilizationRates>(dlsym(lib, "nvmlDeviceGetUtilizationRates"));
+  nvmlDevice_t d;
+  nvmlMemory_t mem{};
+  nvmlUtilization_t util{};
+  if (!handle_fn || !mem_fn || !util_fn || handle_fn(static_cast<unsigned>(index), &d) != NVML_SUCCESS) return r;
+  if (mem_fn(d, &mem) == NVML_SUCCESS) r.memory_used = mem.used;
+  if (util_fn(d, &util) == NVML_SUCCESS) r.busy_fraction = util.gpu / 100.0;
+  r.ok = true;
+  return r;
+}
+
 Result<std::vector<Gpu>> discover_gpus() {
   void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!lib) return make_error(std::string("cannot load libnvidia-ml.so.1: ") + dlerror());

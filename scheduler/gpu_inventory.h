@@ -20,6 +20,14 @@ struct Gpu {
 };
 
 Result<std::vector<Gpu>> discover_gpus();
+
+// Live readings of a GPU (NVML): physical memory in use and utilization.
+struct GpuReading {
+  uint64_t memory_used = 0;
+  double busy_fraction = 0;
+  bool ok = false;
+};
+GpuReading read_gpu(int index);
 // Parses "GPU-8b1c...": the 16 bytes of a UUID string.
 bool parse_uuid(const std::string& s, unsigned char out[16]);
 // Resolves a config entry (index or UUID / unique UUID prefix) to an index.

@@ -1,5 +1,6 @@
 #include "state_store.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "vgpu/units.h"
@@ -36,7 +38,8 @@ std::string emit(const std::vector<StoredTenant>& tenants) {
     out << YAML::BeginMap;
     out << YAML::Key << "name" << YAML::Value << t.name;
     out << YAML::Key << "token" << YAML::Value << t.token;
-    out << YAML::Key << "source" << YAML::Value << (s.from_api ? "api" : "config");
+    out << YAML::Key << "source" << YAML::Value
+        << (s.source == Source::kApi ? "api" : s.source == Source::kDeleted ? "deleted" : "config");
     out << YAML::Key << "priority" << YAML::Value << priority_name(t.priority);
     out << YAML::Key << "memory" << YAML::Value << std::to_string(t.memory);
     out << YAML::Key << "compute" << YAML::Value << YAML::Flow << YAML::BeginMap << YAML::Key << "request"
@@ -98,10 +101,11 @@ Result<std::vector<StoredTenant>> StateStore::load() const {
   std::vector<StoredTenant> out;
   YAML::Node as_config;
   as_config["tenants"] = YAML::Node(YAML::NodeType::Sequence);
-  std::vector<bool> from_api;
+  std::vector<Source> sources;
   if (top["tenants"] && top["tenants"].IsSequence())
     for (auto t : top["tenants"]) {
-      from_api.push_back(t["source"] && t["source"].as<std::string>() == "api");
+      std::string src = t["source"] ? t["source"].as<std::string>() : "config";
+      sources.push_back(src == "api" ? Source::kApi : src == "deleted" ? Source::kDeleted : Source::kConfig);
       YAML::Node copy = YAML::Clone(t);
       copy.remove("source");
       as_config["tenants"].push_back(copy);
@@ -110,14 +114,25 @@ Result<std::vector<StoredTenant>> StateStore::load() const {
   e << as_config;
   auto parsed = parse_config(e.c_str(), path);
   if (!parsed) return make_error("state file " + parsed.error());
-  for (size_t i = 0; i < parsed->tenants.size(); ++i) out.push_back({parsed->tenants[i], from_api[i]});
+  for (size_t i = 0; i < parsed->tenants.size(); ++i) out.push_back({parsed->tenants[i], sources[i]});
   return out;
 }
 
 Result<bool> StateStore::save(const std::vector<StoredTenant>& tenants) const {
   if (auto r = write_file_atomically(dir_ + "/tenants.yaml", emit(tenants), 0600); !r) return r;
-  for (const StoredTenant& s : tenants)
+  std::set<std::string> live;
+  for (const StoredTenant& s : tenants) {
+    if (s.source == Source::kDeleted) continue;
+    live.insert(s.tenant.name);
     if (auto r = write_file_atomically(dir_ + "/tokens/" + s.tenant.name, s.tenant.token + "\n", 0600); !r) return r;
+  }
+  // A deleted tenant's token file goes too.
+  if (DIR* d = opendir((dir_ + "/tokens").c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.' && !live.count(e->d_name) && std::strstr(e->d_name, ".tmp.") == nullptr)
+        unlink((dir_ + "/tokens/" + e->d_name).c_str());
+    closedir(d);
+  }
   return true;
 }
 

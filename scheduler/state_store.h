@@ -14,9 +14,15 @@
 
 namespace vgpu::sched {
 
+// How a stored tenant relates to the config file. Runtime changes win over
+// the file across restarts: a tenant created or changed through the admin API
+// is "api"; a file tenant deleted through it is "deleted" (a tombstone, so
+// the file does not bring it back).
+enum class Source { kConfig, kApi, kDeleted };
+
 struct StoredTenant {
   TenantConfig tenant;
-  bool from_api = false;  // created at run time (not in the config file)
+  Source source = Source::kConfig;
 };
 
 class StateStore {

@@ -34,6 +34,7 @@ VgpudFixture::VgpudFixture(const std::string& tenants_yaml, std::map<std::string
   node_ = std::make_unique<SimNode>(sim_settings);
   std::ofstream f(config_path());
   f << "socket: " << socket() << "\n"
+    << (extra_yaml.find("admin_socket") == std::string::npos ? "admin_socket: " + dir_ + "/admin.sock\n" : "")
     << "state_dir: " << dir_ << "/state\n"
     << extra_yaml << "tenants:\n"
     << tenants_yaml;
@@ -49,7 +50,10 @@ VgpudFixture::~VgpudFixture() {
 bool VgpudFixture::start(std::string* why) {
   auto env = node_->env();
   daemon_ = std::make_unique<Child>(std::vector<std::string>{bin_dir() + "/vgpud", "--config", config_path()}, env);
-  bool up = wait_until([&] { return socket_answers(socket()) || !daemon_->running(); }, std::chrono::seconds(20));
+  // Both sockets: the admin socket is bound after the hook socket.
+  bool up = wait_until([&] { return (socket_answers(socket()) && access(admin_socket().c_str(), F_OK) == 0) ||
+                                    !daemon_->running(); },
+                       std::chrono::seconds(20));
   if (up && daemon_->running()) return true;
   if (why) *why = daemon_->errors();
   return false;

@@ -35,6 +35,8 @@ class VgpudFixture {
   const std::string& dir() const { return dir_; }
   std::string socket() const { return dir_ + "/vgpud.sock"; }
   std::string config_path() const { return dir_ + "/vgpud.yaml"; }
+  // The admin API socket (unless extra_yaml named another).
+  std::string admin_socket() const { return dir_ + "/admin.sock"; }
   SimNode& node() { return *node_; }
 
   // Environment for a process of tenant `token` (empty: no token) under the hook.

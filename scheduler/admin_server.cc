@@ -1,0 +1,110 @@
+#include "admin_server.h"
+
+#include <grp.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "admin_service.h"
+#include "daemon.h"
+#include "log.h"
+
+namespace vgpu::sched {
+
+namespace {
+
+// Supplementary groups of `pid` from /proc (SO_PEERCRED has only the primary).
+bool in_supplementary_groups(pid_t pid, gid_t gid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("Groups:", 0) != 0) continue;
+    std::istringstream groups(line.substr(7));
+    for (long g; groups >> g;)
+      if (static_cast<gid_t>(g) == gid) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool AdminServer::allowed(uid_t uid, gid_t gid, pid_t pid, gid_t admin_gid, bool have_group) {
+  if (uid == 0) return true;
+  if (!have_group) return false;
+  return gid == admin_gid || in_supplementary_groups(pid, admin_gid);
+}
+
+AdminServer::AdminServer(Daemon& daemon) : daemon_(daemon) {}
+
+AdminServer::~AdminServer() { shutdown(); }
+
+Result<bool> AdminServer::start(const std::string& path, const std::string& group) {
+  if (!group.empty()) {
+    struct group* g = getgrnam(group.c_str());
+    if (!g) return make_error("admin_group '" + group + "' does not exist");
+    admin_gid_ = g->gr_gid;
+    have_group_ = true;
+  }
+  service_ = std::make_unique<AdminService>(daemon_);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (!server_) return make_error("cannot start the admin API server");
+
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return make_error("admin socket path too long: " + path);
+  std::strcpy(addr.sun_path, path.c_str());
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  if (!dir.empty()) mkdir(dir.c_str(), 0755);
+  unlink(path.c_str());
+  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_fd_, 64) != 0)
+    return make_error("cannot listen on " + path + ": " + std::strerror(errno));
+  chmod(path.c_str(), 0660);
+  if (have_group_ && chown(path.c_str(), 0, admin_gid_) != 0)
+    log_warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(), std::strerror(errno));
+  path_ = path;
+  daemon_.loop().add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(); });
+  return true;
+}
+
+void AdminServer::accept_clients() {
+  for (;;) {
+    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return;
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        !allowed(cred.uid, cred.gid, cred.pid, admin_gid_, have_group_)) {
+      log_warn("admin API: refused pid %d (uid %u): not root or in the admin group", cred.pid, cred.uid);
+      close(fd);
+      continue;
+    }
+    grpc::AddInsecureChannelFromFd(server_.get(), fd);  // gRPC owns fd now
+  }
+}
+
+void AdminServer::shutdown() {
+  if (listen_fd_ >= 0) {
+    daemon_.loop().remove(listen_fd_);
+    close(listen_fd_);
+    unlink(path_.c_str());
+    listen_fd_ = -1;
+  }
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    server_.reset();
+  }
+}
+
+}  // namespace vgpu::sched

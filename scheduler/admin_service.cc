@@ -1,0 +1,232 @@
+#include "admin_service.h"
+
+#include <thread>
+
+#include "daemon.h"
+#include "gpu_inventory.h"
+
+namespace vgpu::sched {
+
+namespace {
+
+grpc::Status invalid(const std::string& m) { return {grpc::StatusCode::INVALID_ARGUMENT, m}; }
+
+grpc::Status from_error(const std::string& m) {
+  if (m.rfind("no tenant named", 0) == 0) return {grpc::StatusCode::NOT_FOUND, m};
+  if (m.find("already exists") != std::string::npos) return {grpc::StatusCode::ALREADY_EXISTS, m};
+  return invalid(m);
+}
+
+void fill_spec(const TenantConfig& c, pb::TenantSpec* s) {
+  s->set_name(c.name);
+  s->set_priority(priority_name(c.priority));
+  s->set_memory_bytes(c.memory);
+  s->set_compute_request(c.request);
+  s->set_compute_limit(c.limit);
+  for (const auto& d : c.devices) s->add_devices(d);
+}
+
+// Everything about one tenant; loop thread.
+void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
+  fill_spec(t->config, out->mutable_spec());
+  out->set_source(d.from_api(t->config.name) ? "api" : "config");
+  uint32_t procs = 0;
+  for (auto& [fd, c] : d.hooks().clients()) procs += c->tenant == t->id;
+  out->set_processes(procs);
+  uint64_t now = now_ns();
+  const auto& gpus = d.tenants().gpus();
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    int g = static_cast<int>(i);
+    auto* o = out->add_gpus();
+    const ShmDevice& dev = t->shm->devices[i];
+    o->set_gpu_index(g);
+    o->set_gpu_uuid(gpus[i].uuid);
+    o->set_allowed(t->allowed[i]);
+    o->set_memory_used_bytes(dev.used.load());
+    o->set_memory_limit_bytes(dev.limit.load());
+    o->set_allocations_denied(dev.denied.load());
+    o->set_share_target(t->config.request);
+    o->set_share_achieved(d.hooks().share(t->id, g, now));
+    const GpuLeaseState& gl = d.hooks().gpu(g);
+    o->set_holds_lease(gl.holder == t->id);
+    o->set_waiting(gl.arbiter->waiting(t->id));
+    LeaseStats st = d.hooks().stats(t->id, g);
+    o->set_leases_granted(st.grants);
+    o->set_leases_preempted(gl.arbiter->preempted_count(t->id));
+    o->set_lease_wait_ns(t->shm->leases[i].wait_ns.load());
+  }
+}
+
+void fill_status(Daemon& d, pb::NodeStatus* out) {
+  out->set_version("vgpud 0.1 (protocol 1)");
+  out->set_uptime_ns(now_ns() - d.started_ns());
+  auto tenants = d.tenants().all();
+  out->set_tenants(static_cast<uint32_t>(tenants.size()));
+  out->set_processes(static_cast<uint32_t>(d.hooks().clients().size()));
+  const auto& gpus = d.tenants().gpus();
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    auto* g = out->add_gpus();
+    g->set_index(gpus[i].index);
+    g->set_uuid(gpus[i].uuid);
+    g->set_name(gpus[i].name);
+    g->set_memory_total_bytes(gpus[i].memory);
+    GpuReading r = read_gpu(gpus[i].index);
+    g->set_memory_used_bytes(r.memory_used);
+    g->set_busy_fraction(r.busy_fraction);
+    uint64_t allocated = 0, quota = 0;
+    for (Tenant* t : tenants) {
+      allocated += t->shm->devices[i].used.load();
+      if (t->allowed[i]) quota += t->config.memory;
+      if (d.hooks().gpu(static_cast<int>(i)).arbiter->waiting(t->id)) g->add_waiting(t->config.name);
+    }
+    g->set_memory_allocated_bytes(allocated);
+    g->set_memory_quota_bytes(quota);
+    if (Tenant* h = d.tenants().by_id(d.hooks().gpu(static_cast<int>(i)).holder)) g->set_lease_holder(h->config.name);
+  }
+}
+
+void fill_processes(Daemon& d, const std::string& only, pb::ListProcessesResponse* out) {
+  for (auto& [fd, c] : d.hooks().clients()) {
+    Tenant* t = d.tenants().by_id(c->tenant);
+    if (!t || (!only.empty() && t->config.name != only)) continue;
+    auto* p = out->add_processes();
+    p->set_pid(c->peer.pid);
+    p->set_tenant(t->config.name);
+    for (size_t i = 0; i < d.tenants().gpus().size(); ++i) {
+      if (!t->allowed[i]) continue;
+      auto* g = p->add_gpus();
+      g->set_gpu_index(static_cast<int>(i));
+      g->set_memory_bytes(t->shm->procs[c->slot].used[i].load());
+      bool holding = d.hooks().gpu(static_cast<int>(i)).holder == t->id;
+      g->set_lease(holding ? "holding" : c->waiting[i] ? "waiting" : "idle");
+    }
+  }
+}
+
+Result<TenantConfig> spec_to_config(const pb::TenantSpec& s) {
+  TenantConfig c;
+  c.name = s.name();
+  auto prio = parse_priority(s.priority().empty() ? "normal" : s.priority());
+  if (!prio) return make_error("priority '" + s.priority() + "' is not one of high, normal, low");
+  c.priority = *prio;
+  c.memory = s.memory_bytes();
+  c.request = s.compute_request();
+  c.limit = s.compute_limit() == 0 ? 1.0 : s.compute_limit();
+  c.devices.assign(s.devices().begin(), s.devices().end());
+  return c;
+}
+
+}  // namespace
+
+grpc::Status AdminService::on_loop(const std::function<grpc::Status()>& fn) {
+  grpc::Status result;
+  if (!d_.loop().call([&] { result = fn(); })) return {grpc::StatusCode::UNAVAILABLE, "vgpud is shutting down"};
+  return result;
+}
+
+grpc::Status AdminService::ListTenants(Ctx*, const pb::ListTenantsRequest*, pb::ListTenantsResponse* out) {
+  return on_loop([&] {
+    for (Tenant* t : d_.tenants().all()) fill_tenant(d_, t, out->add_tenants());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::GetTenant(Ctx*, const pb::GetTenantRequest* in, pb::Tenant* out) {
+  return on_loop([&] {
+    Tenant* t = d_.tenants().by_name(in->name());
+    if (!t) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no tenant named '" + in->name() + "'");
+    fill_tenant(d_, t, out);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::CreateTenant(Ctx*, const pb::CreateTenantRequest* in, pb::TenantWithToken* out) {
+  auto c = spec_to_config(in->spec());
+  if (!c) return invalid(c.error());
+  if (c->memory == 0) return invalid("memory is required (bytes > 0)");
+  c.value().token = in->token();
+  return on_loop([&] {
+    auto t = d_.create_tenant(*c);
+    if (!t) return from_error(t.error());
+    fill_tenant(d_, *t, out->mutable_tenant());
+    out->set_token((*t)->config.token);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::UpdateTenant(Ctx*, const pb::UpdateTenantRequest* in, pb::Tenant* out) {
+  return on_loop([&] {
+    Tenant* t = d_.tenants().by_name(in->name());
+    if (!t) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no tenant named '" + in->name() + "'");
+    TenantConfig c = t->config;
+    if (in->has_priority()) {
+      auto p = parse_priority(in->priority());
+      if (!p) return invalid("priority '" + in->priority() + "' is not one of high, normal, low");
+      c.priority = *p;
+    }
+    if (in->has_memory_bytes()) c.memory = in->memory_bytes();
+    if (in->has_compute_request()) c.request = in->compute_request();
+    if (in->has_compute_limit()) c.limit = in->compute_limit();
+    if (in->set_devices()) c.devices.assign(in->devices().begin(), in->devices().end());
+    auto u = d_.update_tenant(c);
+    if (!u) return from_error(u.error());
+    fill_tenant(d_, *u, out);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::DeleteTenant(Ctx*, const pb::DeleteTenantRequest* in, pb::DeleteTenantResponse*) {
+  return on_loop([&] {
+    auto r = d_.delete_tenant(in->name());
+    return r ? grpc::Status::OK : from_error(r.error());
+  });
+}
+
+grpc::Status AdminService::RotateToken(Ctx*, const pb::RotateTokenRequest* in, pb::TenantWithToken* out) {
+  return on_loop([&] {
+    auto t = d_.rotate_token(in->name(), in->token());
+    if (!t) return from_error(t.error());
+    fill_tenant(d_, *t, out->mutable_tenant());
+    out->set_token((*t)->config.token);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::GetStatus(Ctx*, const pb::GetStatusRequest*, pb::NodeStatus* out) {
+  return on_loop([&] {
+    fill_status(d_, out);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::ListProcesses(Ctx*, const pb::ListProcessesRequest* in, pb::ListProcessesResponse* out) {
+  return on_loop([&] {
+    if (!in->tenant().empty() && !d_.tenants().by_name(in->tenant()))
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no tenant named '" + in->tenant() + "'");
+    fill_processes(d_, in->tenant(), out);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::Watch(Ctx* ctx, const pb::WatchRequest* in, grpc::ServerWriter<pb::Snapshot>* w) {
+  auto interval = std::chrono::milliseconds(in->interval_ms() ? std::max<uint32_t>(in->interval_ms(), 50) : 1000);
+  while (!ctx->IsCancelled()) {
+    pb::Snapshot s;
+    grpc::Status st = on_loop([&] {
+      fill_status(d_, s.mutable_status());
+      for (Tenant* t : d_.tenants().all()) fill_tenant(d_, t, s.add_tenants());
+      pb::ListProcessesResponse procs;
+      fill_processes(d_, "", &procs);
+      for (auto& p : procs.processes()) *s.add_processes() = p;
+      return grpc::Status::OK;
+    });
+    if (!st.ok()) return st;
+    if (!w->Write(s)) break;
+    auto until = std::chrono::steady_clock::now() + interval;
+    while (std::chrono::steady_clock::now() < until && !ctx->IsCancelled())
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace vgpu::sched

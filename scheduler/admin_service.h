@@ -1,0 +1,36 @@
+// AdminService: the handlers of the admin API (admin.proto). Each handler
+// runs its work on vgpud's event loop and converts errors to gRPC statuses:
+// unknown tenant -> NOT_FOUND, invalid values -> INVALID_ARGUMENT,
+// vgpud shutting down -> UNAVAILABLE.
+#pragma once
+
+#include <functional>
+
+#include "admin.grpc.pb.h"
+
+namespace vgpu::sched {
+
+namespace pb = vgpu::admin::v1;
+class Daemon;
+
+class AdminService final : public vgpu::admin::v1::Admin::Service {
+ public:
+  explicit AdminService(Daemon& d) : d_(d) {}
+  using Ctx = grpc::ServerContext;
+  grpc::Status ListTenants(Ctx*, const pb::ListTenantsRequest*, pb::ListTenantsResponse*) override;
+  grpc::Status GetTenant(Ctx*, const pb::GetTenantRequest*, pb::Tenant*) override;
+  grpc::Status CreateTenant(Ctx*, const pb::CreateTenantRequest*, pb::TenantWithToken*) override;
+  grpc::Status UpdateTenant(Ctx*, const pb::UpdateTenantRequest*, pb::Tenant*) override;
+  grpc::Status DeleteTenant(Ctx*, const pb::DeleteTenantRequest*, pb::DeleteTenantResponse*) override;
+  grpc::Status RotateToken(Ctx*, const pb::RotateTokenRequest*, pb::TenantWithToken*) override;
+  grpc::Status GetStatus(Ctx*, const pb::GetStatusRequest*, pb::NodeStatus*) override;
+  grpc::Status ListProcesses(Ctx*, const pb::ListProcessesRequest*, pb::ListProcessesResponse*) override;
+  grpc::Status Watch(Ctx*, const pb::WatchRequest*, grpc::ServerWriter<pb::Snapshot>*) override;
+
+ private:
+  // Runs `fn` on the loop; UNAVAILABLE if vgpud is stopping.
+  grpc::Status on_loop(const std::function<grpc::Status()>& fn);
+  Daemon& d_;
+};
+
+}  // namespace vgpu::sched
