@@ -1,0 +1,25 @@
+// The subcommand families of vgpuctl, one file each (cmd_*.cc). Each adds its
+// subcommands to `app`; their callbacks set ctx.action. Not thread-safe.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "context.h"
+
+namespace vgpu::cli {
+
+void add_status_command(CLI::App& app, Context& ctx);   // cmd_status.cc
+void add_tenant_commands(CLI::App& app, Context& ctx);  // cmd_tenant.cc
+void add_ps_command(CLI::App& app, Context& ctx);       // cmd_ps.cc
+void add_top_command(CLI::App& app, Context& ctx);      // cmd_top.cc
+void add_token_commands(CLI::App& app, Context& ctx);   // cmd_token.cc
+
+// Table text shared by several commands (defined in cmd_status.cc,
+// cmd_tenant.cc and cmd_ps.cc), from the JSON model of admin_json.h.
+std::string status_table(const Json& status);
+std::string tenants_table(const Json& tenants);       // one row per tenant
+std::string tenant_gpus_table(const Json& tenants);   // one row per tenant and GPU
+std::string processes_table(const Json& processes);
+std::string tenant_with_token_text(const Json& doc);  // a tenant, then its token
+
+}  // namespace vgpu::cli

@@ -1,0 +1,107 @@
+// The JSON model of vgpuctl's output (docs/cli.md): field names, order and
+// units (bytes as integers, shares as fractions, durations in ns) are a stable
+// interface for scripts; this test pins them.
+#include <gtest/gtest.h>
+
+#include "admin_json.h"
+#include "commands.h"
+
+namespace {
+
+namespace api = vgpu::admin::v1;
+using vgpu::cli::Json;
+
+api::Tenant sample_tenant() {
+  api::Tenant t;
+  auto* s = t.mutable_spec();
+  s->set_name("infer");
+  s->set_priority("high");
+  s->set_memory_bytes(8ull << 30);
+  s->set_compute_request(0.3);
+  s->set_compute_limit(1.0);
+  s->add_devices("0");
+  t.set_source("api");
+  t.set_processes(2);
+  auto* g = t.add_gpus();
+  g->set_gpu_index(0);
+  g->set_gpu_uuid("GPU-0");
+  g->set_allowed(true);
+  g->set_memory_used_bytes(3ull << 30);
+  g->set_memory_limit_bytes(8ull << 30);
+  g->set_allocations_denied(4);
+  g->set_share_target(0.3);
+  g->set_share_achieved(0.29);
+  g->set_holds_lease(true);
+  g->set_leases_granted(10);
+  g->set_lease_wait_ns(20'000'000);
+  return t;
+}
+
+std::vector<std::string> keys(const Json& j) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : j.items()) out.push_back(k);
+  return out;
+}
+
+TEST(CliAdminJson, TenantShape) {
+  Json t = vgpu::cli::tenant_json(sample_tenant());
+  EXPECT_EQ(keys(t), (std::vector<std::string>{"name", "priority", "memory_bytes", "compute_request",
+                                                "compute_limit", "devices", "source", "processes", "gpus"}));
+  EXPECT_EQ(t["memory_bytes"].get<uint64_t>(), 8ull << 30);
+  EXPECT_DOUBLE_EQ(t["compute_request"].get<double>(), 0.3);
+  EXPECT_EQ(t["devices"], Json::array({"0"}));
+  EXPECT_EQ(keys(t["gpus"][0]),
+            (std::vector<std::string>{"index", "uuid", "allowed", "memory_used_bytes", "memory_limit_bytes",
+                                      "allocations_denied", "share_target", "share_achieved", "holds_lease",
+                                      "waiting", "leases_granted", "leases_preempted", "lease_wait_ns"}));
+  EXPECT_EQ(t["gpus"][0]["lease_wait_ns"].get<uint64_t>(), 20'000'000u);
+}
+
+TEST(CliAdminJson, TenantTablesUseHumanUnits) {
+  Json list = Json::array({vgpu::cli::tenant_json(sample_tenant())});
+  std::string table = vgpu::cli::tenants_table(list);
+  EXPECT_NE(table.find("NAME   PRIORITY  MEMORY  USED  REQUEST  LIMIT   DEVICES  PROCESSES  SOURCE"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("infer  high      8Gi     3Gi   30.0%    100.0%  0        2          api"), std::string::npos)
+      << table;
+  std::string gpus = vgpu::cli::tenant_gpus_table(list);
+  EXPECT_NE(gpus.find("infer   0    3Gi   8Gi    4       30.0%   29.0%     holding  10"), std::string::npos) << gpus;
+  EXPECT_NE(gpus.find("20ms"), std::string::npos) << gpus;
+}
+
+TEST(CliAdminJson, StatusAndProcessesShape) {
+  api::NodeStatus s;
+  s.set_version("0.1.0");
+  s.set_uptime_ns(5'000'000'000);
+  s.set_tenants(1);
+  auto* g = s.add_gpus();
+  g->set_index(0);
+  g->set_name("Sim H100");
+  g->set_memory_total_bytes(80ull << 30);
+  g->set_busy_fraction(0.5);
+  g->add_waiting("train");
+  Json j = vgpu::cli::status_json(s);
+  EXPECT_EQ(keys(j), (std::vector<std::string>{"version", "uptime_ns", "tenants", "processes", "gpus"}));
+  EXPECT_EQ(keys(j["gpus"][0]),
+            (std::vector<std::string>{"index", "uuid", "name", "memory_total_bytes", "memory_used_bytes",
+                                      "memory_allocated_bytes", "memory_quota_bytes", "busy_fraction",
+                                      "lease_holder", "waiting"}));
+  std::string table = vgpu::cli::status_table(j);
+  EXPECT_NE(table.find("up 5.0s"), std::string::npos) << table;
+  EXPECT_NE(table.find("80Gi"), std::string::npos) << table;
+  EXPECT_NE(table.find("50.0%"), std::string::npos) << table;
+
+  api::Process p;
+  p.set_pid(42);
+  p.set_tenant("infer");
+  auto* pg = p.add_gpus();
+  pg->set_gpu_index(0);
+  pg->set_memory_bytes(1ull << 30);
+  pg->set_lease("waiting");
+  Json pj = vgpu::cli::process_json(p);
+  EXPECT_EQ(pj.dump(), R"({"pid":42,"tenant":"infer","gpus":[{"index":0,"memory_bytes":1073741824,"lease":"waiting"}]})");
+  EXPECT_EQ(vgpu::cli::processes_table(Json::array({pj})), "PID  TENANT  GPU  MEMORY  LEASE\n42   infer   0    1Gi     waiting\n");
+}
+
+}  // namespace

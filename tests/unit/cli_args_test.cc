@@ -1,0 +1,184 @@
+// vgpuctl's command line, run in process: --help everywhere, usage errors
+// (exit 2, before vgpud is contacted), and the one-line explanations when
+// vgpud cannot be reached (exit 1): not running, stale socket, or a
+// connection closed by the daemon's peer check (permission denied).
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "app.h"
+
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+Outcome vgpuctl(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  int code = vgpu::cli::run_vgpuctl(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/vgpuctl-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  std::string path(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+int bound_socket(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  return fd;
+}
+
+// Accepts connections, counts them and closes each at once, as vgpud does
+// for a caller that is neither root nor in its admin group.
+class ClosingServer {
+ public:
+  explicit ClosingServer(const std::string& path) : fd_(bound_socket(path)) {
+    listen(fd_, 16);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0 || stop_) break;
+        ++accepted_;
+        close(c);
+      }
+    });
+  }
+  ~ClosingServer() {
+    stop_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    close(fd_);
+  }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST(CliArgs, HelpOnEveryCommand) {
+  for (auto cmd : std::vector<std::vector<std::string>>{{},
+                                                        {"status"},
+                                                        {"tenant"},
+                                                        {"tenant", "list"},
+                                                        {"tenant", "get"},
+                                                        {"tenant", "create"},
+                                                        {"tenant", "update"},
+                                                        {"tenant", "delete"},
+                                                        {"ps"},
+                                                        {"top"},
+                                                        {"token"},
+                                                        {"token", "rotate"}}) {
+    std::string path = "vgpuctl";
+    for (auto& c : cmd) path += " " + c;
+    cmd.push_back("--help");
+    Outcome r = vgpuctl(cmd);
+    EXPECT_EQ(r.code, 0) << path << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage: " + path), std::string::npos) << r.out;
+  }
+}
+
+TEST(CliArgs, BadUnitsAreUsageErrorsBeforeContactingVgpud) {
+  TempDir dir;
+  ClosingServer server(dir.path("admin.sock"));
+  std::string sock = "--socket=" + dir.path("admin.sock");
+  for (auto args : std::vector<std::vector<std::string>>{
+           {"tenant", "create", "a", "--memory", "8Gx"},
+           {"tenant", "create", "a", "--memory", "1Gi", "--request", "30x"},
+           {"tenant", "update", "a", "--limit", "101%"},
+           {"tenant", "update", "a", "--priority", "urgent"},
+           {"tenant", "update", "a", "--memory", ""},
+           {"top", "--interval", "fast"}}) {
+    args.push_back(sock);
+    Outcome r = vgpuctl(args);
+    EXPECT_EQ(r.code, 2) << args[1] << " " << args[3] << ": " << r.err;
+    EXPECT_NE(r.err.find("--help' for usage"), std::string::npos) << r.err;
+  }
+  Outcome r = vgpuctl({"tenant", "create", "a", "--memory", "8Gx", sock});
+  EXPECT_EQ(r.err.rfind("vgpuctl: --memory: '8Gx' is not a size", 0), 0u) << r.err;
+  EXPECT_EQ(server.accepted(), 0);
+}
+
+TEST(CliArgs, MalformedCommandLinesExitWithUsage) {
+  for (auto args : std::vector<std::vector<std::string>>{{},
+                                                         {"frobnicate"},
+                                                         {"tenant"},
+                                                         {"tenant", "get"},
+                                                         {"tenant", "create", "a"},  // --memory is required
+                                                         {"tenant", "update", "a"},  // nothing to change
+                                                         {"token", "rotate"},
+                                                         {"status", "-o", "xml"},
+                                                         {"ps", "--bogus"}}) {
+    Outcome r = vgpuctl(args);
+    EXPECT_EQ(r.code, 2) << (args.empty() ? "" : args[0]) << ": " << r.err;
+    EXPECT_NE(r.err.find("vgpuctl: "), std::string::npos);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+}
+
+TEST(CliArgs, DaemonNotRunning) {
+  TempDir dir;
+  Outcome r = vgpuctl({"status", "--socket", dir.path("admin.sock")});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "vgpuctl: vgpud is not running: no admin socket at " + dir.path("admin.sock") +
+                       " (use --socket or VGPU_ADMIN_SOCKET)\n");
+}
+
+TEST(CliArgs, StaleSocketMeansNotRunning) {
+  TempDir dir;
+  int fd = bound_socket(dir.path("admin.sock"));  // bound, never listening
+  Outcome r = vgpuctl({"tenant", "list", "--socket", dir.path("admin.sock")});
+  close(fd);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("vgpud is not running: connection to"), std::string::npos) << r.err;
+}
+
+TEST(CliArgs, ConnectionClosedByTheDaemonMeansPermissionDenied) {
+  TempDir dir;
+  ClosingServer server(dir.path("admin.sock"));
+  for (auto args : std::vector<std::vector<std::string>>{{"status"}, {"top", "--iterations", "1"}}) {
+    args.push_back("--socket=" + dir.path("admin.sock"));
+    Outcome r = vgpuctl(args);
+    EXPECT_EQ(r.code, 1) << args[0];
+    EXPECT_EQ(r.err.rfind("vgpuctl: permission denied: vgpud accepts root and its admin group", 0), 0u) << r.err;
+  }
+  EXPECT_GT(server.accepted(), 0);
+}
+
+TEST(CliArgs, SocketFromEnvironmentAndFlagWins) {
+  TempDir dir;
+  setenv("VGPU_ADMIN_SOCKET", dir.path("env.sock").c_str(), 1);
+  Outcome from_env = vgpuctl({"ps"});
+  Outcome from_flag = vgpuctl({"ps", "--socket", dir.path("flag.sock")});
+  unsetenv("VGPU_ADMIN_SOCKET");
+  Outcome by_default = vgpuctl({"ps", "-o", "json"});
+  EXPECT_NE(from_env.err.find(dir.path("env.sock")), std::string::npos) << from_env.err;
+  EXPECT_NE(from_flag.err.find(dir.path("flag.sock")), std::string::npos) << from_flag.err;
+  EXPECT_NE(by_default.err.find("/run/vgpu/vgpud-admin.sock"), std::string::npos) << by_default.err;
+}
+
+}  // namespace
