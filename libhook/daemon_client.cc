@@ -124,7 +124,8 @@ bool DaemonClient::connect_and_register(bool reconnect, std::string* why) {
   return true;
 }
 
-DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& devices, ShmLedger& ledger) {
+DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& devices, ShmLedger& ledger,
+                                        std::function<void(bool attached)> on_late) {
   std::lock_guard<std::mutex> g(mu_);
   if (state_.load() != State::kIdle) return state_.load();
   socket_ = cfg.socket;
@@ -140,10 +141,17 @@ DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& device
                      : (fail_closed_ ? "; VGPU_FAIL_MODE=closed: refusing allocations and launches"
                                      : "; VGPU_FAIL_MODE=open: running with the standalone limits"));
     state_.store(refused ? State::kRefused : State::kUnreachable);
+    if (!refused) std::thread([this, on_late] { retry_until_registered(on_late); }).detach();
     return state_.load();
   }
-  map_devices(devices);
-  ledger.attach(shm_, proc_, dev_of_slot_);
+  finish_registration();
+  return State::kRegistered;
+}
+
+// Registered: ledger, gate and the receiving thread. Called with mu_ held.
+void DaemonClient::finish_registration() {
+  map_devices(*devices_);
+  ledger_->attach(shm_, proc_, dev_of_slot_);
   connected_.store(true, std::memory_order_release);
   state_.store(State::kRegistered);
   gate_refresh();
@@ -153,7 +161,28 @@ DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& device
       reconnect();
     }
   }).detach();
-  return State::kRegistered;
+}
+
+// A process started while vgpud was away registers as soon as it is back.
+void DaemonClient::retry_until_registered(std::function<void(bool attached)> on_late) {
+  for (uint64_t backoff_ms = 50;; backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+    std::lock_guard<std::mutex> g(mu_);
+    if (state_.load() != State::kUnreachable) return;  // forked child or refused meanwhile
+    std::string why;
+    if (!connect_and_register(false, &why)) {
+      if (!refusal_.empty()) {
+        state_.store(State::kRefused);
+        return;
+      }
+      continue;
+    }
+    if (on_late) on_late(false);  // this process's charges go into the ledger too
+    finish_registration();
+    if (on_late) on_late(true);
+    VGPU_LOG(LogLevel::kInfo, "vgpud is back: quota and GPU time are now enforced by vgpud");
+    return;
+  }
 }
 
 LeaseWord* DaemonClient::lease_word(int slot) {
@@ -206,6 +235,7 @@ void DaemonClient::receive_loop() {
 
 void DaemonClient::reconnect() {
   connected_.store(false, std::memory_order_release);
+  gate_refresh();  // closed fail mode: launches now wait for vgpud
   close(fd_);
   VGPU_LOG(LogLevel::kWarn, "lost vgpud; keeping the last quota and reconnecting");
   for (uint64_t backoff_ms = 50;; backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -28,8 +29,11 @@ class DaemonClient {
   enum class State { kIdle, kRegistered, kRefused, kUnreachable };
 
   static DaemonClient& get();
-  // Registers (once; later calls return the current state).
-  State start(const HookConfig& cfg, DeviceMap& devices, ShmLedger& ledger);
+  // Registers (once; later calls return the current state). If vgpud cannot
+  // be reached, keeps trying in the background; on a late registration
+  // `on_late(false)` runs before the ledger is attached (to seed it with what
+  // the process already holds) and `on_late(true)` after.
+  State start(const HookConfig& cfg, DeviceMap& devices, ShmLedger& ledger, std::function<void(bool attached)> on_late);
   State state() const { return state_.load(); }
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   bool fail_closed() const { return fail_closed_; }
@@ -51,6 +55,8 @@ class DaemonClient {
   void receive_loop();
   void reconnect();
   void map_devices(DeviceMap& devices);
+  void finish_registration();
+  void retry_until_registered(std::function<void(bool attached)> on_late);
 
   std::mutex mu_;
   std::atomic<State> state_{State::kIdle};

@@ -39,7 +39,16 @@ HookCore::HookCore() : config_(load_config()), ledger_(config_.memory_limit) {
 void HookCore::start_daemon() {
   std::lock_guard<std::mutex> g(daemon_mu_);
   daemon_pending_.store(false);
-  DaemonClient::State st = DaemonClient::get().start(config_, devices_, shm_ledger_);
+  DaemonClient::State st = DaemonClient::get().start(config_, devices_, shm_ledger_, [this](bool attached) {
+    // vgpud came up after this process started: what it holds moves into the
+    // tenant's ledger, and from then on vgpud's quota and leases apply.
+    if (!attached) {
+      for (int i = 0; i < kMaxDevices; ++i) shm_ledger_.seed(i, ledger_.used(i));
+      return;
+    }
+    active_.store(&shm_ledger_, std::memory_order_release);
+    g_gate.active.store(true, std::memory_order_relaxed);
+  });
   bool enforce = st == DaemonClient::State::kRegistered || st == DaemonClient::State::kRefused ||
                  (st == DaemonClient::State::kUnreachable && config_.fail_closed);
   active_.store(enforce ? static_cast<MemoryLedger*>(&shm_ledger_) : &ledger_, std::memory_order_release);

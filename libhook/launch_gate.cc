@@ -81,7 +81,10 @@ void refresh_locked() {
   DaemonClient& c = DaemonClient::get();
   LeaseWord* w = nullptr;
   std::atomic<uint32_t>* t = nullptr;
-  if (std::popcount(g_slots_mask) == 1) {
+  // Closed fail mode with vgpud gone: every launch takes the slow path, which
+  // waits for vgpud (a granted bit left in the old memory must not count).
+  bool usable = c.connected() || !c.fail_closed();
+  if (usable && std::popcount(g_slots_mask) == 1) {
     int slot = std::countr_zero(g_slots_mask);
     w = c.lease_word(slot);
     t = c.touched_word(slot);
@@ -189,6 +192,12 @@ CUresult gate_slow(GateTicket* ticket) {
     LeaseWord* w = c.lease_word(slot);  // re-read: a reconnect maps new memory
     std::atomic<uint32_t>* touched = c.touched_word(slot);
     if (!w || !touched) return CUDA_SUCCESS;  // no context (the driver says so) or not a GPU of vgpud
+    if (!c.connected()) {
+      // vgpud is away: its lease words mean nothing until it is back.
+      if (!c.fail_closed()) return CUDA_SUCCESS;  // open: run ungated
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
     uint32_t s = w->state.load(std::memory_order_acquire);
     if (lease_granted(s)) {
       touched->store(s, std::memory_order_relaxed);
@@ -198,11 +207,6 @@ CUresult gate_slow(GateTicket* ticket) {
         ticket->throttled = true;
       }
       return CUDA_SUCCESS;
-    }
-    if (!c.connected()) {
-      if (!c.fail_closed()) return CUDA_SUCCESS;  // open: run ungated until vgpud is back
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      continue;
     }
     c.request_lease(slot, waited_from != 0);
     if (!waited_from) waited_from = mono_ns();

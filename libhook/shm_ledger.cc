@@ -23,6 +23,10 @@ void ShmLedger::attach(TenantShm* shm, int proc, const int (&dev_of_slot)[kMaxDe
   tenant_shm_adopt(shm_, proc_, adopt);
 }
 
+void ShmLedger::seed(int slot, uint64_t bytes) {
+  if (slot >= 0 && slot < kMaxDevices) mine_[slot].store(bytes);
+}
+
 void ShmLedger::reset() {
   std::unique_lock<std::shared_mutex> g(mu_);
   shm_ = nullptr;

@@ -23,6 +23,9 @@ class ShmLedger final : public MemoryLedger {
   // (-1: a GPU vgpud does not manage: quota 0). Charges this process already
   // holds are added to the new memory (a reconnect after vgpud restarted).
   void attach(TenantShm* shm, int proc, const int (&dev_of_slot)[kMaxDevices]);
+  // Counts `bytes` as this process's own charge on `slot` (memory it took
+  // before it registered), so attach() adds it to the tenant.
+  void seed(int slot, uint64_t bytes);
   // Forgets the memory and this process's charges (the child after fork()).
   void reset();
   bool reserve(int slot, uint64_t bytes) override;

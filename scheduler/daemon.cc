@@ -25,6 +25,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
   d->admin_ = std::make_unique<AdminServer>(*d);
   if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};
+  if (!cfg.metrics.empty()) {
+    auto m = Metrics::start(*d, cfg.metrics);
+    if (!m) return Error{m.error()};
+    d->metrics_ = std::move(m).value();
+  }
   log_info("listening on %s (admin API on %s) with %zu tenants", cfg.socket.c_str(), cfg.admin_socket.c_str(),
            d->tenants_->all().size());
   return d;
@@ -57,6 +62,7 @@ Result<bool> Daemon::load_tenants(const Config& cfg) {
 }
 
 Daemon::~Daemon() {
+  metrics_.reset();
   if (admin_) admin_->shutdown();  // before the loop and the tenants go away
 }
 

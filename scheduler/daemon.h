@@ -10,6 +10,7 @@
 #include "admin_server.h"
 #include "event_loop.h"
 #include "hook_server.h"
+#include "metrics.h"
 #include "state_store.h"
 #include "tenant_registry.h"
 
@@ -50,6 +51,7 @@ class Daemon {
   std::unique_ptr<TenantRegistry> tenants_;
   std::unique_ptr<HookServer> hooks_;
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<Metrics> metrics_;
   std::vector<std::string> api_tenants_;  // names created or changed at run time
   std::vector<std::string> deleted_;      // file tenants deleted at run time
   uint64_t started_ns_ = 0;

@@ -140,7 +140,6 @@ void HookServer::dispatch(ClientInfo& c, const char* buf, size_t n) {
   if (type != proto::Type::kHello && c.tenant < 0) return drop(c.fd, "message before Hello");
   switch (type) {
     case proto::Type::kHello: return on_hello(c, *reinterpret_cast<const proto::Hello*>(buf));
-    case proto::Type::kCharges: return on_charges(c, *reinterpret_cast<const proto::Charges*>(buf));
     case proto::Type::kLeaseRequest: return on_lease_request(c, *reinterpret_cast<const proto::LeaseRequest*>(buf));
     case proto::Type::kLeaseReturn: return on_lease_return(c, *reinterpret_cast<const proto::LeaseReturn*>(buf));
     default: return drop(c.fd, "unexpected message type");
@@ -171,14 +170,6 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
   w.inflight_cap = cfg_.inflight_cap;
   if (!send_msg(c.fd, w, t->shm_fd)) return drop(c.fd, "cannot send Welcome");
   log_info("pid %d registered as tenant '%s'%s", c.peer.pid, t->config.name.c_str(), m.reconnect ? " (reconnect)" : "");
-}
-
-void HookServer::on_charges(ClientInfo& c, const proto::Charges& m) {
-  Tenant* t = tenants_.by_id(c.tenant);
-  if (!t) return drop(c.fd, "tenant gone");
-  uint64_t bytes[kShmMaxDevices] = {};
-  for (int i = 0; i < kShmMaxDevices && i < proto::kMaxDevices; ++i) bytes[i] = m.bytes[i];
-  tenant_shm_adopt(t->shm, c.slot, bytes);
 }
 
 void HookServer::on_lease_request(ClientInfo& c, const proto::LeaseRequest& m) {

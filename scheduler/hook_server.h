@@ -79,7 +79,6 @@ class HookServer {
   void dispatch(ClientInfo& c, const char* buf, size_t n);
   void refuse(ClientInfo& c, const std::string& reason);
   void on_hello(ClientInfo& c, const proto::Hello& m);
-  void on_charges(ClientInfo& c, const proto::Charges& m);
   void on_lease_request(ClientInfo& c, const proto::LeaseRequest& m);
   void on_lease_return(ClientInfo& c, const proto::LeaseReturn& m);
 

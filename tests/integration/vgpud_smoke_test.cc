@@ -47,7 +47,7 @@ TEST(VgpudSmoke, BadConfigIsRefusedWithFileLineAndKey) {
   VgpudFixture f("  - {name: alpha, memory: 2Gx}\n");
   std::string why;
   ASSERT_FALSE(f.start(&why));
-  EXPECT_NE(why.find(f.config_path() + ":4: tenants[0].memory: '2Gx' is not a size"), std::string::npos) << why;
+  EXPECT_NE(why.find(f.config_path() + ":5: tenants[0].memory: '2Gx' is not a size"), std::string::npos) << why;
 }
 
 }  // namespace

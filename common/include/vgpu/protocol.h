@@ -11,10 +11,14 @@
 //   hook -> Hello(pid, token, device UUIDs it sees)
 //   vgpud -> Welcome(tenant, quotas, slot) + SCM_RIGHTS: the tenant's shared
 //            memory (memfd, see tenant_shm.h)       or Refused(reason)
-//   hook -> Charges(bytes it holds per device)     after a reconnect only
 //   hook -> LeaseRequest(device)                   when a launch finds no lease
 //   vgpud -> Revoke(device, epoch)                 lease over: drain and report
-//   hook -> LeaseReturn(device, epoch, busy_ns)    after draining (or idle)
+//   hook -> LeaseReturn(device, epoch, busy_ns)    after draining, or unasked
+//                                                  with idle=1 when it has
+//                                                  nothing queued under a
+//                                                  contended lease
+// After a reconnect the hook adds its live charges to the new tenant memory
+// itself; no message carries charges (vgpud could not check them).
 #pragma once
 
 #include <cstddef>
@@ -34,7 +38,7 @@ enum class Type : uint16_t {
   kHello = 1,
   kWelcome = 2,
   kRefused = 3,
-  kCharges = 4,
+  // 4 was Charges (removed: a peer could lower its tenant's usage with it).
   kLeaseRequest = 5,
   kRevoke = 6,
   kLeaseReturn = 7,
@@ -73,11 +77,6 @@ struct Refused {
   char reason[kReasonBytes];
 };
 
-struct Charges {
-  Header h;
-  uint64_t bytes[kMaxDevices];     // per tenant-shm device index
-};
-
 struct LeaseRequest {
   Header h;
   uint32_t device;                 // tenant-shm device index
@@ -104,7 +103,6 @@ constexpr Type type_of();
 template <> constexpr Type type_of<Hello>() { return Type::kHello; }
 template <> constexpr Type type_of<Welcome>() { return Type::kWelcome; }
 template <> constexpr Type type_of<Refused>() { return Type::kRefused; }
-template <> constexpr Type type_of<Charges>() { return Type::kCharges; }
 template <> constexpr Type type_of<LeaseRequest>() { return Type::kLeaseRequest; }
 template <> constexpr Type type_of<Revoke>() { return Type::kRevoke; }
 template <> constexpr Type type_of<LeaseReturn>() { return Type::kLeaseReturn; }
@@ -126,7 +124,6 @@ constexpr size_t size_of(uint16_t type) {
     case Type::kHello: return sizeof(Hello);
     case Type::kWelcome: return sizeof(Welcome);
     case Type::kRefused: return sizeof(Refused);
-    case Type::kCharges: return sizeof(Charges);
     case Type::kLeaseRequest: return sizeof(LeaseRequest);
     case Type::kRevoke: return sizeof(Revoke);
     case Type::kLeaseReturn: return sizeof(LeaseReturn);

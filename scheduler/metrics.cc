@@ -1,0 +1,153 @@
+#include "metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "daemon.h"
+#include "gpu_inventory.h"
+#include "log.h"
+
+namespace vgpu::sched {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using Labels = std::map<std::string, std::string>;
+
+struct Metrics::Families {
+  explicit Families(prometheus::Registry& r)
+      : memory_used(gauge(r, "vgpu_tenant_memory_used_bytes", "Device memory the tenant holds on the GPU")),
+        memory_limit(gauge(r, "vgpu_tenant_memory_limit_bytes", "The tenant's memory quota on the GPU")),
+        denied(counter(r, "vgpu_tenant_allocations_denied_total", "Allocations refused by the tenant's quota")),
+        share_target(gauge(r, "vgpu_tenant_share_target_ratio", "Configured compute request (guaranteed share)")),
+        share_limit(gauge(r, "vgpu_tenant_share_limit_ratio", "Configured compute limit (hard cap)")),
+        share_achieved(gauge(r, "vgpu_tenant_share_achieved_ratio", "GPU time charged over the sliding window")),
+        wait(counter(r, "vgpu_tenant_lease_wait_seconds_total", "Time the tenant's launches waited for a lease")),
+        granted(counter(r, "vgpu_tenant_leases_granted_total", "GPU leases granted to the tenant")),
+        preempted(counter(r, "vgpu_tenant_leases_preempted_total", "Leases taken from the tenant for a higher priority")),
+        processes(gauge(r, "vgpu_tenant_processes", "Registered processes of the tenant")),
+        gpu_memory_used(gauge(r, "vgpu_gpu_memory_used_bytes", "Physical memory in use on the GPU (NVML)")),
+        gpu_memory_total(gauge(r, "vgpu_gpu_memory_total_bytes", "Physical memory of the GPU")),
+        gpu_busy(gauge(r, "vgpu_gpu_busy_ratio", "Fraction of time the GPU was busy (NVML utilization)")) {}
+
+  static Family<Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+  }
+  static Family<Counter>& counter(prometheus::Registry& r, const char* name, const char* help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(r);
+  }
+  // Brings a counter to `value` (counters only go up; a reset restarts them).
+  static void set_counter(Family<Counter>& f, const Labels& l, double value) {
+    Counter& c = f.Add(l);
+    double now = c.Value();
+    if (value > now) c.Increment(value - now);
+  }
+
+  Family<Gauge>& memory_used;
+  Family<Gauge>& memory_limit;
+  Family<Counter>& denied;
+  Family<Gauge>& share_target;
+  Family<Gauge>& share_limit;
+  Family<Gauge>& share_achieved;
+  Family<Counter>& wait;
+  Family<Counter>& granted;
+  Family<Counter>& preempted;
+  Family<Gauge>& processes;
+  Family<Gauge>& gpu_memory_used;
+  Family<Gauge>& gpu_memory_total;
+  Family<Gauge>& gpu_busy;
+  std::set<std::string> tenants;  // names with metrics, to drop deleted ones
+};
+
+Result<std::unique_ptr<Metrics>> Metrics::start(Daemon& d, const std::string& address) {
+  std::unique_ptr<Metrics> m(new Metrics(d));
+  try {
+    m->exposer_ = std::make_unique<prometheus::Exposer>(address);
+  } catch (const std::exception& e) {
+    return make_error("cannot serve metrics on '" + address + "': " + e.what());
+  }
+  m->registry_ = std::make_shared<prometheus::Registry>();
+  m->f_ = std::make_unique<Families>(*m->registry_);
+  m->exposer_->RegisterCollectable(m->registry_);
+  m->timerfd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  itimerspec every{{0, 250'000'000}, {0, 1'000'000}};
+  timerfd_settime(m->timerfd_, 0, &every, nullptr);
+  Metrics* raw = m.get();
+  d.loop().add(m->timerfd_, EPOLLIN, [raw](uint32_t) {
+    uint64_t n;
+    while (read(raw->timerfd_, &n, sizeof n) > 0) {
+    }
+    raw->update();
+  });
+  log_info("metrics on http://%s/metrics", address.c_str());
+  return m;
+}
+
+Metrics::Metrics(Daemon& d) : d_(d) {}
+
+Metrics::~Metrics() {
+  if (timerfd_ >= 0) {
+    d_.loop().remove(timerfd_);
+    close(timerfd_);
+  }
+}
+
+void Metrics::update() {
+  Families& f = *f_;
+  uint64_t now = now_ns();
+  const auto& gpus = d_.tenants().gpus();
+  std::set<std::string> seen;
+  for (Tenant* t : d_.tenants().all()) {
+    const std::string& name = t->config.name;
+    seen.insert(name);
+    uint32_t procs = 0;
+    for (auto& [fd, c] : d_.hooks().clients()) procs += c->tenant == t->id;
+    f.processes.Add({{"tenant", name}}).Set(procs);
+    for (size_t i = 0; i < gpus.size(); ++i) {
+      if (!t->allowed[i]) continue;
+      Labels l{{"tenant", name}, {"gpu_uuid", gpus[i].uuid}};
+      const ShmDevice& dev = t->shm->devices[i];
+      f.memory_used.Add(l).Set(static_cast<double>(dev.used.load()));
+      f.memory_limit.Add(l).Set(static_cast<double>(dev.limit.load()));
+      Families::set_counter(f.denied, l, static_cast<double>(dev.denied.load()));
+      f.share_target.Add(l).Set(t->config.request);
+      f.share_limit.Add(l).Set(t->config.limit);
+      f.share_achieved.Add(l).Set(d_.hooks().share(t->id, static_cast<int>(i), now));
+      Families::set_counter(f.wait, l, static_cast<double>(t->shm->leases[i].wait_ns.load()) / 1e9);
+      LeaseStats st = d_.hooks().stats(t->id, static_cast<int>(i));
+      Families::set_counter(f.granted, l, static_cast<double>(st.grants));
+      Families::set_counter(f.preempted, l,
+                            static_cast<double>(d_.hooks().gpu(static_cast<int>(i)).arbiter->preempted_count(t->id)));
+    }
+  }
+  for (const std::string& gone : f.tenants)
+    if (!seen.count(gone)) {
+      // A deleted tenant's series go away with it.
+      for (size_t i = 0; i < gpus.size(); ++i) {
+        Labels l{{"tenant", gone}, {"gpu_uuid", gpus[i].uuid}};
+        for (auto* fam : {&f.memory_used, &f.memory_limit, &f.share_target, &f.share_limit, &f.share_achieved})
+          if (fam->Has(l)) fam->Remove(&fam->Add(l));
+        for (auto* fam : {&f.denied, &f.wait, &f.granted, &f.preempted})
+          if (fam->Has(l)) fam->Remove(&fam->Add(l));
+      }
+      Labels lt{{"tenant", gone}};
+      if (f.processes.Has(lt)) f.processes.Remove(&f.processes.Add(lt));
+    }
+  f.tenants = seen;
+  for (const Gpu& g : gpus) {
+    Labels l{{"gpu_uuid", g.uuid}};
+    GpuReading r = read_gpu(g.index);
+    f.gpu_memory_used.Add(l).Set(static_cast<double>(r.memory_used));
+    f.gpu_memory_total.Add(l).Set(static_cast<double>(g.memory));
+    f.gpu_busy.Add(l).Set(r.busy_fraction);
+  }
+}
+
+}  // namespace vgpu::sched
