@@ -4,15 +4,25 @@
 
 namespace vgpu::cli {
 
-// One row per process and GPU; a process without GPU memory gets one row.
+namespace {
+
+// A GPU the process neither holds memory on nor uses the lease of (the hook
+// registers a process on every visible GPU): left out of the table.
+bool unused(const Json& gpu) { return gpu["memory_bytes"].get<uint64_t>() == 0 && gpu["lease"] == "idle"; }
+
+}  // namespace
+
+// One row per process and GPU it uses; a process using none gets one row.
 std::string processes_table(const Json& processes) {
   Table t{{"PID", "TENANT", "GPU", "MEMORY", "LEASE"}, {}};
   for (const auto& p : processes) {
     std::string pid = p["pid"].dump(), tenant = p["tenant"].get<std::string>();
-    if (p["gpus"].empty()) t.rows.push_back({pid, tenant, "-", "-", "-"});
+    size_t rows = t.rows.size();
     for (const auto& g : p["gpus"])
-      t.rows.push_back({pid, tenant, g["index"].dump(), human_bytes(g["memory_bytes"].get<uint64_t>()),
-                        g["lease"].get<std::string>()});
+      if (!unused(g))
+        t.rows.push_back({pid, tenant, g["index"].dump(), human_bytes(g["memory_bytes"].get<uint64_t>()),
+                          g["lease"].get<std::string>()});
+    if (t.rows.size() == rows) t.rows.push_back({pid, tenant, "-", "0", "idle"});
   }
   return render_table(t);
 }

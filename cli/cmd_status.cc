@@ -17,7 +17,10 @@ std::string or_dash(const std::string& s) { return s.empty() ? "-" : s; }
 }  // namespace
 
 std::string status_table(const Json& s) {
-  std::string head = "vgpud " + s["version"].get<std::string>() + "  up " +
+  // vgpud reports e.g. "vgpud 0.1 (protocol 1)"; a bare number gets the name.
+  std::string version = s["version"].get<std::string>();
+  if (version.rfind("vgpud", 0) != 0) version = "vgpud " + version;
+  std::string head = version + "  up " +
                      human_duration(s["uptime_ns"].get<uint64_t>()) + "  tenants " + s["tenants"].dump() +
                      "  processes " + s["processes"].dump() + "\n\n";
   Table t{{"GPU", "NAME", "UUID", "USED", "TOTAL", "ALLOCATED", "QUOTAS", "BUSY", "LEASE", "WAITING"}, {}};

@@ -133,6 +133,7 @@ std::string human_percent(double fraction) {
 
 std::string human_duration(uint64_t ns) {
   char buf[48];
+  if (ns == 0) return "0";
   if (ns < 1'000) std::snprintf(buf, sizeof buf, "%lluns", static_cast<unsigned long long>(ns));
   else if (ns < 1'000'000) std::snprintf(buf, sizeof buf, "%.0fus", ns / 1e3);
   else if (ns < 1'000'000'000) std::snprintf(buf, sizeof buf, "%.0fms", ns / 1e6);

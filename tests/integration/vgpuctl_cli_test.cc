@@ -61,7 +61,8 @@ TEST_F(VgpuctlTest, StatusInEveryFormat) {
 
   Ctl table = vgpuctl(f_, {"status"});
   ASSERT_EQ(table.code, 0) << table.err;
-  EXPECT_EQ(table.out.rfind("vgpud " + s["version"].get<std::string>(), 0), 0u) << table.out;
+  EXPECT_EQ(table.out.rfind("vgpud", 0), 0u) << table.out;
+  EXPECT_NE(table.out.find(s["version"].get<std::string>() + "  up "), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("GPU  NAME"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("8Gi"), std::string::npos) << table.out;
 
@@ -152,9 +153,10 @@ TEST_F(VgpuctlTest, PsShowsARunningProcessInEveryFormat) {
   const json& p = ps["processes"][0];
   EXPECT_EQ(p["pid"], holder->pid());
   EXPECT_EQ(p["tenant"], "base");
-  ASSERT_EQ(p["gpus"].size(), 1u) << p;
+  ASSERT_GE(p["gpus"].size(), 1u) << p;
   EXPECT_EQ(p["gpus"][0]["index"], 0);
   EXPECT_EQ(p["gpus"][0]["memory_bytes"].get<uint64_t>(), 256ull << 20);
+  for (size_t i = 1; i < p["gpus"].size(); ++i) EXPECT_EQ(p["gpus"][i]["memory_bytes"], 0) << p;
 
   Ctl table = vgpuctl(f_, {"ps", "--tenant", "base"});
   ASSERT_EQ(table.code, 0) << table.err;

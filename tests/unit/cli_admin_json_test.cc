@@ -104,4 +104,16 @@ TEST(CliAdminJson, StatusAndProcessesShape) {
   EXPECT_EQ(vgpu::cli::processes_table(Json::array({pj})), "PID  TENANT  GPU  MEMORY  LEASE\n42   infer   0    1Gi     waiting\n");
 }
 
+TEST(CliAdminJson, PsTableLeavesOutGpusAProcessDoesNotUse) {
+  Json procs = Json::array(
+      {Json{{"pid", 7}, {"tenant", "a"},
+            {"gpus", Json::array({Json{{"index", 0}, {"memory_bytes", 0}, {"lease", "idle"}},
+                                  Json{{"index", 1}, {"memory_bytes", 0}, {"lease", "holding"}}})}},
+       Json{{"pid", 8}, {"tenant", "b"}, {"gpus", Json::array({Json{{"index", 0}, {"memory_bytes", 0}, {"lease", "idle"}}})}}});
+  EXPECT_EQ(vgpu::cli::processes_table(procs),
+            "PID  TENANT  GPU  MEMORY  LEASE\n"
+            "7    a       1    0       holding\n"
+            "8    b       -    0       idle\n");
+}
+
 }  // namespace

@@ -70,7 +70,8 @@ TEST(CliOutput, HumanUnits) {
   EXPECT_EQ(vgpu::cli::human_percent(0.3), "30.0%");
   EXPECT_EQ(vgpu::cli::human_percent(1.0), "100.0%");
   EXPECT_EQ(vgpu::cli::human_percent(0.12345), "12.3%");
-  EXPECT_EQ(vgpu::cli::human_duration(0), "0ns");
+  EXPECT_EQ(vgpu::cli::human_duration(0), "0");
+  EXPECT_EQ(vgpu::cli::human_duration(500), "500ns");
   EXPECT_EQ(vgpu::cli::human_duration(20'000'000), "20ms");
   EXPECT_EQ(vgpu::cli::human_duration(1'500'000'000), "1.5s");
   EXPECT_EQ(vgpu::cli::human_duration(125'000'000'000), "2m5s");
