@@ -2,12 +2,15 @@
 // command in every output format, error cases (daemon not running, unknown
 // tenant, bad unit, a request vgpud rejects) and a non-root caller refused by
 // vgpud's SO_PEERCRED check.
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "vgpud_fixture.h"
@@ -209,6 +212,48 @@ TEST_F(VgpuctlTest, TopEndsOnSigint) {
       << top.errors();
   top.kill(SIGINT);
   EXPECT_EQ(top.wait(30s), 0) << top.errors();
+}
+
+// `vgpuctl top` on a terminal (a pseudo-terminal here) quits on the q key.
+TEST_F(VgpuctlTest, TopOnATerminalQuitsOnQ) {
+  int master = posix_openpt(O_RDWR | O_NOCTTY);
+  ASSERT_GE(master, 0);
+  ASSERT_EQ(grantpt(master), 0);
+  ASSERT_EQ(unlockpt(master), 0);
+  std::string slave = ptsname(master);
+  std::string bin = bin_dir() + "/vgpuctl", sock = "--socket=" + f_.admin_socket();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    int fd = open(slave.c_str(), O_RDWR);
+    dup2(fd, 0), dup2(fd, 1), dup2(fd, 2);
+    execl(bin.c_str(), bin.c_str(), "top", "--interval", "50ms", sock.c_str(), static_cast<char*>(nullptr));
+    _exit(98);
+  }
+  std::string screen;
+  auto read_some = [&] {
+    pollfd p{master, POLLIN, 0};
+    char buf[4096];
+    ssize_t n = poll(&p, 1, 50) > 0 ? read(master, buf, sizeof buf) : 0;
+    if (n > 0) screen.append(buf, n);
+    return screen.find("PID  TENANT") != std::string::npos;
+  };
+  EXPECT_TRUE(vgpu::test::wait_until(read_some, 30s)) << screen;
+  ASSERT_EQ(write(master, "q", 1), 1);
+  int status = -1;
+  bool exited = vgpu::test::wait_until(
+      [&] {
+        read_some();  // keep the terminal drained so vgpuctl never blocks writing
+        return waitpid(pid, &status, WNOHANG) == pid;
+      },
+      30s);
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(master);
+  EXPECT_TRUE(exited) << screen;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST_F(VgpuctlTest, UnknownTenant) {

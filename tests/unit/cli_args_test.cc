@@ -175,9 +175,10 @@ TEST(CliArgs, SocketFromEnvironmentAndFlagWins) {
   Outcome from_env = vgpuctl({"ps"});
   Outcome from_flag = vgpuctl({"ps", "--socket", dir.path("flag.sock")});
   unsetenv("VGPU_ADMIN_SOCKET");
-  Outcome by_default = vgpuctl({"ps", "-o", "json"});
   EXPECT_NE(from_env.err.find(dir.path("env.sock")), std::string::npos) << from_env.err;
   EXPECT_NE(from_flag.err.find(dir.path("flag.sock")), std::string::npos) << from_flag.err;
+  if (access("/run/vgpu/vgpud-admin.sock", F_OK) == 0) return;  // a real vgpud here would answer
+  Outcome by_default = vgpuctl({"ps", "-o", "json"});
   EXPECT_NE(by_default.err.find("/run/vgpu/vgpud-admin.sock"), std::string::npos) << by_default.err;
 }
 
