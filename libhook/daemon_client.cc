@@ -211,6 +211,15 @@ void DaemonClient::request_lease(int slot, bool repeat) {
   send(fd_, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+void DaemonClient::report_idle(int dev, uint32_t epoch) {
+  if (!connected() || dev < 0) return;
+  auto m = proto::make<proto::LeaseReturn>();
+  m.device = static_cast<uint32_t>(dev);
+  m.idle = 1;
+  m.epoch = epoch;
+  send(fd_, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void DaemonClient::receive_loop() {
   for (;;) {
     char buf[proto::kMaxMessage];

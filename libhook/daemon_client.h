@@ -48,6 +48,9 @@ class DaemonClient {
   // is always sent).
   void request_lease(int slot, bool repeat);
   void reset_after_fork();
+  // Tells vgpud this process has nothing queued on shm device `dev` under the
+  // lease epoch `epoch` (a contended lease it may take back early).
+  void report_idle(int dev, uint32_t epoch);
 
  private:
   DaemonClient() = default;

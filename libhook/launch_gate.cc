@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <condition_variable>
 #include <deque>
 #include <unordered_map>
 #include <mutex>
@@ -22,8 +23,10 @@ namespace {
 
 constexpr uint64_t kWaitSliceNs = 20'000'000;  // re-checks vgpud's presence this often
 
-std::mutex g_mu;
-std::vector<std::pair<void*, int>> g_contexts;  // (CUcontext, slot) of this process
+// Process-lifetime state, never destroyed: threads of the hook (the idle
+// watcher, the daemon client) may use it while the process exits.
+std::mutex& g_mu = *new std::mutex();
+std::vector<std::pair<void*, int>>& g_contexts = *new std::vector<std::pair<void*, int>>();  // (CUcontext, slot)
 uint64_t g_slots_mask = 0;
 
 // In-flight launches of each context while its lease is contended: events
@@ -32,9 +35,21 @@ struct Inflight {
   std::deque<CUevent> pending;
   std::vector<CUevent> spare;
 };
-std::mutex g_inflight_mu;
-std::unordered_map<void*, Inflight> g_inflight;
+std::mutex& g_inflight_mu = *new std::mutex();
+std::unordered_map<void*, Inflight>& g_inflight = *new std::unordered_map<void*, Inflight>();
 std::atomic<uint32_t> g_cap{16};
+
+// Idle reporting: a thread that waits (without spinning) for the newest
+// throttled launch of every context to finish; if no launch came meanwhile,
+// the process has nothing queued and says so, so vgpud can hand a contended
+// lease on at once instead of after the idle check.
+// Never destroyed: the watcher thread may still wait on them while the
+// process exits (a destroyed condition variable with a waiter hangs exit).
+std::mutex& g_watch_mu = *new std::mutex();
+std::condition_variable& g_watch_cv = *new std::condition_variable();
+std::atomic<uint64_t> g_launch_gen{0};
+std::atomic<bool> g_watcher_started{false};
+void idle_watcher();
 
 template <class F>
 F real_fn(const char* name) {
@@ -125,7 +140,63 @@ void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result)
   auto rec = per_thread && record_pt ? record_pt : record;
   if (rec(e, stream) == CUDA_SUCCESS) f.pending.push_back(e);
   else f.spare.push_back(e);
+  {
+    std::lock_guard<std::mutex> g(g_watch_mu);
+    g_launch_gen.fetch_add(1, std::memory_order_release);
+  }
+  if (!g_watcher_started.exchange(true)) std::thread(idle_watcher).detach();
+  g_watch_cv.notify_one();
 }
+
+namespace {
+
+void report_idle_leases() {
+  DaemonClient& c = DaemonClient::get();
+  std::vector<int> devs;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    for (auto& [ctx, slot] : g_contexts) {
+      int d = c.shm_device(slot);
+      if (d >= 0 && std::find(devs.begin(), devs.end(), d) == devs.end()) devs.push_back(d);
+    }
+  }
+  for (int d : devs) {
+    int slot = -1;
+    {
+      std::lock_guard<std::mutex> g(g_mu);
+      for (auto& [ctx, s] : g_contexts)
+        if (c.shm_device(s) == d) slot = s;
+    }
+    LeaseWord* w = c.lease_word(slot);
+    if (!w) continue;
+    uint32_t s = w->state.load(std::memory_order_acquire);
+    if (lease_granted(s) && (s & kLeaseContended)) c.report_idle(d, lease_epoch(s));
+  }
+}
+
+void idle_watcher() {
+  static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
+  uint64_t seen = 0;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> l(g_watch_mu);
+      g_watch_cv.wait(l, [&] { return g_launch_gen.load(std::memory_order_acquire) != seen; });
+    }
+    uint64_t gen = g_launch_gen.load(std::memory_order_acquire);
+    std::vector<CUevent> newest;
+    {
+      std::lock_guard<std::mutex> g(g_inflight_mu);
+      for (auto& [ctx, f] : g_inflight)
+        if (!f.pending.empty()) newest.push_back(f.pending.back());
+    }
+    for (CUevent e : newest)
+      if (sync) sync(e);
+    seen = gen;
+    if (g_launch_gen.load(std::memory_order_acquire) == gen) report_idle_leases();
+  }
+}
+
+}  // namespace
 
 void gate_forget_context(void* ctx) {
   {
@@ -144,6 +215,9 @@ void gate_refresh() {
 
 void gate_reset_after_fork() {
   new (&g_mu) std::mutex();
+  new (&g_watch_mu) std::mutex();
+  new (&g_watch_cv) std::condition_variable();  // the parent's watcher thread does not exist here
+  g_watcher_started.store(false);
   new (&g_inflight_mu) std::mutex();
   g_inflight.clear();
   g_contexts.clear();

@@ -182,7 +182,33 @@ void HookServer::on_lease_request(ClientInfo& c, const proto::LeaseRequest& m) {
 void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
   if (m.device >= gpus_.size()) return drop(c.fd, "lease return for an unknown GPU");
   GpuLeaseState& g = gpus_[m.device];
-  if (g.draining.erase(c.fd) && g.draining.empty()) finish_drain(static_cast<int>(m.device), now_ns());
+  int gpu = static_cast<int>(m.device);
+  if (g.draining.erase(c.fd)) {
+    if (g.draining.empty()) finish_drain(gpu, now_ns());
+    return;
+  }
+  // Unasked: this process has nothing queued under a contended lease. When
+  // all of the holder's processes say so, the lease goes back early.
+  Tenant* t = tenants_.by_id(c.tenant);
+  if (!m.idle || !t || g.holder != c.tenant || g.arbiter->draining()) return;
+  g.idle[c.fd] = static_cast<uint32_t>(m.epoch);
+  if (holder_all_idle(gpu, t) && g.arbiter->release_holder().kind == Action::kRevoke) {
+    uint64_t now = now_ns();
+    revoke(gpu, t, now);
+    run_gpu(gpu, now);
+  }
+}
+
+bool HookServer::holder_all_idle(int gpu, Tenant* t) const {
+  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  for (auto& [fd, c] : clients_) {
+    if (c->tenant != t->id) continue;
+    uint32_t touched = lease_epoch(t->shm->procs[c->slot].touched[gpu].load());
+    if (touched < g.grant_epoch) continue;  // did not launch under this lease
+    auto it = g.idle.find(fd);
+    if (it == g.idle.end() || it->second < touched) return false;  // launched after its report
+  }
+  return true;
 }
 
 void HookServer::drop(int fd, const std::string& why) {
@@ -267,6 +293,7 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   uint32_t epoch = lease_epoch(w.state.load()) + 1;
   g.holder = t->id;
   g.grant_epoch = epoch;
+  g.idle.clear();
   g.check_at = now + idle_check_interval(gpu);
   for (auto& [fd, c] : clients_)
     if (c->tenant == t->id) c->waiting[gpu] = false;
@@ -314,6 +341,7 @@ void HookServer::finish_drain(int gpu, uint64_t now) {
   g.arbiter->drained(g.holder, now);
   g.holder = -1;
   g.draining.clear();
+  g.idle.clear();
   run_gpu(gpu, now);
 }
 

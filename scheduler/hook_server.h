@@ -44,6 +44,7 @@ struct GpuLeaseState {
   uint32_t grant_epoch = 0;     // epoch of the grant (renewals bump the word's epoch)
   uint64_t check_at = 0;        // next idle check of the holder
   std::set<int> draining;       // client fds still draining
+  std::map<int, uint32_t> idle; // fd -> lease epoch at which it reported idle
   uint64_t drain_deadline = 0;
   uint64_t revoked_at = 0;
 };
@@ -87,6 +88,9 @@ class HookServer {
   void revoke(int gpu, Tenant* t, uint64_t now);
   void finish_drain(int gpu, uint64_t now);
   bool holder_active(int gpu, Tenant* t) const;
+  // True if every process of the holder that launched under this lease has
+  // since reported that it has nothing queued.
+  bool holder_all_idle(int gpu, Tenant* t) const;
   uint64_t idle_check_interval(int gpu) const;
   // Mirrors "someone else waits" into the holder's lease word (bit 1).
   void update_contention(int gpu, uint64_t now);

@@ -73,6 +73,20 @@ bool LeaseArbiter::before(int a, int b, uint64_t now) const {
   return a < b;
 }
 
+// A waiting tenant of higher priority than the holder takes the GPU at once,
+// unless that would take guaranteed time from the holder (the holder is below
+// its request and the waiter is not): guarantees outrank priorities.
+bool LeaseArbiter::should_preempt(uint64_t now) const {
+  const TenantPolicy& h = policies_.at(holder_);
+  bool holder_owed = share(holder_, now) < h.request;
+  for (int t : waiting_) {
+    const TenantPolicy& p = policies_.at(t);
+    if (p.priority <= h.priority || !eligible(t, now)) continue;
+    if (!holder_owed || share(t, now) < p.request) return true;
+  }
+  return false;
+}
+
 std::optional<int> LeaseArbiter::choose(uint64_t now) const {
   std::optional<int> best;
   for (int t : waiting_)
@@ -103,7 +117,7 @@ Action LeaseArbiter::tick(uint64_t now) {
   if (holder_ >= 0) {
     if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
     std::optional<int> next = choose(now);
-    if (next && policies_.at(*next).priority > policies_.at(holder_).priority) return revoke(now, true);
+    if (should_preempt(now)) return revoke(now, true);
     if (now >= deadline_) {
       if (next && before(*next, holder_, now)) return revoke(now, false);
       // Renewed in place: nobody else is due. The time so far is charged now,

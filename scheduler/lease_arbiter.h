@@ -79,6 +79,7 @@ class LeaseArbiter {
   // Orders candidates: true if a should be served before b.
   bool before(int a, int b, uint64_t now) const;
   std::optional<int> choose(uint64_t now) const;
+  bool should_preempt(uint64_t now) const;
   Action revoke(uint64_t now, bool preempted);
   uint64_t cap_time(int tenant, uint64_t now) const;
 
