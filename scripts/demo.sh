@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The product demo: vgpud on a simulated GPU with three tenants — a
 # high-priority inference service and two training jobs that share the rest
-# 30/70 — each running under libvgpu.so. It ends with a table of configured vs
-# achieved memory and GPU share, and shows a process refused past its
-# tenant's memory quota while everyone else keeps running.
+# 30/70 — each running under libvgpu.so. A process is refused past its
+# tenant's memory quota while everyone else keeps running; the operator raises
+# the quota live with vgpuctl and the same request succeeds; `vgpuctl top`
+# shows the node mid-run; a table of configured vs achieved memory and GPU
+# share ends it.
 #
 # Settings (environment): DEMO_SECONDS (default 8), DEMO_SKIP_BUILD=1 to reuse
 # an existing build/.
@@ -32,6 +34,7 @@ trap cleanup EXIT
 
 cat >"$OUT/vgpud.yaml" <<YAML
 socket: $OUT/vgpud.sock
+admin_socket: $OUT/admin.sock
 state_dir: $OUT/state
 scheduler: {quantum: 10ms}
 tenants:
@@ -78,6 +81,17 @@ echo "-- meanwhile a second train-a process asks for 4Gi more (train-a's quota i
 start_tenant train-a-extra demo-train-a-token --count 20 --kernel-us 1000 --alloc-size 4Gi --hold
 echo "-- and a process without a valid token tries too:"
 start_tenant intruder not-a-token --count 20 --kernel-us 1000 --alloc-size 1Gi
+sleep 1
+VGPUCTL=("$BUILD/bin/vgpuctl" --socket "$OUT/admin.sock")
+echo "-- the operator raises train-a's quota to 10Gi while everything runs:"
+echo "   \$ vgpuctl tenant update train-a --memory 10Gi"
+"${VGPUCTL[@]}" tenant update train-a --memory 10Gi | sed 's/^/   /'
+echo "-- and the same 4Gi request of train-a now succeeds:"
+start_tenant train-a-more demo-train-a-token --count 20 --kernel-us 1000 --alloc-size 4Gi --hold
+sleep 1
+echo
+echo "== vgpuctl top, one refresh in the middle of the run =="
+"${VGPUCTL[@]}" top --iterations 1 | sed 's/\x1b\[[0-9;]*[HJ]//g'
 status=0
 for pid in "${PIDS[@]}"; do wait "$pid" || status=1; done
 PIDS=()
@@ -85,10 +99,10 @@ PIDS=()
 python3 - "$OUT" <<'PY'
 import json, os, sys
 out = sys.argv[1]
-quota = {"inference": 8, "train-a": 6, "train-b": 6}
+quota = {"inference": 8, "train-a": 10, "train-b": 6}
 request = {"inference": 20, "train-a": 24, "train-b": 56}
 rows = {n: json.load(open(os.path.join(out, n + ".json")))
-        for n in ["inference", "train-a", "train-b", "train-a-extra", "intruder"]}
+        for n in ["inference", "train-a", "train-b", "train-a-extra", "train-a-more", "intruder"]}
 gib = 1024 ** 3
 print()
 print(f"{'tenant':<10} {'priority':<8} {'mem quota':>9} {'mem held':>9} {'request':>8} {'GPU share':>10} {'kernels':>8}")
@@ -110,6 +124,8 @@ print(f"GPU busy: {100 * total:.1f}% of the run")
 x = rows["train-a-extra"]["allocations"]
 print(f"\nsecond train-a process: {x['failed']} of {x['requested']} allocation(s) of 4Gi refused "
       f"({', '.join(f'{k} x{v}' for k, v in x['errors'].items()) or '-'}) — train-a's 6Gi quota is tenant-wide")
+m = rows["train-a-more"]["allocations"]
+print(f"after the live change to 10Gi: {m['ok']} of {m['requested']} allocation(s) of 4Gi granted")
 i = rows["intruder"]
 print(f"process without a valid token: {i['allocations']['ok']} allocations, {i['kernels_completed']} kernels")
 PY
