@@ -297,7 +297,10 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   g.check_at = now + idle_check_interval(gpu);
   for (auto& [fd, c] : clients_)
     if (c->tenant == t->id) c->waiting[gpu] = false;
-  w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted, std::memory_order_release);
+  // The contended bit goes out with the grant: the holder's first launches
+  // must already be throttled (and reported idle) if others wait.
+  uint32_t contended = g.arbiter->anyone_waiting() ? kLeaseContended : 0;
+  w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted | contended, std::memory_order_release);
   lease_wake_all(&w);
   ++stats_[{t->id, gpu}].grants;
 }
