@@ -116,6 +116,24 @@ TEST(VgpudAdmin, LoweringAQuotaDeniesNewAllocationsAndKeepsOldOnes) {
   EXPECT_EQ(holder->wait(60s), 0) << holder->errors();
 }
 
+TEST(VgpudAdmin, ComputeLimitChangeReachesARunningTenant) {
+  VgpudFixture f(kTenants, {}, "scheduler: {quantum: 5ms}\n");
+  ASSERT_TRUE(f.start());
+  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "base-token-1");
+  ASSERT_TRUE(vgpu::test::wait_until([&] { return w->errors().find("launching") != std::string::npos; }, 20s));
+  auto api = connect(f);
+  pb::UpdateTenantRequest cap;
+  cap.set_name("base");
+  cap.set_compute_limit(0.2);
+  pb::Tenant out;
+  grpc::ClientContext c;
+  ASSERT_TRUE(api->UpdateTenant(deadline(&c), cap, &out).ok());
+  ASSERT_EQ(w->wait(60s), 0) << w->errors();
+  // Alone it would get ~0.95 of the GPU; capped at 20% for ~3.9 of 4 s it
+  // gets far less (generous bound: the window needs time to fill).
+  EXPECT_LT(json_number(w->output(), "work_share"), 0.5) << w->output();
+}
+
 TEST(VgpudAdmin, NonRootCallerIsRefusedEvenIfTheSocketIsOpen) {
   VgpudFixture f(kTenants);
   ASSERT_TRUE(f.start());
