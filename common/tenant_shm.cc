@@ -1,5 +1,7 @@
 #include "vgpu/tenant_shm.h"
 
+#include "vgpu/robust_mutex.h"
+
 #include <errno.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -24,10 +26,7 @@ void repair_locked(TenantShm* s) {
 }
 
 void lock(TenantShm* s) {
-  if (pthread_mutex_lock(&s->lock) == EOWNERDEAD) {
-    repair_locked(s);
-    pthread_mutex_consistent(&s->lock);
-  }
+  lock_robust(&s->lock, [s] { repair_locked(s); });
 }
 
 bool lock_within(TenantShm* s, uint64_t timeout_ns) {
@@ -48,12 +47,7 @@ bool lock_within(TenantShm* s, uint64_t timeout_ns) {
 }  // namespace
 
 void tenant_shm_init(TenantShm* s, uint32_t device_count) {
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(&s->lock, &a);
-  pthread_mutexattr_destroy(&a);
+  init_robust_shared_mutex(&s->lock);
   s->device_count = device_count;
   for (auto& d : s->devices) d.limit.store(UINT64_MAX);
   s->layout = kTenantShmLayout;

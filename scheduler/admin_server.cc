@@ -17,6 +17,7 @@
 #include "admin_service.h"
 #include "daemon.h"
 #include "log.h"
+#include "unix_listener.h"
 
 namespace vgpu::sched {
 
@@ -60,17 +61,9 @@ Result<bool> AdminServer::start(const std::string& path, const std::string& grou
   server_ = builder.BuildAndStart();
   if (!server_) return make_error("cannot start the admin API server");
 
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return make_error("admin socket path too long: " + path);
-  std::strcpy(addr.sun_path, path.c_str());
-  std::string dir = path.substr(0, path.find_last_of('/'));
-  if (!dir.empty()) mkdir(dir.c_str(), 0755);
-  unlink(path.c_str());
-  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listen_fd_, 64) != 0)
-    return make_error("cannot listen on " + path + ": " + std::strerror(errno));
-  chmod(path.c_str(), 0660);
+  auto fd = listen_unix(path, SOCK_STREAM, 0660, 64);
+  if (!fd) return Error{fd.error()};
+  listen_fd_ = *fd;
   if (have_group_ && chown(path.c_str(), 0, admin_gid_) != 0)
     log_warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(), std::strerror(errno));
   path_ = path;
@@ -80,12 +73,10 @@ Result<bool> AdminServer::start(const std::string& path, const std::string& grou
 
 void AdminServer::accept_clients() {
   for (;;) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    ucred cred;
+    int fd = accept_with_credentials(listen_fd_, &cred);
     if (fd < 0) return;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-        !allowed(cred.uid, cred.gid, cred.pid, admin_gid_, have_group_)) {
+    if (!allowed(cred.uid, cred.gid, cred.pid, admin_gid_, have_group_)) {
       log_warn("admin API: refused pid %d (uid %u): not root or in the admin group", cred.pid, cred.uid);
       close(fd);
       continue;

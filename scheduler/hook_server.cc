@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "unix_listener.h"
 
 namespace vgpu::sched {
 
@@ -80,11 +81,11 @@ Result<bool> HookServer::listen(const std::string& path) {
     return make_error("another vgpud is already listening on " + path);
   }
   close(probe);
-  unlink(path.c_str());  // a stale socket of a dead vgpud
-  listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 512) != 0)
-    return make_error("cannot listen on " + path + ": " + std::strerror(errno));
-  chmod(path.c_str(), 0666);  // any process may connect; identity comes from its token
+  // A stale socket of a dead vgpud is replaced. Any process may connect:
+  // identity comes from its token.
+  auto fd = listen_unix(path, SOCK_SEQPACKET, 0666, 512);
+  if (!fd) return Error{fd.error()};
+  listen_fd_ = *fd;
   path_ = path;
   loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(); });
   return true;
@@ -92,11 +93,9 @@ Result<bool> HookServer::listen(const std::string& path) {
 
 void HookServer::accept_clients() {
   for (;;) {
-    int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    ucred cred;
+    int fd = accept_with_credentials(listen_fd_, &cred);
     if (fd < 0) return;
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
     auto c = std::make_unique<ClientInfo>();
     c->fd = fd;
     c->peer = {cred.pid, cred.uid, cred.gid};

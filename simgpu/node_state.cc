@@ -1,5 +1,7 @@
 #include "node_state.h"
 
+#include "vgpu/robust_mutex.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -105,12 +107,7 @@ bool any_live_process(NodeState* s) {
 
 void initialize(NodeState* s, const SimConfig& c) {
   std::memset(static_cast<void*>(s), 0, sizeof *s);
-  pthread_mutexattr_t a;
-  pthread_mutexattr_init(&a);
-  pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-  pthread_mutex_init(&s->lock, &a);
-  pthread_mutexattr_destroy(&a);
+  vgpu::init_robust_shared_mutex(&s->lock);
   s->device_count = static_cast<int32_t>(c.memory.size());
   s->context_overhead = c.context_overhead;
   s->timeslice_ns = c.timeslice_ns;
@@ -211,14 +208,9 @@ void reap_dead_locked(NodeState* s) {
 }
 
 void Node::lock() {
-  int rc = pthread_mutex_lock(&state_->lock);
-  if (rc == EOWNERDEAD) {
-    // The previous holder died inside a critical section. Every critical
-    // section leaves the state consistent at each store that matters, so
-    // marking it consistent and reaping the dead is enough.
-    pthread_mutex_consistent(&state_->lock);
-    reap_dead_locked(state_);
-  }
+  // A holder that died inside a critical section leaves the state consistent
+  // at each store that matters, so reaping the dead is the whole repair.
+  vgpu::lock_robust(&state_->lock, [this] { reap_dead_locked(state_); });
 }
 
 void Node::unlock() { pthread_mutex_unlock(&state_->lock); }
