@@ -49,6 +49,7 @@ std::mutex& g_watch_mu = *new std::mutex();
 std::condition_variable& g_watch_cv = *new std::condition_variable();
 std::atomic<uint64_t> g_launch_gen{0};
 std::atomic<bool> g_watcher_started{false};
+std::atomic<bool> g_watcher_parked{false};  // waiting for launches (not syncing)
 void idle_watcher();
 
 template <class F>
@@ -140,12 +141,15 @@ void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result)
   auto rec = per_thread && record_pt ? record_pt : record;
   if (rec(e, stream) == CUDA_SUCCESS) f.pending.push_back(e);
   else f.spare.push_back(e);
-  {
-    std::lock_guard<std::mutex> g(g_watch_mu);
-    g_launch_gen.fetch_add(1, std::memory_order_release);
-  }
+  // The watcher is woken only when it is parked; while it waits on an event
+  // it re-reads the generation afterwards. (Sequentially consistent pair:
+  // either it sees the new generation, or this launch sees it parked.)
+  g_launch_gen.fetch_add(1, std::memory_order_seq_cst);
   if (!g_watcher_started.exchange(true)) std::thread(idle_watcher).detach();
-  g_watch_cv.notify_one();
+  if (g_watcher_parked.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> g(g_watch_mu);
+    g_watch_cv.notify_one();
+  }
 }
 
 namespace {
@@ -180,7 +184,9 @@ void idle_watcher() {
   for (;;) {
     {
       std::unique_lock<std::mutex> l(g_watch_mu);
-      g_watch_cv.wait(l, [&] { return g_launch_gen.load(std::memory_order_acquire) != seen; });
+      g_watcher_parked.store(true, std::memory_order_seq_cst);
+      g_watch_cv.wait(l, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != seen; });
+      g_watcher_parked.store(false, std::memory_order_relaxed);
     }
     uint64_t gen = g_launch_gen.load(std::memory_order_acquire);
     std::vector<CUevent> newest;
