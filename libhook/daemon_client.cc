@@ -11,6 +11,7 @@
 
 #include "launch_gate.h"
 #include "log.h"
+#include "vgpu/fd_passing.h"
 #include "vgpu/protocol.h"
 
 namespace vgpu::hook {
@@ -20,22 +21,6 @@ uint64_t mono_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-// Receives one datagram and, if present, one passed file descriptor.
-ssize_t recv_with_fd(int fd, void* buf, size_t n, int* passed) {
-  iovec iov{buf, n};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-  *passed = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(passed, CMSG_DATA(c), sizeof(int));
-  return got;
 }
 
 int connect_socket(const std::string& path) {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "log.h"
+#include "vgpu/fd_passing.h"
 #include "unix_listener.h"
 
 namespace vgpu::sched {
@@ -21,21 +22,7 @@ constexpr uint64_t kReleaseLockTimeoutNs = 20'000'000;
 
 template <class M>
 bool send_msg(int fd, const M& m, int pass_fd = -1) {
-  iovec iov{const_cast<M*>(&m), sizeof m};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  if (pass_fd >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-  }
-  return sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(sizeof m);
+  return send_with_fd(fd, &m, sizeof m, pass_fd, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 const char* check_text(proto::Check c) {

@@ -1,5 +1,7 @@
 #include "raw_client.h"
 
+#include "vgpu/fd_passing.h"
+
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -12,21 +14,6 @@
 
 namespace vgpu::bench {
 namespace {
-
-ssize_t recv_with_fd(int fd, void* buf, size_t n, int* passed) {
-  iovec iov{buf, n};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t got = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-  *passed = -1;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) std::memcpy(passed, CMSG_DATA(c), sizeof(int));
-  return got;
-}
 
 template <class M>
 bool send_msg(int fd, const M& m) {
@@ -60,7 +47,7 @@ bool RawClient::send_hello(const std::string& token) {
 bool RawClient::receive_welcome(std::string* why) {
   char buf[proto::kMaxMessage];
   int passed = -1;
-  ssize_t n = recv_with_fd(fd_, buf, sizeof buf, &passed);
+  ssize_t n = vgpu::recv_with_fd(fd_, buf, sizeof buf, &passed);
   const auto* h = reinterpret_cast<const proto::Header*>(buf);
   if (n <= 0 || proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk) {
     *why = "no valid answer to Hello";
