@@ -101,7 +101,6 @@ bool DaemonClient::connect_and_register(bool reconnect, std::string* why) {
   TenantShm* old = shm_;
   shm_ = shm;
   proc_ = static_cast<int>(w->slot);
-  quantum_ns_ = w->quantum_ns;
   gate_set_inflight_cap(w->inflight_cap);
   fd_ = fd;
   VGPU_LOG(LogLevel::kInfo, "registered with vgpud as tenant '%s'%s", w->tenant, reconnect ? " (reconnected)" : "");

@@ -73,7 +73,6 @@ class DaemonClient {
   ShmLedger* ledger_ = nullptr;
   DeviceMap* devices_ = nullptr;
   std::atomic<uint64_t> last_request_ns_[kShmMaxDevices] = {};
-  uint64_t quantum_ns_ = 0;
 };
 
 }  // namespace vgpu::hook

@@ -50,8 +50,7 @@ void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
     const GpuLeaseState& gl = d.hooks().gpu(g);
     o->set_holds_lease(gl.holder == t->id);
     o->set_waiting(gl.arbiter->waiting(t->id));
-    LeaseStats st = d.hooks().stats(t->id, g);
-    o->set_leases_granted(st.grants);
+    o->set_leases_granted(gl.arbiter->granted_count(t->id));
     o->set_leases_preempted(gl.arbiter->preempted_count(t->id));
     o->set_lease_wait_ns(t->shm->leases[i].wait_ns.load());
   }

@@ -288,7 +288,6 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   uint32_t contended = g.arbiter->anyone_waiting() ? kLeaseContended : 0;
   w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted | contended, std::memory_order_release);
   lease_wake_all(&w);
-  ++stats_[{t->id, gpu}].grants;
 }
 
 bool HookServer::holder_active(int gpu, Tenant* t) const {
@@ -306,7 +305,6 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   LeaseWord& w = t->shm->leases[gpu];
   uint32_t state = w.state.load();
   w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
-  g.revoked_at = now;
   g.draining.clear();
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
@@ -317,8 +315,6 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
     m.epoch = lease_epoch(state);
     if (send_msg(fd, m)) g.draining.insert(fd);
   }
-  if (g.arbiter->preempted_count(t->id) > stats_[{t->id, gpu}].preemptions)
-    stats_[{t->id, gpu}].preemptions = g.arbiter->preempted_count(t->id);
   g.drain_deadline = now + cfg_.drain_timeout_ns;
   if (g.draining.empty()) finish_drain(gpu, now);
 }
@@ -326,7 +322,6 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
 void HookServer::finish_drain(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   if (g.holder < 0) return;
-  stats_[{g.holder, gpu}].drain_ns += now - g.revoked_at;
   g.arbiter->drained(g.holder, now);
   g.holder = -1;
   g.draining.clear();
@@ -413,9 +408,5 @@ double HookServer::share(int tenant, int gpu, uint64_t now) const {
   return gpus_[static_cast<size_t>(gpu)].arbiter->share(tenant, now);
 }
 
-LeaseStats HookServer::stats(int tenant, int gpu) const {
-  auto it = stats_.find({tenant, gpu});
-  return it == stats_.end() ? LeaseStats{} : it->second;
-}
 
 }  // namespace vgpu::sched

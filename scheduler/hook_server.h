@@ -46,13 +46,6 @@ struct GpuLeaseState {
   std::set<int> draining;       // client fds still draining
   std::map<int, uint32_t> idle; // fd -> lease epoch at which it reported idle
   uint64_t drain_deadline = 0;
-  uint64_t revoked_at = 0;
-};
-
-struct LeaseStats {  // per (tenant, GPU), for metrics and benchmarks
-  uint64_t grants = 0;
-  uint64_t preemptions = 0;
-  uint64_t drain_ns = 0;
 };
 
 class HookServer {
@@ -71,7 +64,6 @@ class HookServer {
   const std::map<int, std::unique_ptr<ClientInfo>>& clients() const { return clients_; }
   const GpuLeaseState& gpu(int i) const { return gpus_[static_cast<size_t>(i)]; }
   double share(int tenant, int gpu, uint64_t now) const;
-  LeaseStats stats(int tenant, int gpu) const;
 
  private:
   void accept_clients();
@@ -106,7 +98,6 @@ class HookServer {
   std::string path_;
   std::map<int, std::unique_ptr<ClientInfo>> clients_;
   std::vector<GpuLeaseState> gpus_;
-  std::map<std::pair<int, int>, LeaseStats> stats_;
   // Process records whose release found the tenant lock busy: retried.
   std::vector<std::pair<int, int>> pending_releases_;  // (tenant id, slot)
 };

@@ -41,11 +41,6 @@ void LeaseArbiter::drained(int tenant, uint64_t now) {
   draining_ = false;
 }
 
-void LeaseArbiter::returned_idle(int tenant, uint64_t now) {
-  if (tenant != holder_ || draining_) return;
-  drained(tenant, now);
-}
-
 double LeaseArbiter::share(int tenant, uint64_t now) const {
   double s = window_.share(tenant, now);
   if (tenant == holder_ && now > grant_ns_) {

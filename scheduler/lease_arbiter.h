@@ -53,8 +53,6 @@ class LeaseArbiter {
   void cancel(int tenant);
   // The revoked holder drained at `now`: its time is charged, the GPU is free.
   void drained(int tenant, uint64_t now);
-  // The holder returns an idle lease early (nothing queued): charged to `now`.
-  void returned_idle(int tenant, uint64_t now);
   // vgpud found the holder idle for a quantum: revoke it (drain as usual).
   Action release_holder();
 

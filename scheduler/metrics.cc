@@ -121,8 +121,8 @@ void Metrics::update() {
       f.share_limit.Add(l).Set(t->config.limit);
       f.share_achieved.Add(l).Set(d_.hooks().share(t->id, static_cast<int>(i), now));
       Families::set_counter(f.wait, l, static_cast<double>(t->shm->leases[i].wait_ns.load()) / 1e9);
-      LeaseStats st = d_.hooks().stats(t->id, static_cast<int>(i));
-      Families::set_counter(f.granted, l, static_cast<double>(st.grants));
+      Families::set_counter(f.granted, l,
+                            static_cast<double>(d_.hooks().gpu(static_cast<int>(i)).arbiter->granted_count(t->id)));
       Families::set_counter(f.preempted, l,
                             static_cast<double>(d_.hooks().gpu(static_cast<int>(i)).arbiter->preempted_count(t->id)));
     }

@@ -188,22 +188,28 @@ NodeState* map_state(const SimConfig& c, std::string* error, const std::function
 
 }  // namespace
 
+// Returns everything slot `i` holds (memory, engine share) and frees it.
+void release_slot_locked(NodeState* s, int i) {
+  ProcessSlot& p = s->procs[i];
+  for (int d = 0; d < s->device_count; ++d) {
+    s->used[d].fetch_sub(p.used[d].exchange(0));
+    EngineState& e = s->engine[d];
+    e.want[i] = 0;
+    if (e.owner == i) {
+      e.owner = -1;
+      e.running = 0;
+    }
+    wake_engine(e);
+  }
+  p.pid.store(0);
+}
+
 void reap_dead_locked(NodeState* s) {
   for (int i = 0; i < kMaxProcesses; ++i) {
     ProcessSlot& p = s->procs[i];
     int32_t pid = p.pid.load();
     if (pid == 0 || process_alive(pid, p.start_time)) continue;
-    for (int d = 0; d < s->device_count; ++d) {
-      s->used[d].fetch_sub(p.used[d].exchange(0));
-      EngineState& e = s->engine[d];
-      e.want[i] = 0;
-      if (e.owner == i) {
-        e.owner = -1;
-        e.running = 0;
-      }
-      wake_engine(e);
-    }
-    p.pid.store(0);
+    release_slot_locked(s, i);
   }
 }
 
@@ -289,18 +295,7 @@ void Node::reap_dead() {
 void Node::detach() {
   if (slot_ < 0) return;
   lock();
-  ProcessSlot& p = self();
-  for (int d = 0; d < state_->device_count; ++d) {
-    state_->used[d].fetch_sub(p.used[d].exchange(0));
-    EngineState& e = state_->engine[d];
-    e.want[slot_] = 0;
-    if (e.owner == slot_) {
-      e.owner = -1;
-      e.running = 0;
-    }
-    wake_engine(e);
-  }
-  p.pid.store(0);
+  release_slot_locked(state_, slot_);
   unlock();
   slot_ = -1;
 }
