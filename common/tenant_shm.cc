@@ -2,117 +2,131 @@
 
 #include "vgpu/robust_mutex.h"
 
-#include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <climits>
-#include <cstring>
+
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010
+#endif
 
 namespace vgpu {
 namespace {
 
-// Recomputes every device's `used` from the process records. Called when a
-// locker finds the lock's previous owner died inside a critical section.
-void repair_locked(TenantShm* s) {
-  for (uint32_t d = 0; d < s->device_count; ++d) {
-    uint64_t sum = 0;
-    for (auto& p : s->procs)
-      if (p.pid.load() != 0) sum += p.used[d].load();
-    s->devices[d].used.store(sum);
+// Rebuilds every device's `used` from the records of live processes and
+// clears the records vgpud freed. Runs under the lock when vgpud freed a
+// record since the last rebuild, or when a locker died inside.
+void repair_locked(TenantShm s, uint32_t gen) {
+  uint64_t sum[kShmMaxDevices] = {};
+  for (int p = 0; p < kShmMaxProcs; ++p) {
+    ProcRecord& r = s.led->procs[p];
+    bool live = s.ctl->pids[p].load(std::memory_order_acquire) != 0;
+    for (int d = 0; d < kShmMaxDevices; ++d) {
+      if (live) sum[d] += r.used[d].load(std::memory_order_relaxed);
+      else r.used[d].store(0, std::memory_order_relaxed);
+    }
   }
+  for (int d = 0; d < kShmMaxDevices; ++d) s.led->devices[d].used.store(sum[d], std::memory_order_relaxed);
+  s.led->repaired_gen = gen;
 }
 
-void lock(TenantShm* s) {
-  lock_robust(&s->lock, [s] { repair_locked(s); });
+void lock(TenantShm s) {
+  uint32_t gen = s.ctl->release_gen.load(std::memory_order_acquire);
+  bool repaired = false;
+  lock_robust(&s.led->lock, [&] {
+    repair_locked(s, gen);
+    repaired = true;
+  });
+  if (!repaired && s.led->repaired_gen != gen) repair_locked(s, gen);
 }
 
-bool lock_within(TenantShm* s, uint64_t timeout_ns) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t ns = static_cast<uint64_t>(ts.tv_nsec) + timeout_ns;
-  ts.tv_sec += static_cast<time_t>(ns / 1'000'000'000ull);
-  ts.tv_nsec = static_cast<long>(ns % 1'000'000'000ull);
-  int rc = pthread_mutex_timedlock(&s->lock, &ts);
-  if (rc == EOWNERDEAD) {
-    repair_locked(s);
-    pthread_mutex_consistent(&s->lock);
-    return true;
-  }
-  return rc == 0;
-}
+bool in_range(int slot, int dev) { return slot >= 0 && slot < kShmMaxProcs && dev >= 0 && dev < kShmMaxDevices; }
 
 }  // namespace
 
-void tenant_shm_init(TenantShm* s, uint32_t device_count) {
-  init_robust_shared_mutex(&s->lock);
-  s->device_count = device_count;
-  for (auto& d : s->devices) d.limit.store(UINT64_MAX);
-  s->layout = kTenantShmLayout;
+void tenant_control_init(TenantControl* c, uint32_t device_count) {
+  c->device_count = device_count;
+  for (auto& d : c->devices) d.limit.store(UINT64_MAX);
+  c->layout = kTenantShmLayout;
   std::atomic_thread_fence(std::memory_order_release);
-  s->magic = kTenantShmMagic;
+  c->magic = kTenantControlMagic;
 }
 
-int tenant_shm_claim(TenantShm* s, int32_t pid) {
-  lock(s);
-  int slot = -1;
-  for (int i = 0; i < kShmMaxProcs && slot < 0; ++i) {
-    ProcRecord& p = s->procs[i];
-    if (p.pid.load() != 0) continue;
-    for (int d = 0; d < kShmMaxDevices; ++d) {
-      p.used[d].store(0);
-      p.touched[d].store(0);
-      p.launches[d].store(0);
-    }
-    p.pid.store(pid);
-    slot = i;
+void tenant_ledger_init(TenantLedger* l) {
+  init_robust_shared_mutex(&l->lock);
+  l->layout = kTenantShmLayout;
+  std::atomic_thread_fence(std::memory_order_release);
+  l->magic = kTenantLedgerMagic;
+}
+
+int tenant_shm_claim(TenantControl* c, bool (&taken)[kShmMaxProcs], int32_t pid) {
+  for (int i = 0; i < kShmMaxProcs; ++i) {
+    if (taken[i]) continue;
+    taken[i] = true;
+    c->pids[i].store(pid, std::memory_order_release);
+    return i;
   }
-  pthread_mutex_unlock(&s->lock);
-  return slot;
+  return -1;
 }
 
-bool tenant_shm_release_proc(TenantShm* s, int slot, uint64_t timeout_ns) {
-  if (slot < 0 || slot >= kShmMaxProcs) return true;
-  if (!lock_within(s, timeout_ns)) return false;
-  ProcRecord& p = s->procs[slot];
-  for (uint32_t d = 0; d < s->device_count; ++d) s->devices[d].used.fetch_sub(p.used[d].exchange(0));
-  p.pid.store(0);
-  pthread_mutex_unlock(&s->lock);
-  return true;
+void tenant_shm_free(TenantControl* c, bool (&taken)[kShmMaxProcs], int slot) {
+  if (slot < 0 || slot >= kShmMaxProcs || !taken[slot]) return;
+  taken[slot] = false;
+  c->pids[slot].store(0, std::memory_order_release);
+  c->release_gen.fetch_add(1, std::memory_order_acq_rel);
 }
 
-bool tenant_shm_reserve(TenantShm* s, int slot, int dev, uint64_t bytes) {
-  ShmDevice& d = s->devices[dev];
+void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDevices]) {
+  if (!in_range(slot, 0)) return;
+  lock(s);
+  ProcRecord& r = s.led->procs[slot];
+  for (int d = 0; d < kShmMaxDevices; ++d) {
+    // A previous owner's charges may still be counted (no repair since it
+    // left): they go, and this process's own take their place.
+    LedgerDevice& dev = s.led->devices[d];
+    dev.used.fetch_sub(r.used[d].exchange(bytes[d], std::memory_order_relaxed), std::memory_order_relaxed);
+    dev.used.fetch_add(bytes[d], std::memory_order_relaxed);
+    r.touched[d].store(0, std::memory_order_relaxed);
+    r.launches[d].store(0, std::memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&s.led->lock);
+}
+
+bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
+  if (!in_range(slot, dev)) return false;
+  LedgerDevice& d = s.led->devices[dev];
+  uint64_t limit = s.ctl->devices[dev].limit.load(std::memory_order_acquire);
   lock(s);
   uint64_t used = d.used.load(std::memory_order_relaxed);
-  uint64_t limit = d.limit.load(std::memory_order_relaxed);
   bool ok = bytes <= limit && used <= limit - bytes;
   if (ok) {
     d.used.store(used + bytes, std::memory_order_relaxed);
-    s->procs[slot].used[dev].fetch_add(bytes, std::memory_order_relaxed);
+    s.led->procs[slot].used[dev].fetch_add(bytes, std::memory_order_relaxed);
   } else {
     d.denied.fetch_add(1, std::memory_order_relaxed);
   }
-  pthread_mutex_unlock(&s->lock);
+  pthread_mutex_unlock(&s.led->lock);
   return ok;
 }
 
-void tenant_shm_release(TenantShm* s, int slot, int dev, uint64_t bytes) {
+void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes) {
+  if (!in_range(slot, dev)) return;
   lock(s);
-  s->devices[dev].used.fetch_sub(bytes, std::memory_order_relaxed);
-  s->procs[slot].used[dev].fetch_sub(bytes, std::memory_order_relaxed);
-  pthread_mutex_unlock(&s->lock);
+  s.led->devices[dev].used.fetch_sub(bytes, std::memory_order_relaxed);
+  s.led->procs[slot].used[dev].fetch_sub(bytes, std::memory_order_relaxed);
+  pthread_mutex_unlock(&s.led->lock);
 }
 
-void tenant_shm_adopt(TenantShm* s, int slot, const uint64_t (&bytes)[kShmMaxDevices]) {
+uint64_t tenant_shm_used(TenantShm s, int dev) {
+  if (!in_range(0, dev)) return 0;
   lock(s);
-  for (uint32_t d = 0; d < s->device_count; ++d) {
-    s->devices[d].used.fetch_add(bytes[d]);
-    s->procs[slot].used[d].fetch_add(bytes[d]);
-  }
-  pthread_mutex_unlock(&s->lock);
+  uint64_t used = s.led->devices[dev].used.load(std::memory_order_relaxed);
+  pthread_mutex_unlock(&s.led->lock);
+  return used;
 }
 
 void lease_wake_all(LeaseWord* w) {
@@ -123,5 +137,11 @@ void lease_wait(LeaseWord* w, uint32_t seen, uint64_t timeout_ns) {
   timespec ts{static_cast<time_t>(timeout_ns / 1'000'000'000ull), static_cast<long>(timeout_ns % 1'000'000'000ull)};
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&w->state), FUTEX_WAIT, seen, &ts, nullptr, 0);
 }
+
+bool seal_control_memfd(int fd) {
+  return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) == 0;
+}
+
+bool seal_ledger_memfd(int fd) { return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0; }
 
 }  // namespace vgpu

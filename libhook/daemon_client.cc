@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,15 @@ int connect_socket(const std::string& path) {
   return fd;
 }
 
+// Maps a memfd of vgpud's of at least sizeof(T) bytes; nullptr otherwise.
+template <class T>
+T* map_shared(int fd, int prot) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) < sizeof(T)) return nullptr;
+  void* p = mmap(nullptr, sizeof(T), prot, MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<T*>(p);
+}
+
 }  // namespace
 
 DaemonClient& DaemonClient::get() {
@@ -51,8 +61,8 @@ void DaemonClient::map_devices(DeviceMap& devices) {
     dev_of_slot_[i] = -1;
     unsigned char uuid[16];
     if (!devices.uuid_of_slot(i, uuid)) continue;
-    for (uint32_t d = 0; d < shm_->device_count && d < kShmMaxDevices; ++d)
-      if (std::memcmp(shm_->devices[d].uuid, uuid, 16) == 0) dev_of_slot_[i] = static_cast<int>(d);
+    for (uint32_t d = 0; d < shm_.ctl->device_count && d < kShmMaxDevices; ++d)
+      if (std::memcmp(shm_.ctl->devices[d].uuid, uuid, 16) == 0) dev_of_slot_[i] = static_cast<int>(d);
   }
 }
 
@@ -67,44 +77,51 @@ bool DaemonClient::connect_and_register(bool reconnect, std::string* why) {
   hello.reconnect = reconnect ? 1 : 0;
   std::snprintf(hello.token, sizeof hello.token, "%s", token_.c_str());
   char buf[proto::kMaxMessage];
-  int passed = -1;
+  int passed[2] = {-1, -1}, npassed = 0;
   ssize_t n = -1;
-  if (send(fd, &hello, sizeof hello, MSG_NOSIGNAL) == sizeof hello) n = recv_with_fd(fd, buf, sizeof buf, &passed);
+  if (send(fd, &hello, sizeof hello, MSG_NOSIGNAL) == sizeof hello)
+    n = recv_with_fds(fd, buf, sizeof buf, passed, 2, &npassed);
+  auto close_passed = [&] {
+    for (int i = 0; i < npassed; ++i) close(passed[i]);
+  };
   auto* h = reinterpret_cast<const proto::Header*>(buf);
   if (n > 0 && proto::check(buf, static_cast<size_t>(n)) == proto::Check::kOk &&
       h->type == static_cast<uint16_t>(proto::Type::kRefused)) {
     const auto* r = reinterpret_cast<const proto::Refused*>(buf);
     *why = "vgpud refused this process: " + std::string(r->reason, strnlen(r->reason, sizeof r->reason));
     refusal_ = *why;
+    close_passed();
     close(fd);
     return false;
   }
   if (n != sizeof(proto::Welcome) || proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk ||
-      h->type != static_cast<uint16_t>(proto::Type::kWelcome) || passed < 0) {
+      h->type != static_cast<uint16_t>(proto::Type::kWelcome) || npassed != 2) {
     *why = "vgpud sent no valid answer to Hello";
-    if (passed >= 0) close(passed);
+    close_passed();
     close(fd);
     return false;
   }
   const auto* w = reinterpret_cast<const proto::Welcome*>(buf);
-  void* p = mmap(nullptr, sizeof(TenantShm), PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
-  close(passed);
-  auto* shm = static_cast<TenantShm*>(p);
-  if (p == MAP_FAILED || shm->magic != kTenantShmMagic || shm->layout != kTenantShmLayout) {
+  // The control block is vgpud's alone: read-only here (and sealed so).
+  TenantShm shm{map_shared<TenantControl>(passed[0], PROT_READ),
+                map_shared<TenantLedger>(passed[1], PROT_READ | PROT_WRITE)};
+  close_passed();
+  if (!shm.ctl || !shm.led || shm.ctl->magic != kTenantControlMagic || shm.ctl->layout != kTenantShmLayout ||
+      shm.led->magic != kTenantLedgerMagic || w->slot >= kShmMaxProcs) {
     *why = "vgpud's tenant memory has an unknown layout";
-    if (p != MAP_FAILED) munmap(p, sizeof(TenantShm));
+    if (shm.ctl) munmap(shm.ctl, sizeof(TenantControl));
+    if (shm.led) munmap(shm.led, sizeof(TenantLedger));
     close(fd);
     return false;
   }
   timeval none{0, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-  TenantShm* old = shm_;
+  // The old memory stays mapped: a thread may still be reading a lease word in it.
   shm_ = shm;
   proc_ = static_cast<int>(w->slot);
   gate_set_inflight_cap(w->inflight_cap);
   fd_ = fd;
   VGPU_LOG(LogLevel::kInfo, "registered with vgpud as tenant '%s'%s", w->tenant, reconnect ? " (reconnected)" : "");
-  (void)old;  // the old memory stays mapped: a thread may still be reading a lease word in it
   return true;
 }
 
@@ -115,6 +132,7 @@ DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& device
   socket_ = cfg.socket;
   token_ = cfg.token;
   fail_closed_ = cfg.fail_closed;
+  register_timeout_ns_ = cfg.register_timeout_ns;
   ledger_ = &ledger;
   devices_ = &devices;
   std::string why;
@@ -122,8 +140,10 @@ DaemonClient::State DaemonClient::start(const HookConfig& cfg, DeviceMap& device
     bool refused = !refusal_.empty();
     VGPU_LOG(LogLevel::kError, "%s%s", why.c_str(),
              refused ? "; no memory and no GPU time for this process"
-                     : (fail_closed_ ? "; VGPU_FAIL_MODE=closed: refusing allocations and launches"
+                     : (fail_closed_ ? "; VGPU_FAIL_MODE=closed: no device memory and no GPU time until this "
+                                       "process registers (calls wait up to VGPU_REGISTER_TIMEOUT, then fail)"
                                      : "; VGPU_FAIL_MODE=open: running with the standalone limits"));
+    unreachable_since_ns_ = mono_ns();
     state_.store(refused ? State::kRefused : State::kUnreachable);
     if (!refused) std::thread([this, on_late] { retry_until_registered(on_late); }).detach();
     return state_.load();
@@ -140,9 +160,7 @@ void DaemonClient::finish_registration() {
   state_.store(State::kRegistered);
   gate_refresh();
   std::thread([this] {
-    for (;;) {
-      receive_loop();
-      reconnect();
+    while (receive_loop() && reconnect()) {
     }
   }).detach();
 }
@@ -156,7 +174,9 @@ void DaemonClient::retry_until_registered(std::function<void(bool attached)> on_
     std::string why;
     if (!connect_and_register(false, &why)) {
       if (!refusal_.empty()) {
+        VGPU_LOG(LogLevel::kError, "%s; no memory and no GPU time for this process", why.c_str());
         state_.store(State::kRefused);
+        wake_waiters();
         return;
       }
       continue;
@@ -164,14 +184,33 @@ void DaemonClient::retry_until_registered(std::function<void(bool attached)> on_
     if (on_late) on_late(false);  // this process's charges go into the ledger too
     finish_registration();
     if (on_late) on_late(true);
+    wake_waiters();
     VGPU_LOG(LogLevel::kInfo, "vgpud is back: quota and GPU time are now enforced by vgpud");
     return;
   }
 }
 
+void DaemonClient::wake_waiters() {
+  std::lock_guard<std::mutex> l(wait_mu_);
+  wait_cv_.notify_all();
+}
+
+bool DaemonClient::await_registration() {
+  std::unique_lock<std::mutex> l(wait_mu_);
+  uint64_t deadline = unreachable_since_ns_ + register_timeout_ns_;
+  for (uint64_t now = mono_ns(); state_.load() == State::kUnreachable && now < deadline; now = mono_ns())
+    wait_cv_.wait_for(l, std::chrono::nanoseconds(deadline - now));
+  return state_.load() == State::kRegistered;
+}
+
 LeaseWord* DaemonClient::lease_word(int slot) {
   int d = shm_device(slot);
-  return d >= 0 && shm_ ? &shm_->leases[d] : nullptr;
+  return d >= 0 && shm_.ctl ? &shm_.ctl->leases[d] : nullptr;
+}
+
+LeaseStats* DaemonClient::lease_stats(int slot) {
+  int d = shm_device(slot);
+  return d >= 0 && shm_.led ? &shm_.led->lease_stats[d] : nullptr;
 }
 
 int DaemonClient::shm_device(int slot) const {
@@ -181,7 +220,7 @@ int DaemonClient::shm_device(int slot) const {
 
 std::atomic<uint32_t>* DaemonClient::touched_word(int slot) {
   int d = shm_device(slot);
-  return d >= 0 ? &shm_->procs[proc_].touched[d] : nullptr;
+  return d >= 0 && shm_.led ? &shm_.led->procs[proc_].touched[d] : nullptr;
 }
 
 void DaemonClient::request_lease(int slot, bool repeat) {
@@ -204,16 +243,22 @@ void DaemonClient::report_idle(int dev, uint32_t epoch) {
   send(fd_, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-void DaemonClient::receive_loop() {
+bool DaemonClient::receive_loop() {
   for (;;) {
     char buf[proto::kMaxMessage];
     ssize_t n = recv(fd_, buf, sizeof buf, 0);
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
-      break;
+      return true;
     }
     if (proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk) continue;
     auto* h = reinterpret_cast<const proto::Header*>(buf);
+    if (h->type == static_cast<uint16_t>(proto::Type::kRefused)) {
+      const auto* r = reinterpret_cast<const proto::Refused*>(buf);
+      lose_registration("vgpud ended this process's registration: " +
+                        std::string(r->reason, strnlen(r->reason, sizeof r->reason)));
+      return false;
+    }
     if (h->type != static_cast<uint16_t>(proto::Type::kRevoke)) continue;
     const auto* r = reinterpret_cast<const proto::Revoke*>(buf);
     uint64_t t0 = mono_ns();
@@ -226,23 +271,41 @@ void DaemonClient::receive_loop() {
   }
 }
 
-void DaemonClient::reconnect() {
+void DaemonClient::lose_registration(const std::string& why) {
+  std::lock_guard<std::mutex> g(mu_);
+  refusal_ = why;
+  connected_.store(false, std::memory_order_release);
+  state_.store(State::kRefused);
+  close(fd_);
+  fd_ = -1;
+  if (ledger_) ledger_->reset();  // no quota any more: every allocation is refused
+  gate_refresh();
+  VGPU_LOG(LogLevel::kError, "%s; allocations and launches are refused from now on", why.c_str());
+}
+
+bool DaemonClient::reconnect() {
   connected_.store(false, std::memory_order_release);
   gate_refresh();  // closed fail mode: launches now wait for vgpud
   close(fd_);
-  VGPU_LOG(LogLevel::kWarn, "lost vgpud; keeping the last quota and reconnecting");
+  VGPU_LOG(LogLevel::kWarn, "the connection to vgpud closed (vgpud stopped or restarts); %s and reconnecting",
+           fail_closed_ ? "launches wait" : "keeping the last quota");
   for (uint64_t backoff_ms = 50;; backoff_ms = backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) {
     std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
     std::string why;
-    std::lock_guard<std::mutex> g(mu_);
-    if (!connect_and_register(true, &why)) continue;
+    std::unique_lock<std::mutex> g(mu_);
+    if (!connect_and_register(true, &why)) {
+      if (refusal_.empty()) continue;
+      g.unlock();
+      lose_registration(why);  // e.g. its tenant was deleted while vgpud was away
+      return false;
+    }
     map_devices(*devices_);
     // Re-registers this process's live charges: the new ledger is exact again.
     ledger_->attach(shm_, proc_, dev_of_slot_);
     for (auto& r : last_request_ns_) r.store(0);
     connected_.store(true, std::memory_order_release);
     gate_refresh();
-    return;
+    return true;
   }
 }
 
@@ -253,7 +316,7 @@ void DaemonClient::reset_after_fork() {
   new (&mu_) std::mutex();
   if (fd_ >= 0) close(fd_);  // the child's copy only; the parent keeps its connection
   fd_ = -1;
-  shm_ = nullptr;
+  shm_ = TenantShm{};
   proc_ = -1;
   refusal_.clear();
 }

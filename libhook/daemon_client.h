@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -37,11 +38,17 @@ class DaemonClient {
   State state() const { return state_.load(); }
   bool connected() const { return connected_.load(std::memory_order_acquire); }
   bool fail_closed() const { return fail_closed_; }
+  // Closed fail mode with vgpud unreachable: waits for the registration until
+  // VGPU_REGISTER_TIMEOUT has passed since vgpud was first found unreachable
+  // (later calls then return at once). True if registered.
+  bool await_registration();
   const std::string& refusal() const { return refusal_; }
 
   // The lease word of hook slot `slot` (nullptr: not a GPU of vgpud, or not registered).
   LeaseWord* lease_word(int slot);
   int shm_device(int slot) const;
+  // Wait statistics of that lease (in the tenant-written ledger).
+  LeaseStats* lease_stats(int slot);
   std::atomic<uint32_t>* touched_word(int slot);
   // Asks vgpud for the lease of `slot`'s GPU. `repeat`: a reminder while
   // still waiting, sent at most every 20 ms per GPU (the first ask of a wait
@@ -55,19 +62,26 @@ class DaemonClient {
  private:
   DaemonClient() = default;
   bool connect_and_register(bool reconnect, std::string* why);
-  void receive_loop();
-  void reconnect();
+  // Both return false when vgpud ended the registration for good (Refused).
+  bool receive_loop();
+  bool reconnect();
+  void lose_registration(const std::string& why);
+  void wake_waiters();
   void map_devices(DeviceMap& devices);
   void finish_registration();
   void retry_until_registered(std::function<void(bool attached)> on_late);
 
   std::mutex mu_;
+  std::mutex wait_mu_;                 // with wait_cv_: registration waits
+  std::condition_variable wait_cv_;
+  uint64_t unreachable_since_ns_ = 0;
+  uint64_t register_timeout_ns_ = 0;
   std::atomic<State> state_{State::kIdle};
   std::atomic<bool> connected_{false};
   bool fail_closed_ = false;
   std::string socket_, token_, refusal_;
   int fd_ = -1;
-  TenantShm* shm_ = nullptr;
+  TenantShm shm_;
   int proc_ = -1;
   int dev_of_slot_[kMaxDevices];
   ShmLedger* ledger_ = nullptr;

@@ -92,6 +92,10 @@ int HookCore::current_slot() {
 
 bool HookCore::charge(int slot, uint64_t bytes, const char* api) {
   ensure_daemon();
+  if (daemon_mode_ && slot >= 0 && config_.fail_closed) {
+    DaemonClient& c = DaemonClient::get();
+    if (c.state() == DaemonClient::State::kUnreachable) c.await_registration();
+  }
   MemoryLedger& l = ledger();
   if (slot < 0 || l.reserve(slot, bytes)) return true;
   VGPU_WARN_CAPPED("%s: %s refused on GPU %d: %s in use of a %s quota", api, format_bytes(bytes).c_str(), slot,

@@ -262,7 +262,10 @@ CUresult gate_slow(GateTicket* ticket) {
   DaemonClient& c = DaemonClient::get();
   switch (c.state()) {
     case DaemonClient::State::kRefused: return CUDA_ERROR_NOT_PERMITTED;
-    case DaemonClient::State::kUnreachable: return c.fail_closed() ? CUDA_ERROR_NOT_PERMITTED : CUDA_SUCCESS;
+    case DaemonClient::State::kUnreachable:
+      if (!c.fail_closed()) return CUDA_SUCCESS;
+      if (!c.await_registration()) return CUDA_ERROR_NOT_PERMITTED;
+      break;
     case DaemonClient::State::kIdle: return CUDA_SUCCESS;
     case DaemonClient::State::kRegistered: break;
   }
@@ -271,6 +274,7 @@ CUresult gate_slow(GateTicket* ticket) {
   for (;;) {
     LeaseWord* w = c.lease_word(slot);  // re-read: a reconnect maps new memory
     std::atomic<uint32_t>* touched = c.touched_word(slot);
+    LeaseStats* stats = c.lease_stats(slot);
     if (!w || !touched) return CUDA_SUCCESS;  // no context (the driver says so) or not a GPU of vgpud
     if (!c.connected()) {
       // vgpud is away: its lease words mean nothing until it is back.
@@ -281,7 +285,7 @@ CUresult gate_slow(GateTicket* ticket) {
     uint32_t s = w->state.load(std::memory_order_acquire);
     if (lease_granted(s)) {
       touched->store(s, std::memory_order_relaxed);
-      if (waited_from) w->wait_ns.fetch_add(mono_ns() - waited_from, std::memory_order_relaxed);
+      if (waited_from && stats) stats->wait_ns.fetch_add(mono_ns() - waited_from, std::memory_order_relaxed);
       if (s & kLeaseContended) {
         throttle_before_launch();
         ticket->throttled = true;
@@ -290,9 +294,9 @@ CUresult gate_slow(GateTicket* ticket) {
     }
     c.request_lease(slot, waited_from != 0);
     if (!waited_from) waited_from = mono_ns();
-    w->waiting.fetch_add(1, std::memory_order_relaxed);
+    if (stats) stats->waiting.fetch_add(1, std::memory_order_relaxed);
     lease_wait(w, s, kWaitSliceNs);
-    w->waiting.fetch_sub(1, std::memory_order_relaxed);
+    if (stats) stats->waiting.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 

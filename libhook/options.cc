@@ -26,9 +26,13 @@ const std::vector<OptionSpec>& option_table() {
        "vgpud's hook socket. Set, or present at the default path: the process registers with vgpud."},
       {"VGPU_TOKEN", "", "(none)",
        "The tenant token vgpud issued; without a valid one vgpud refuses the process (no memory, no GPU time)."},
-      {"VGPU_FAIL_MODE", "", "open",
-       "When vgpud cannot be reached: open = run under the standalone limits (and, once registered, the last "
-       "known quota, ungated); closed = refuse allocations and launches until it is back."},
+      {"VGPU_FAIL_MODE", "", "closed",
+       "When vgpud cannot be reached: closed = no device memory and no GPU time until the process registers "
+       "(calls wait up to VGPU_REGISTER_TIMEOUT, then fail); open = run under the standalone limits (and, once "
+       "registered, the last known quota, ungated): an explicit, less safe choice."},
+      {"VGPU_REGISTER_TIMEOUT", "", "5s",
+       "Closed fail mode: how long an allocation or launch waits for the registration with vgpud before it "
+       "fails (once this has passed, later calls fail at once until vgpud is back)."},
   };
   return table;
 }
@@ -86,10 +90,15 @@ void read_misc(const EnvLookup& env, HookConfig* cfg) {
   }
   if (const char* v = env("VGPU_TOKEN"); v && *v) cfg->token = v;
   if (const char* v = env("VGPU_FAIL_MODE"); v && *v) {
-    if (!std::strcmp(v, "closed")) cfg->fail_closed = true;
-    else if (std::strcmp(v, "open") != 0)
+    // Only an exact "open" loosens enforcement; a typo keeps the default.
+    if (std::strcmp(v, "closed") != 0 && std::strcmp(v, "open") != 0)
       cfg->problems.push_back(std::string("VGPU_FAIL_MODE: '") + v + "' is not open or closed; using closed");
-    if (std::strcmp(v, "open") != 0) cfg->fail_closed = true;  // a typo must not loosen enforcement
+    cfg->fail_closed = std::strcmp(v, "open") != 0;
+  }
+  if (const char* v = env("VGPU_REGISTER_TIMEOUT"); v && *v) {
+    auto ns = parse_duration_ns(v);
+    if (ns.ok()) cfg->register_timeout_ns = ns.value();
+    else cfg->problems.push_back("VGPU_REGISTER_TIMEOUT: " + ns.error() + "; using 5s");
   }
   std::string used;
   if (const char* v = lookup(env, "VGPU_LOG_LEVEL", "LIBCUDA_LOG_LEVEL", &used);

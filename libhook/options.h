@@ -40,7 +40,8 @@ struct HookConfig {
   std::string socket = "/run/vgpu/vgpud.sock";
   bool socket_set = false;        // VGPU_SOCKET given explicitly
   std::string token;              // VGPU_TOKEN
-  bool fail_closed = false;       // VGPU_FAIL_MODE=closed
+  bool fail_closed = true;        // VGPU_FAIL_MODE (default closed)
+  uint64_t register_timeout_ns = 5'000'000'000;  // VGPU_REGISTER_TIMEOUT
   // Problems found while parsing, each to be reported once on stderr.
   std::vector<std::string> problems;
 };

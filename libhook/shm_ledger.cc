@@ -11,7 +11,7 @@ ShmLedger::ShmLedger() {
   }
 }
 
-void ShmLedger::attach(TenantShm* shm, int proc, const int (&dev_of_slot)[kMaxDevices]) {
+void ShmLedger::attach(TenantShm shm, int proc, const int (&dev_of_slot)[kMaxDevices]) {
   std::unique_lock<std::shared_mutex> g(mu_);
   shm_ = shm;
   proc_ = proc;
@@ -20,7 +20,7 @@ void ShmLedger::attach(TenantShm* shm, int proc, const int (&dev_of_slot)[kMaxDe
     dev_[i] = dev_of_slot[i];
     if (dev_[i] >= 0 && dev_[i] < kShmMaxDevices) adopt[dev_[i]] += mine_[i].load();
   }
-  tenant_shm_adopt(shm_, proc_, adopt);
+  tenant_shm_attach(shm_, proc_, adopt);
 }
 
 void ShmLedger::seed(int slot, uint64_t bytes) {
@@ -29,7 +29,7 @@ void ShmLedger::seed(int slot, uint64_t bytes) {
 
 void ShmLedger::reset() {
   std::unique_lock<std::shared_mutex> g(mu_);
-  shm_ = nullptr;
+  shm_ = TenantShm{};
   proc_ = -1;
   for (int i = 0; i < kMaxDevices; ++i) mine_[i].store(0);
 }
@@ -37,7 +37,7 @@ void ShmLedger::reset() {
 bool ShmLedger::reserve(int slot, uint64_t bytes) {
   std::shared_lock<std::shared_mutex> g(mu_);
   int d = dev(slot);
-  if (!shm_ || d < 0) return bytes == 0;
+  if (!shm_.led || d < 0) return bytes == 0;
   if (!tenant_shm_reserve(shm_, proc_, d, bytes)) return false;
   mine_[slot].fetch_add(bytes, std::memory_order_relaxed);
   return true;
@@ -48,19 +48,19 @@ void ShmLedger::release(int slot, uint64_t bytes) {
   int d = dev(slot);
   if (slot < 0 || slot >= kMaxDevices) return;
   mine_[slot].fetch_sub(bytes, std::memory_order_relaxed);
-  if (shm_ && d >= 0) tenant_shm_release(shm_, proc_, d, bytes);
+  if (shm_.led && d >= 0) tenant_shm_release(shm_, proc_, d, bytes);
 }
 
 uint64_t ShmLedger::used(int slot) const {
   std::shared_lock<std::shared_mutex> g(mu_);
   int d = dev(slot);
-  return shm_ && d >= 0 ? shm_->devices[d].used.load(std::memory_order_relaxed) : 0;
+  return shm_.led && d >= 0 ? tenant_shm_used(shm_, d) : 0;
 }
 
 uint64_t ShmLedger::limit(int slot) const {
   std::shared_lock<std::shared_mutex> g(mu_);
   int d = dev(slot);
-  return shm_ && d >= 0 ? shm_->devices[d].limit.load(std::memory_order_relaxed) : 0;
+  return shm_.ctl && d >= 0 ? shm_.ctl->devices[d].limit.load(std::memory_order_relaxed) : 0;
 }
 
 uint64_t ShmLedger::mine(int slot) const {

@@ -22,7 +22,7 @@ class ShmLedger final : public MemoryLedger {
   // Uses `shm`, record `proc`; dev_of_slot[i] is the shm device of hook slot i
   // (-1: a GPU vgpud does not manage: quota 0). Charges this process already
   // holds are added to the new memory (a reconnect after vgpud restarted).
-  void attach(TenantShm* shm, int proc, const int (&dev_of_slot)[kMaxDevices]);
+  void attach(TenantShm shm, int proc, const int (&dev_of_slot)[kMaxDevices]);
   // Counts `bytes` as this process's own charge on `slot` (memory it took
   // before it registered), so attach() adds it to the tenant.
   void seed(int slot, uint64_t bytes);
@@ -39,7 +39,7 @@ class ShmLedger final : public MemoryLedger {
   int dev(int slot) const { return slot >= 0 && slot < kMaxDevices ? dev_[slot] : -1; }
 
   mutable std::shared_mutex mu_;
-  TenantShm* shm_ = nullptr;
+  TenantShm shm_;
   int proc_ = -1;
   int dev_[kMaxDevices];
   std::atomic<uint64_t> mine_[kMaxDevices];

@@ -38,13 +38,12 @@ void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
   for (size_t i = 0; i < gpus.size(); ++i) {
     int g = static_cast<int>(i);
     auto* o = out->add_gpus();
-    const ShmDevice& dev = t->shm->devices[i];
     o->set_gpu_index(g);
     o->set_gpu_uuid(gpus[i].uuid);
     o->set_allowed(t->allowed[i]);
-    o->set_memory_used_bytes(dev.used.load());
-    o->set_memory_limit_bytes(dev.limit.load());
-    o->set_allocations_denied(dev.denied.load());
+    o->set_memory_used_bytes(t->reported_used(g));
+    o->set_memory_limit_bytes(t->limit(g));
+    o->set_allocations_denied(t->reported_denied(g));
     o->set_share_target(t->config.request);
     o->set_share_achieved(d.hooks().share(t->id, g, now));
     const GpuLeaseState& gl = d.hooks().gpu(g);
@@ -52,7 +51,7 @@ void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
     o->set_waiting(gl.arbiter->waiting(t->id));
     o->set_leases_granted(gl.arbiter->granted_count(t->id));
     o->set_leases_preempted(gl.arbiter->preempted_count(t->id));
-    o->set_lease_wait_ns(t->shm->leases[i].wait_ns.load());
+    o->set_lease_wait_ns(t->reported_wait_ns(g));
   }
 }
 
@@ -74,7 +73,7 @@ void fill_status(Daemon& d, pb::NodeStatus* out) {
     g->set_busy_fraction(r.busy_fraction);
     uint64_t allocated = 0, quota = 0;
     for (Tenant* t : tenants) {
-      allocated += t->shm->devices[i].used.load();
+      allocated += t->reported_used(static_cast<int>(i));
       if (t->allowed[i]) quota += t->config.memory;
       if (d.hooks().gpu(static_cast<int>(i)).arbiter->waiting(t->id)) g->add_waiting(t->config.name);
     }
@@ -95,7 +94,7 @@ void fill_processes(Daemon& d, const std::string& only, pb::ListProcessesRespons
       if (!t->allowed[i]) continue;
       auto* g = p->add_gpus();
       g->set_gpu_index(static_cast<int>(i));
-      g->set_memory_bytes(t->shm->procs[c->slot].used[i].load());
+      g->set_memory_bytes(t->reported_used(static_cast<int>(i), c->slot));
       bool holding = d.hooks().gpu(static_cast<int>(i)).holder == t->id;
       g->set_lease(holding ? "holding" : c->waiting[i] ? "waiting" : "idle");
     }

@@ -1,5 +1,7 @@
 #include "gpu_inventory.h"
 
+#include "vgpu/tenant_shm.h"
+
 #include <dlfcn.h>
 
 #include <cctype>
@@ -76,6 +78,10 @@ Result<std::vector<Gpu>> discover_gpus() {
     return make_error("nvmlInit failed with error " + std::to_string(r));
   unsigned count = 0;
   if (nvmlDeviceGetCount_v2(&count) != NVML_SUCCESS) return make_error("nvmlDeviceGetCount failed");
+  if (count > static_cast<unsigned>(kShmMaxDevices))
+    return make_error("this node has " + std::to_string(count) + " GPUs; vgpud manages at most " +
+                      std::to_string(kShmMaxDevices) + " (limit them with CUDA_VISIBLE_DEVICES is not enough: "
+                      "NVML sees all of them)");
   std::vector<Gpu> gpus;
   for (unsigned i = 0; i < count; ++i) {
     nvmlDevice_t d;

@@ -18,7 +18,13 @@ namespace vgpu::sched {
 
 namespace {
 
-constexpr uint64_t kReleaseLockTimeoutNs = 20'000'000;
+// The lease epoch a process of `t` last launched under, from its record in
+// the tenant-written ledger: it can only make the tenant's own lease look
+// busier or idler, never grant anything. `slot` is vgpud's own copy.
+uint32_t touched_epoch(const Tenant* t, int slot, int gpu) {
+  if (slot < 0 || slot >= kShmMaxProcs || gpu < 0 || gpu >= kShmMaxDevices) return 0;
+  return lease_epoch(t->shm.led->procs[slot].touched[gpu].load(std::memory_order_relaxed));
+}
 
 template <class M>
 bool send_msg(int fd, const M& m, int pass_fd = -1) {
@@ -141,7 +147,7 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
     return drop(c.fd, "");
   }
   Tenant* t = *tenant;
-  int slot = tenant_shm_claim(t->shm, c.peer.pid);
+  int slot = tenant_shm_claim(t->shm.ctl, t->slot_taken, c.peer.pid);
   if (slot < 0) {
     refuse(c, "tenant '" + t->config.name + "' has too many processes");
     return drop(c.fd, "");
@@ -154,7 +160,8 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
   w.device_count = static_cast<uint32_t>(tenants_.gpus().size());
   w.quantum_ns = cfg_.quantum_ns;
   w.inflight_cap = cfg_.inflight_cap;
-  if (!send_msg(c.fd, w, t->shm_fd)) return drop(c.fd, "cannot send Welcome");
+  int fds[2] = {t->control_fd, t->ledger_fd};
+  if (!send_with_fds(c.fd, &w, sizeof w, fds, 2, MSG_NOSIGNAL | MSG_DONTWAIT)) return drop(c.fd, "cannot send Welcome");
   log_info("pid %d registered as tenant '%s'%s", c.peer.pid, t->config.name.c_str(), m.reconnect ? " (reconnect)" : "");
 }
 
@@ -189,7 +196,7 @@ bool HookServer::holder_all_idle(int gpu, Tenant* t) const {
   const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
-    uint32_t touched = lease_epoch(t->shm->procs[c->slot].touched[gpu].load());
+    uint32_t touched = touched_epoch(t, c->slot, gpu);
     if (touched < g.grant_epoch) continue;  // did not launch under this lease
     auto it = g.idle.find(fd);
     if (it == g.idle.end() || it->second < touched) return false;  // launched after its report
@@ -207,8 +214,9 @@ void HookServer::drop(int fd, const std::string& why) {
   if (!why.empty()) log_warn("dropped pid %d: %s", c->peer.pid, why.c_str());
   if (c->tenant < 0) return;
   Tenant* t = tenants_.by_id(c->tenant);
-  if (t && !tenant_shm_release_proc(t->shm, c->slot, kReleaseLockTimeoutNs))
-    pending_releases_.push_back({t->id, c->slot});
+  // The record's charges leave the tenant's usage at the next locker's repair:
+  // vgpud never takes a lock a tenant can hold.
+  if (t) tenant_shm_free(t->shm.ctl, t->slot_taken, c->slot);
   uint64_t now = now_ns();
   for (size_t g = 0; g < gpus_.size(); ++g) {
     bool still_waiting = false;
@@ -265,7 +273,7 @@ void HookServer::update_contention(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   Tenant* t = g.holder >= 0 && !g.arbiter->draining() ? tenants_.by_id(g.holder) : nullptr;
   if (!t) return;
-  LeaseWord& w = t->shm->leases[gpu];
+  LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t s = w.state.load();
   bool contended = g.arbiter->anyone_waiting();
   if (!lease_granted(s) || contended == ((s & kLeaseContended) != 0)) return;
@@ -275,7 +283,7 @@ void HookServer::update_contention(int gpu, uint64_t now) {
 
 void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  LeaseWord& w = t->shm->leases[gpu];
+  LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t epoch = lease_epoch(w.state.load()) + 1;
   g.holder = t->id;
   g.grant_epoch = epoch;
@@ -293,23 +301,21 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
 bool HookServer::holder_active(int gpu, Tenant* t) const {
   // A process of the holder launched since the last check (its touched word
   // carries the lease word's current epoch).
-  uint32_t state = t->shm->leases[gpu].state.load();
+  uint32_t state = t->shm.ctl->leases[gpu].state.load();
   for (auto& [fd, c] : clients_)
-    if (c->tenant == t->id && lease_epoch(t->shm->procs[c->slot].touched[gpu].load()) == lease_epoch(state))
-      return true;
+    if (c->tenant == t->id && touched_epoch(t, c->slot, gpu) == lease_epoch(state)) return true;
   return false;
 }
 
 void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  LeaseWord& w = t->shm->leases[gpu];
+  LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t state = w.state.load();
   w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
   g.draining.clear();
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
-    uint32_t touched = t->shm->procs[c->slot].touched[gpu].load();
-    if (lease_epoch(touched) < g.grant_epoch) continue;  // did not launch under this lease
+    if (touched_epoch(t, c->slot, gpu) < g.grant_epoch) continue;  // did not launch under this lease
     auto m = proto::make<proto::Revoke>();
     m.device = static_cast<uint32_t>(gpu);
     m.epoch = lease_epoch(state);
@@ -331,7 +337,6 @@ void HookServer::finish_drain(int gpu, uint64_t now) {
 
 void HookServer::on_timer() {
   uint64_t now = now_ns();
-  retry_releases();
   for (size_t i = 0; i < gpus_.size(); ++i) {
     GpuLeaseState& g = gpus_[i];
     int gpu = static_cast<int>(i);
@@ -347,7 +352,7 @@ void HookServer::on_timer() {
         if (g.arbiter->release_holder().kind == Action::kRevoke) revoke(gpu, t, now);
       } else {
         // Renew with a new epoch, so the next check sees fresh launches only.
-        LeaseWord& w = t->shm->leases[gpu];
+        LeaseWord& w = t->shm.ctl->leases[gpu];
         w.state.store(w.state.load() + (1u << kLeaseEpochShift), std::memory_order_release);
         g.check_at = now + idle_check_interval(gpu);
       }
@@ -364,17 +369,7 @@ void HookServer::arm_timer() {
     if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);
     if (!g.draining.empty()) when = std::min(when, g.drain_deadline);
   }
-  if (!pending_releases_.empty()) when = std::min(when, now_ns() + 10'000'000);
   loop_.set_timer(when);
-}
-
-void HookServer::retry_releases() {
-  std::vector<std::pair<int, int>> still;
-  for (auto [tenant, slot] : pending_releases_) {
-    Tenant* t = tenants_.by_id(tenant);
-    if (t && !tenant_shm_release_proc(t->shm, slot, 1'000'000)) still.push_back({tenant, slot});
-  }
-  pending_releases_.swap(still);
 }
 
 // --- tenants ----------------------------------------------------------------
@@ -392,16 +387,31 @@ void HookServer::tenant_changed(Tenant* t) {
 }
 
 void HookServer::tenant_removing(Tenant* t) {
+  // The lease goes at once (no drain: the tenant is no longer owed anything),
+  // then every process is told why before it is disconnected.
+  t->deleted = true;
+  t->shm.ctl->status.store(static_cast<uint32_t>(TenantStatus::kDeleted), std::memory_order_release);
+  for (size_t g = 0; g < gpus_.size(); ++g) {
+    if (gpus_[g].holder == t->id) {
+      gpus_[g].holder = -1;
+      gpus_[g].draining.clear();
+      gpus_[g].idle.clear();
+    }
+    gpus_[g].arbiter->remove(t->id);
+    t->shm.ctl->devices[g].limit.store(0, std::memory_order_release);
+    t->shm.ctl->leases[g].state.store(0, std::memory_order_release);
+    lease_wake_all(&t->shm.ctl->leases[g]);
+  }
   std::vector<int> fds;
   for (auto& [fd, c] : clients_)
     if (c->tenant == t->id) fds.push_back(fd);
-  for (int fd : fds) drop(fd, "tenant deleted");
-  for (size_t g = 0; g < gpus_.size(); ++g) {
-    if (gpus_[g].holder == t->id) gpus_[g].holder = -1;
-    gpus_[g].arbiter->remove(t->id);
-    t->shm->devices[g].limit.store(0);
-    t->shm->leases[g].state.store(0);
+  for (int fd : fds) {
+    refuse(*clients_[fd], "tenant '" + t->config.name +
+                              "' was deleted: this process has no GPU memory or time any more");
+    drop(fd, "");
   }
+  uint64_t now = now_ns();
+  for (size_t g = 0; g < gpus_.size(); ++g) run_gpu(static_cast<int>(g), now);
 }
 
 double HookServer::share(int tenant, int gpu, uint64_t now) const {

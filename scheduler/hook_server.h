@@ -88,7 +88,6 @@ class HookServer {
   void update_contention(int gpu, uint64_t now);
   void on_timer();
   void arm_timer();
-  void retry_releases();
 
   EventLoop& loop_;
   TenantRegistry& tenants_;
@@ -98,8 +97,6 @@ class HookServer {
   std::string path_;
   std::map<int, std::unique_ptr<ClientInfo>> clients_;
   std::vector<GpuLeaseState> gpus_;
-  // Process records whose release found the tenant lock busy: retried.
-  std::vector<std::pair<int, int>> pending_releases_;  // (tenant id, slot)
 };
 
 }  // namespace vgpu::sched

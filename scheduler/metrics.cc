@@ -113,14 +113,14 @@ void Metrics::update() {
     for (size_t i = 0; i < gpus.size(); ++i) {
       if (!t->allowed[i]) continue;
       Labels l{{"tenant", name}, {"gpu_uuid", gpus[i].uuid}};
-      const ShmDevice& dev = t->shm->devices[i];
-      f.memory_used.Add(l).Set(static_cast<double>(dev.used.load()));
-      f.memory_limit.Add(l).Set(static_cast<double>(dev.limit.load()));
-      Families::set_counter(f.denied, l, static_cast<double>(dev.denied.load()));
+      int g = static_cast<int>(i);
+      f.memory_used.Add(l).Set(static_cast<double>(t->reported_used(g)));
+      f.memory_limit.Add(l).Set(static_cast<double>(t->limit(g)));
+      Families::set_counter(f.denied, l, static_cast<double>(t->reported_denied(g)));
       f.share_target.Add(l).Set(t->config.request);
       f.share_limit.Add(l).Set(t->config.limit);
       f.share_achieved.Add(l).Set(d_.hooks().share(t->id, static_cast<int>(i), now));
-      Families::set_counter(f.wait, l, static_cast<double>(t->shm->leases[i].wait_ns.load()) / 1e9);
+      Families::set_counter(f.wait, l, static_cast<double>(t->reported_wait_ns(g)) / 1e9);
       Families::set_counter(f.granted, l,
                             static_cast<double>(d_.hooks().gpu(static_cast<int>(i)).arbiter->granted_count(t->id)));
       Families::set_counter(f.preempted, l,

@@ -19,8 +19,35 @@ bool equal_in_constant_time(const char* a, const char* b, size_t n) {
 }  // namespace
 
 Tenant::~Tenant() {
-  if (shm) munmap(shm, sizeof(TenantShm));
-  if (shm_fd >= 0) close(shm_fd);
+  if (shm.ctl) munmap(shm.ctl, sizeof(TenantControl));
+  if (shm.led) munmap(shm.led, sizeof(TenantLedger));
+  if (control_fd >= 0) close(control_fd);
+  if (ledger_fd >= 0) close(ledger_fd);
+}
+
+namespace {
+// No tenant holds more than this on one GPU; larger ledger values are scribbles.
+constexpr uint64_t kMaxReported = 1ull << 50;
+
+// A memfd of `size` bytes mapped writable into vgpud.
+Result<void*> map_memfd(const std::string& name, size_t size, int* fd) {
+  *fd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (*fd < 0 || ftruncate(*fd, static_cast<off_t>(size)) != 0)
+    return make_error(std::string("cannot create tenant memory: ") + std::strerror(errno));
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+  if (p == MAP_FAILED) return make_error(std::string("cannot map tenant memory: ") + std::strerror(errno));
+  return p;
+}
+}  // namespace
+
+uint64_t Tenant::reported_used(int gpu) const {
+  if (gpu < 0 || gpu >= kShmMaxDevices) return 0;
+  return clamp_reported(shm.led->devices[gpu].used.load(std::memory_order_relaxed), kMaxReported);
+}
+
+uint64_t Tenant::reported_used(int gpu, int slot) const {
+  if (gpu < 0 || gpu >= kShmMaxDevices || slot < 0 || slot >= kShmMaxProcs) return 0;
+  return clamp_reported(shm.led->procs[slot].used[gpu].load(std::memory_order_relaxed), kMaxReported);
 }
 
 std::string generate_token() {
@@ -39,6 +66,16 @@ std::string generate_token() {
   return s;
 }
 
+uint64_t Tenant::reported_denied(int gpu) const {
+  if (gpu < 0 || gpu >= kShmMaxDevices) return 0;
+  return clamp_reported(shm.led->devices[gpu].denied.load(std::memory_order_relaxed), kMaxReported);
+}
+
+uint64_t Tenant::reported_wait_ns(int gpu) const {
+  if (gpu < 0 || gpu >= kShmMaxDevices) return 0;
+  return clamp_reported(shm.led->lease_stats[gpu].wait_ns.load(std::memory_order_relaxed), kMaxReported);
+}
+
 Result<std::vector<bool>> TenantRegistry::resolve_devices(const TenantConfig& t) const {
   std::vector<bool> allowed(gpus_.size(), t.devices.empty());
   for (const std::string& d : t.devices) {
@@ -52,7 +89,7 @@ Result<std::vector<bool>> TenantRegistry::resolve_devices(const TenantConfig& t)
 void TenantRegistry::write_limits(Tenant* t) const {
   for (size_t i = 0; i < gpus_.size(); ++i) {
     // A GPU the tenant may not use has a zero quota: every allocation is refused.
-    t->shm->devices[i].limit.store(t->allowed[i] ? t->config.memory : 0);
+    t->shm.ctl->devices[i].limit.store(t->allowed[i] ? t->config.memory : 0, std::memory_order_release);
   }
 }
 
@@ -64,16 +101,19 @@ Result<Tenant*> TenantRegistry::add(const TenantConfig& c) {
   auto t = std::make_unique<Tenant>();
   t->config = c;
   t->allowed = *allowed;
-  t->shm_fd = memfd_create(("vgpu-tenant-" + c.name).c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (t->shm_fd < 0 || ftruncate(t->shm_fd, sizeof(TenantShm)) != 0)
-    return make_error(std::string("cannot create tenant memory: ") + std::strerror(errno));
-  void* p = mmap(nullptr, sizeof(TenantShm), PROT_READ | PROT_WRITE, MAP_SHARED, t->shm_fd, 0);
-  if (p == MAP_FAILED) return make_error(std::string("cannot map tenant memory: ") + std::strerror(errno));
-  // The size never changes: processes may rely on it.
-  fcntl(t->shm_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
-  t->shm = static_cast<TenantShm*>(p);
-  tenant_shm_init(t->shm, static_cast<uint32_t>(gpus_.size()));
-  for (size_t i = 0; i < gpus_.size(); ++i) std::memcpy(t->shm->devices[i].uuid, gpus_[i].uuid_bytes, 16);
+  auto ctl = map_memfd("vgpu-control-" + c.name, sizeof(TenantControl), &t->control_fd);
+  if (!ctl) return Error{ctl.error()};
+  t->shm.ctl = static_cast<TenantControl*>(*ctl);
+  auto led = map_memfd("vgpu-ledger-" + c.name, sizeof(TenantLedger), &t->ledger_fd);
+  if (!led) return Error{led.error()};
+  t->shm.led = static_cast<TenantLedger*>(*led);
+  tenant_control_init(t->shm.ctl, static_cast<uint32_t>(gpus_.size()));
+  tenant_ledger_init(t->shm.led);
+  for (size_t i = 0; i < gpus_.size(); ++i) std::memcpy(t->shm.ctl->devices[i].uuid, gpus_[i].uuid_bytes, 16);
+  // Only vgpud's mapping of the control block is writable, for good; neither
+  // memfd can change size (a shrunk memfd would fault vgpud's mapping).
+  if (!seal_control_memfd(t->control_fd) || !seal_ledger_memfd(t->ledger_fd))
+    return make_error(std::string("cannot seal tenant memory: ") + std::strerror(errno));
   write_limits(t.get());
   t->id = next_id_++;
   Tenant* raw = t.get();

@@ -1,7 +1,8 @@
 // TenantRegistry: the tenants vgpud enforces, each with its shared memory
-// (TenantShm in a memfd) that its processes map. Tenants come from the config
-// file and from runtime changes; limits are written into the shared memory, so
-// a change takes effect in every process at its next allocation.
+// (tenant_shm.h: a control block only vgpud writes, and a ledger the tenant's
+// processes write) that its processes map. Tenants come from the config file
+// and from runtime changes; limits are written into the control block, so a
+// change takes effect in every process at its next allocation.
 // Not thread-safe: owned by vgpud's event loop.
 #pragma once
 
@@ -21,9 +22,19 @@ struct Tenant {
   int id = 0;                       // stable for the daemon's lifetime
   TenantConfig config;
   std::vector<bool> allowed;        // per GPU index
-  int shm_fd = -1;
-  TenantShm* shm = nullptr;
+  int control_fd = -1;              // sealed: tenants can only map it read-only
+  int ledger_fd = -1;
+  TenantShm shm;                    // vgpud's writable mappings of both
+  bool slot_taken[kShmMaxProcs] = {};  // vgpud's own record table (never read back from tenants)
+  bool deleted = false;
   ~Tenant();
+  TenantControl& control() { return *shm.ctl; }
+  // A tenant-written ledger value, made safe to show (see clamp_reported).
+  uint64_t reported_used(int gpu) const;
+  uint64_t reported_used(int gpu, int slot) const;
+  uint64_t reported_denied(int gpu) const;
+  uint64_t reported_wait_ns(int gpu) const;
+  uint64_t limit(int gpu) const { return shm.ctl->devices[gpu].limit.load(std::memory_order_relaxed); }
 };
 
 class TenantRegistry {

@@ -99,7 +99,7 @@ bool client_kills(const Options& o) {
   auto delay_us = [&](std::mt19937& r) { return coin(r) ? early_us(r) : any_us(r); };
   std::vector<uint64_t> ledger_ns, lease_ns;
   int inexact = 0, lost_leases = 0, held_kills = 0;
-  auto& used = observer.shm()->devices[0].used;
+  vgpu::TenantShm shm = observer.shm();
   for (int i = 0; i < o.kills; ++i) {
     auto a = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "64Mi", "--alloc-count", "4", "--hold",
                     "--kernel-us", "1000", "--duration", "30"},
@@ -107,13 +107,13 @@ bool client_kills(const Options& o) {
     int delay = delay_us(rng);
     vgpu::bench::sleep_ns(static_cast<uint64_t>(delay) * 1'000);  // the random kill point
     bool held = vgpu::lease_granted(observer.lease(0).state.load());
-    uint64_t used_at_kill = used.load(), t_kill = now_ns();
+    uint64_t used_at_kill = vgpu::tenant_shm_used(shm, 0), t_kill = now_ns();
     a->kill(SIGKILL);
-    uint64_t l = time_until(t_kill, 3'000'000'000ull, [&] { return used.load() == expected; });
+    uint64_t l = time_until(t_kill, 3'000'000'000ull, [&] { return vgpu::tenant_shm_used(shm, 0) == expected; });
     uint64_t g = held ? time_until(t_kill, 3'000'000'000ull, [&] { return last_grant.load() > t_kill; }) : 0;
     a->wait(std::chrono::seconds(10));
     vgpu::bench::sleep_ns(100'000'000);  // pacing: is it still exact a while later?
-    bool exact = l != UINT64_MAX && used.load() == expected;
+    bool exact = l != UINT64_MAX && vgpu::tenant_shm_used(shm, 0) == expected;
     inexact += !exact;
     if (l != UINT64_MAX) ledger_ns.push_back(l);
     if (held) {
@@ -152,7 +152,7 @@ bool daemon_kill(const Options& o) {
                       "kill-token-" + std::to_string(i % 2)));
   auto ledger_exact = [&](std::vector<std::unique_ptr<RawClient>>& obs) {
     for (auto& c : obs)
-      if (c->shm()->devices[0].used.load() != expected) return false;
+      if (vgpu::tenant_shm_used(c->shm(), 0) != expected) return false;
     return true;
   };
   auto observe = [&](std::vector<std::unique_ptr<RawClient>>& obs) {

@@ -23,7 +23,10 @@ bool send_msg(int fd, const M& m) {
 }  // namespace
 
 RawClient::~RawClient() {
-  if (shm_) munmap(shm_, sizeof(TenantShm));
+  if (shm_.ctl) munmap(shm_.ctl, sizeof(TenantControl));
+  if (shm_.led) munmap(shm_.led, sizeof(TenantLedger));
+  if (control_fd_ >= 0) close(control_fd_);
+  if (ledger_fd_ >= 0) close(ledger_fd_);
   if (fd_ >= 0) close(fd_);
 }
 
@@ -46,29 +49,35 @@ bool RawClient::send_hello(const std::string& token) {
 
 bool RawClient::receive_welcome(std::string* why) {
   char buf[proto::kMaxMessage];
-  int passed = -1;
-  ssize_t n = vgpu::recv_with_fd(fd_, buf, sizeof buf, &passed);
+  int passed[2] = {-1, -1}, npassed = 0;
+  ssize_t n = vgpu::recv_with_fds(fd_, buf, sizeof buf, passed, 2, &npassed);
+  auto close_passed = [&] {
+    for (int i = 0; i < npassed; ++i) close(passed[i]);
+  };
   const auto* h = reinterpret_cast<const proto::Header*>(buf);
   if (n <= 0 || proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk) {
     *why = "no valid answer to Hello";
   } else if (h->type == static_cast<uint16_t>(proto::Type::kRefused)) {
     *why = std::string("refused: ") + reinterpret_cast<const proto::Refused*>(buf)->reason;
-  } else if (h->type == static_cast<uint16_t>(proto::Type::kWelcome) && passed >= 0) {
+  } else if (h->type == static_cast<uint16_t>(proto::Type::kWelcome) && npassed == 2) {
     const auto* w = reinterpret_cast<const proto::Welcome*>(buf);
-    void* p = mmap(nullptr, sizeof(TenantShm), PROT_READ | PROT_WRITE, MAP_SHARED, passed, 0);
-    close(passed);
-    if (p == MAP_FAILED) {
+    // The control block can only be mapped read-only (sealed by vgpud).
+    void* c = mmap(nullptr, sizeof(TenantControl), PROT_READ, MAP_SHARED, passed[0], 0);
+    void* l = mmap(nullptr, sizeof(TenantLedger), PROT_READ | PROT_WRITE, MAP_SHARED, passed[1], 0);
+    control_fd_ = passed[0];
+    ledger_fd_ = passed[1];
+    if (c == MAP_FAILED || l == MAP_FAILED) {
       *why = "cannot map the tenant memory";
       return false;
     }
-    shm_ = static_cast<TenantShm*>(p);
+    shm_ = TenantShm{static_cast<TenantControl*>(c), static_cast<TenantLedger*>(l)};
     slot_ = static_cast<int>(w->slot);
     quantum_ns_ = w->quantum_ns;
     return true;
   } else {
     *why = "unexpected answer to Hello";
   }
-  if (passed >= 0) close(passed);
+  close_passed();
   return false;
 }
 
@@ -110,7 +119,7 @@ bool RawClient::return_lease(uint32_t dev, uint64_t epoch, bool idle, uint64_t b
 }
 
 void RawClient::touch(uint32_t dev) {
-  shm_->procs[slot_].touched[dev].store(shm_->leases[dev].state.load(std::memory_order_acquire));
+  shm_.led->procs[slot_].touched[dev].store(shm_.ctl->leases[dev].state.load(std::memory_order_acquire));
 }
 
 }  // namespace vgpu::bench

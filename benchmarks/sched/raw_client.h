@@ -37,15 +37,20 @@ class RawClient {
   // Marks the current lease epoch as "launched under" (what a hooked launch does).
   void touch(uint32_t dev);
 
-  TenantShm* shm() const { return shm_; }
-  LeaseWord& lease(uint32_t dev) const { return shm_->leases[dev]; }
+  TenantShm shm() const { return shm_; }
+  LeaseWord& lease(uint32_t dev) const { return shm_.ctl->leases[dev]; }
+  // The memfds vgpud passed (control, ledger), kept open for tests that
+  // try to write or resize them; -1 before Welcome.
+  int control_fd() const { return control_fd_; }
+  int ledger_fd() const { return ledger_fd_; }
   int slot() const { return slot_; }
   uint64_t quantum_ns() const { return quantum_ns_; }
   int fd() const { return fd_; }
 
  private:
   int fd_ = -1;
-  TenantShm* shm_ = nullptr;
+  TenantShm shm_;
+  int control_fd_ = -1, ledger_fd_ = -1;
   int slot_ = -1;
   uint64_t quantum_ns_ = 0;
 };

@@ -10,15 +10,23 @@
 // Flow:
 //   hook -> Hello(pid, token, device UUIDs it sees)
 //   vgpud -> Welcome(tenant, quotas, slot) + SCM_RIGHTS: the tenant's shared
-//            memory (memfd, see tenant_shm.h)       or Refused(reason)
+//            memory, two memfds (tenant_shm.h): the control block (sealed,
+//            read-only to the process) then the ledger   or Refused(reason)
 //   hook -> LeaseRequest(device)                   when a launch finds no lease
 //   vgpud -> Revoke(device, epoch)                 lease over: drain and report
 //   hook -> LeaseReturn(device, epoch, busy_ns)    after draining, or unasked
 //                                                  with idle=1 when it has
 //                                                  nothing queued under a
 //                                                  contended lease
+//   vgpud -> Refused(reason)                       at any time: the process is
+//                                                  no longer registered (its
+//                                                  tenant was deleted); sent
+//                                                  before vgpud closes it
 // After a reconnect the hook adds its live charges to the new tenant memory
 // itself; no message carries charges (vgpud could not check them).
+// Everything vgpud receives is checked by check() and by the handler of its
+// type (device indexes against vgpud's own GPU count); a peer that breaks the
+// protocol is dropped, no one else is affected.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +35,7 @@
 namespace vgpu::proto {
 
 constexpr uint32_t kMagic = 0x55504756;  // "VGPU"
-constexpr uint16_t kVersion = 1;
+constexpr uint16_t kVersion = 2;  // 2: two memfds in Welcome (control + ledger)
 constexpr size_t kMaxMessage = 1024;
 constexpr int kMaxDevices = 8;
 constexpr size_t kTokenBytes = 128;

@@ -1,23 +1,37 @@
-// TenantShm: the shared memory vgpud creates for one tenant (a memfd handed to
-// each of the tenant's processes with SCM_RIGHTS). It holds the tenant-wide
-// memory ledger per GPU, one record per process, and the GPU lease words.
+// The shared memory vgpud creates for one tenant, in two memfds handed to each
+// of the tenant's processes with SCM_RIGHTS (protocol.h, Welcome):
 //
-// Memory ledger. `used` is exact across every process of the tenant: a process
-// reserves under `lock` (never above `limit`, never refused below it) and
-// records the same bytes in its own ProcRecord, so vgpud can return a dead
-// process's charges. `lock` is a robust process-shared mutex: a process that
-// dies holding it cannot wedge the tenant; the next locker recomputes `used`
-// from the records (repair_locked).
+// TenantControl — written by vgpud only. Tenants get it sealed with
+// F_SEAL_FUTURE_WRITE (and F_SEAL_SEAL), so they can map it read-only and
+// nothing else: no writable mapping, no write(), no mprotect upgrade. It holds
+// what decides a tenant's rights: the per-GPU memory limits, the GPU lease
+// words, which process owns which record, and whether the tenant still exists.
 //
-// Leases. `state` of a LeaseWord is a futex word: bit 0 set while the tenant
-// holds the execution lease of that GPU; bit 1 set while another tenant waits
-// for it (the hook then caps its in-flight launches, so a preemption waits for
-// little); bits 2.. an epoch that vgpud bumps on every grant and renewal. The
-// hook's launch fast path is one load of it; vgpud clears bit 0 to revoke and
-// futex-wakes waiters when it grants.
+// TenantLedger — written by the tenant's processes (sealed against resizing,
+// so a tenant cannot make vgpud's mapping fault). It holds the tenant-wide
+// usage per GPU, one record per process, and lease-wait statistics. A tenant
+// can scribble on it, but that only misleads its own shim: vgpud never uses a
+// ledger value as an index, a loop bound or a grant, never takes its lock, and
+// checks memory against physical usage (NVML) from outside (docs/security.md).
 //
-// Thread/process-safety: fields marked atomic are lock-free; the rest is
-// guarded by `lock`. Only vgpud changes limits, the device table and leases.
+// Memory ledger. `used` is exact across every cooperating process of the
+// tenant: a process reserves under `lock` (never above the control block's
+// `limit`, never refused below it) and records the same bytes in its own
+// ProcRecord. When a process goes away vgpud only clears its pid in the
+// control block and bumps `release_gen`; the next locker sees the generation
+// change and recomputes `used` from the records of live processes (repair).
+// `lock` is a robust process-shared mutex: a process that dies holding it
+// cannot wedge the tenant; the next locker repairs likewise.
+//
+// Leases. `state` of a LeaseWord is a futex word (in the control block): bit 0
+// set while the tenant holds the execution lease of that GPU; bit 1 set while
+// another tenant waits for it (the hook then caps its in-flight launches, so a
+// preemption waits for little); bits 2.. an epoch that vgpud bumps on every
+// grant and renewal. The hook's launch fast path is one load of it; vgpud
+// clears bit 0 to revoke and futex-wakes waiters when it grants.
+//
+// Thread/process-safety: fields marked atomic are lock-free; the ledger's
+// plain counters are guarded by its `lock`.
 #pragma once
 
 #include <pthread.h>
@@ -27,63 +41,101 @@
 
 namespace vgpu {
 
-constexpr uint64_t kTenantShmMagic = 0x5647505554534831ull;  // "VGPUTSH1"
-constexpr uint32_t kTenantShmLayout = 1;
+constexpr uint64_t kTenantControlMagic = 0x5647505543544c32ull;  // "VGPUCTL2"
+constexpr uint64_t kTenantLedgerMagic = 0x564750554c454432ull;   // "VGPULED2"
+constexpr uint32_t kTenantShmLayout = 2;
 constexpr int kShmMaxDevices = 8;
 constexpr int kShmMaxProcs = 128;
 
-struct ShmDevice {
+// --- read-only to tenants ---------------------------------------------------
+
+struct alignas(64) LeaseWord {
+  std::atomic<uint32_t> state;        // futex: (epoch << 2) | contended << 1 | granted
+};
+
+struct ControlDevice {
   unsigned char uuid[16];
   std::atomic<uint64_t> limit;   // bytes; UINT64_MAX: unlimited
+};
+
+enum class TenantStatus : uint32_t { kActive = 0, kDeleted = 1 };
+
+struct TenantControl {
+  uint64_t magic;
+  uint32_t layout;
+  uint32_t device_count;
+  std::atomic<uint32_t> status;        // TenantStatus
+  std::atomic<uint32_t> release_gen;   // bumped when vgpud frees a record
+  ControlDevice devices[kShmMaxDevices];
+  LeaseWord leases[kShmMaxDevices];
+  std::atomic<int32_t> pids[kShmMaxProcs];  // owner of each record (vgpud's pid namespace); 0: free
+};
+
+// --- written by the tenant's processes ----------------------------------------
+
+struct LedgerDevice {
   std::atomic<uint64_t> used;    // bytes held by all processes of the tenant
   std::atomic<uint64_t> denied;  // allocations refused
 };
 
-struct alignas(64) LeaseWord {
-  std::atomic<uint32_t> state;        // futex: (epoch << 1) | granted
+struct alignas(64) LeaseStats {
   std::atomic<uint32_t> waiting;      // processes blocked for this lease
   std::atomic<uint64_t> wait_ns;      // total time launches waited (metrics)
 };
 
 struct alignas(64) ProcRecord {
-  std::atomic<int32_t> pid;           // 0: free
   std::atomic<uint32_t> touched[kShmMaxDevices];  // lease state seen by a launch
   std::atomic<uint64_t> used[kShmMaxDevices];
   std::atomic<uint64_t> launches[kShmMaxDevices];
 };
 
-struct TenantShm {
+struct TenantLedger {
   uint64_t magic;
   uint32_t layout;
-  uint32_t device_count;
+  uint32_t repaired_gen;               // release_gen the usage was last rebuilt for
   pthread_mutex_t lock;
-  ShmDevice devices[kShmMaxDevices];
-  LeaseWord leases[kShmMaxDevices];
+  LedgerDevice devices[kShmMaxDevices];
+  LeaseStats lease_stats[kShmMaxDevices];
   ProcRecord procs[kShmMaxProcs];
+};
+
+// Both halves, as mapped by one process.
+struct TenantShm {
+  TenantControl* ctl = nullptr;   // read-only in tenants
+  TenantLedger* led = nullptr;
 };
 
 // --- used by vgpud --------------------------------------------------------
 
-// Initialises a zeroed TenantShm (robust mutex, magic).
-void tenant_shm_init(TenantShm* s, uint32_t device_count);
-// Claims a free ProcRecord for `pid`; -1 if all are taken.
-int tenant_shm_claim(TenantShm* s, int32_t pid);
-// Returns every charge of record `slot` to the tenant and frees the record.
-// Gives up (returns false) if the lock cannot be taken within `timeout_ns`
-// (a live process holding it too long); the caller retries later.
-bool tenant_shm_release_proc(TenantShm* s, int slot, uint64_t timeout_ns);
+// Initialises zeroed memory (robust mutex, magic, unlimited limits).
+void tenant_control_init(TenantControl* c, uint32_t device_count);
+void tenant_ledger_init(TenantLedger* l);
+// Claims a free record for `pid` in vgpud's own `taken` table (never read
+// from tenant memory); -1 if all are taken. The record is zeroed by the
+// process itself when it attaches.
+int tenant_shm_claim(TenantControl* c, bool (&taken)[kShmMaxProcs], int32_t pid);
+// Frees record `slot`: its charges leave the tenant's usage at the next
+// locker's repair. Never blocks, never reads tenant memory.
+void tenant_shm_free(TenantControl* c, bool (&taken)[kShmMaxProcs], int slot);
+// A tenant-written 64-bit counter made safe to display: values above `cap`
+// (memory or time no tenant can hold) read as `cap`.
+inline uint64_t clamp_reported(uint64_t v, uint64_t cap) { return v > cap ? cap : v; }
 
 // --- used by the hook -------------------------------------------------------
 
+// Makes record `slot` fresh for this process and adds the charges it already
+// holds (after reconnecting to a new vgpud) without a limit check: the memory
+// exists.
+void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDevices]);
 // Takes `bytes` on device `dev` for record `slot`: false (and counts a denial)
 // if that would exceed the limit.
-bool tenant_shm_reserve(TenantShm* s, int slot, int dev, uint64_t bytes);
-void tenant_shm_release(TenantShm* s, int slot, int dev, uint64_t bytes);
-// Adds charges the process already holds (after reconnecting to a new vgpud)
-// without a limit check: the memory exists.
-void tenant_shm_adopt(TenantShm* s, int slot, const uint64_t (&bytes)[kShmMaxDevices]);
+bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes);
+void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes);
+// The tenant's usage of device `dev`, repaired first if a process left.
+uint64_t tenant_shm_used(TenantShm s, int dev);
 
-// Futex helpers on a LeaseWord's state (process-shared).
+// Futex helpers on a LeaseWord's state (process-shared; waiting works on a
+// read-only mapping).
 void lease_wake_all(LeaseWord* w);
 // Waits while state == seen, at most timeout_ns. Returns on change, timeout or signal.
 void lease_wait(LeaseWord* w, uint32_t seen, uint64_t timeout_ns);
@@ -93,5 +145,11 @@ constexpr uint32_t kLeaseContended = 2u;
 constexpr int kLeaseEpochShift = 2;
 inline bool lease_granted(uint32_t state) { return (state & kLeaseGranted) != 0; }
 inline uint32_t lease_epoch(uint32_t state) { return state >> kLeaseEpochShift; }
+
+// Seals applied by vgpud: the control memfd after vgpud mapped it writable
+// (F_SEAL_FUTURE_WRITE: nobody can map it writable again), the ledger memfd
+// (size fixed). Both with F_SEAL_SEAL. Returns false with errno on failure.
+bool seal_control_memfd(int fd);
+bool seal_ledger_memfd(int fd);
 
 }  // namespace vgpu
