@@ -17,6 +17,29 @@ enum class Priority { kLow = 0, kNormal = 1, kHigh = 2 };
 const char* priority_name(Priority p);
 std::optional<Priority> parse_priority(const std::string& s);
 
+enum class EnforcePolicy { kKill, kReport };
+
+// The backstop and its policy (docs/security.md).
+struct EnforcementConfig {
+  EnforcePolicy policy = EnforcePolicy::kKill;
+  uint64_t poll_interval_ns = 200'000'000;
+  uint64_t tolerance = 64ull << 20;           // per tenant and GPU, above the quota
+  uint64_t context_allowance = 512ull << 20;  // per process on a GPU: its context, not in the quota
+  uint64_t grace_ns = 500'000'000;
+  uint64_t startup_grace_ns = 10'000'000'000;
+  std::vector<std::string> allowlist{"nvidia-persistenced", "nv-hostengine", "dcgm-exporter"};
+  bool overcommit = false;
+  uint64_t revoke_deadline_ns = 100'000'000;
+  std::string bpf = "auto";
+};
+
+struct LimitsConfig {
+  uint64_t hello_timeout_ns = 1'000'000'000;
+  uint32_t max_connections = 4096;
+  uint32_t max_connections_per_uid = 256;
+  uint32_t messages_per_second = 5000;
+};
+
 struct TenantConfig {
   std::string name;
   std::string token;              // empty: generated and persisted on first start
@@ -25,6 +48,7 @@ struct TenantConfig {
   double request = 0;             // guaranteed share of GPU time, 0..1
   double limit = 1;               // hard cap on GPU time, 0..1
   std::vector<std::string> devices;  // NVML indexes or UUIDs; empty: all
+  std::optional<EnforcePolicy> enforcement;  // overrides enforcement.policy
 };
 
 struct SchedulerConfig {
@@ -45,6 +69,8 @@ struct Config {
   std::string metrics;             // "127.0.0.1:9400"; empty: off
   std::string state_dir = "/var/lib/vgpu";
   SchedulerConfig scheduler;
+  EnforcementConfig enforcement;
+  LimitsConfig limits;
   std::vector<TenantConfig> tenants;
 };
 

@@ -21,7 +21,11 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   if (auto r = d->store_->open(); !r) return Error{r.error()};
   if (auto r = d->load_tenants(cfg); !r) return Error{r.error()};
   if (auto r = d->persist(); !r) return Error{r.error()};
-  d->hooks_ = std::make_unique<HookServer>(d->loop_, *d->tenants_, cfg.scheduler, std::make_unique<TokenResolver>());
+  d->hooks_ = std::make_unique<HookServer>(d->loop_, *d->tenants_, cfg.scheduler, std::make_unique<TokenResolver>(),
+                                           cfg.enforcement.revoke_deadline_ns);
+  d->enforcement_ =
+      std::make_unique<Enforcement>(d->loop_, *d->tenants_, *d->hooks_, cfg.enforcement, make_nvml_reader());
+  if (auto r = d->enforcement_->start_probe(find_driver_library()); !r) return Error{r.error()};
   if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
   d->admin_ = std::make_unique<AdminServer>(*d);
   if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};

@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "admin_server.h"
+#include "enforcement.h"
 #include "event_loop.h"
 #include "hook_server.h"
 #include "metrics.h"
@@ -27,6 +28,7 @@ class Daemon {
   EventLoop& loop() { return loop_; }
   TenantRegistry& tenants() { return *tenants_; }
   HookServer& hooks() { return *hooks_; }
+  Enforcement& enforcement() { return *enforcement_; }
   // Persists the current tenants (after a runtime change).
   Result<bool> persist();
 
@@ -50,6 +52,7 @@ class Daemon {
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<TenantRegistry> tenants_;
   std::unique_ptr<HookServer> hooks_;
+  std::unique_ptr<Enforcement> enforcement_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<Metrics> metrics_;
   std::vector<std::string> api_tenants_;  // names created or changed at run time

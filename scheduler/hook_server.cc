@@ -44,8 +44,9 @@ const char* check_text(proto::Check c) {
 }  // namespace
 
 HookServer::HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
-                       std::unique_ptr<IdentityResolver> identity)
-    : loop_(loop), tenants_(tenants), cfg_(cfg), identity_(std::move(identity)) {
+                       std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns)
+    : loop_(loop), tenants_(tenants), cfg_(cfg), identity_(std::move(identity)),
+      revoke_deadline_ns_(std::min(revoke_deadline_ns, cfg.drain_timeout_ns)) {
   uint64_t now = now_ns();
   gpus_.resize(tenants_.gpus().size());
   for (auto& g : gpus_) g.arbiter = std::make_unique<LeaseArbiter>(cfg_.quantum_ns, cfg_.window_ns, now);
@@ -176,6 +177,13 @@ void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
   if (m.device >= gpus_.size()) return drop(c.fd, "lease return for an unknown GPU");
   GpuLeaseState& g = gpus_[m.device];
   int gpu = static_cast<int>(m.device);
+  if (auto late = g.overdue.find(c.fd); late != g.overdue.end()) {
+    // The lease was taken by force meanwhile: the overrun is paid for.
+    uint64_t now = now_ns();
+    charge_penalty(late->second.first, gpu, now - late->second.second, now);
+    g.overdue.erase(late);
+    return;
+  }
   if (g.draining.erase(c.fd)) {
     if (g.draining.empty()) finish_drain(gpu, now_ns());
     return;
@@ -223,6 +231,7 @@ void HookServer::drop(int fd, const std::string& why) {
     for (auto& [ofd, o] : clients_)
       if (o->tenant == c->tenant && o->waiting[g]) still_waiting = true;
     if (c->waiting[g] && !still_waiting) gpus_[g].arbiter->cancel(c->tenant);
+    gpus_[g].overdue.erase(fd);
     bool was_draining = gpus_[g].draining.erase(fd) > 0;
     if (was_draining && gpus_[g].draining.empty()) finish_drain(static_cast<int>(g), now);
     // The holder's last process is gone: take the lease back now.
@@ -321,13 +330,60 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
     m.epoch = lease_epoch(state);
     if (send_msg(fd, m)) g.draining.insert(fd);
   }
-  g.drain_deadline = now + cfg_.drain_timeout_ns;
+  g.drain_deadline = now + revoke_deadline_ns_;
   if (g.draining.empty()) finish_drain(gpu, now);
+}
+
+// A revoked holder kept the lease past revoke + revoke_deadline: the next
+// tenant gets the GPU now. The holder is charged until now; its processes that
+// still have not answered pay the rest when they do, and one that never does
+// by drain_timeout is an offence for the backstop's policy.
+void HookServer::force_end(int gpu, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  for (int fd : g.draining) g.overdue[fd] = {g.holder, now};
+  g.overdue_deadline = now + cfg_.drain_timeout_ns;
+  log_warn("GPU %d: tenant %d did not give back a revoked lease within %llu ms; taken by force", gpu, g.holder,
+           static_cast<unsigned long long>(revoke_deadline_ns_ / 1'000'000));
+  finish_drain(gpu, now);
+}
+
+void HookServer::check_overdue(int gpu, uint64_t now) {
+  GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  if (g.overdue.empty() || now < g.overdue_deadline) return;
+  for (auto& [fd, late] : g.overdue) {
+    auto c = clients_.find(fd);
+    if (c == clients_.end()) continue;
+    charge_penalty(late.first, gpu, now - late.second, now);
+    if (on_overrun_) on_overrun_(c->second->peer.pid, late.first, gpu, now - late.second);
+  }
+  g.overdue.clear();
+}
+
+uint64_t HookServer::held_ns(int tenant, int gpu, uint64_t now) const {
+  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  auto it = g.held_ns.find(tenant);
+  uint64_t held = it == g.held_ns.end() ? 0 : it->second;
+  if (g.holder == tenant && now > g.arbiter->grant_time()) held += now - g.arbiter->grant_time();
+  return held;
+}
+
+void HookServer::charge_penalty(int tenant, int gpu, uint64_t ns, uint64_t now) {
+  if (gpu < 0 || static_cast<size_t>(gpu) >= gpus_.size() || ns == 0) return;
+  gpus_[static_cast<size_t>(gpu)].arbiter->charge(tenant, ns, now);
+  run_gpu(gpu, now);
+}
+
+std::map<int32_t, int> HookServer::registered() const {
+  std::map<int32_t, int> out;
+  for (auto& [fd, c] : clients_)
+    if (c->tenant >= 0) out[c->peer.pid] = c->tenant;
+  return out;
 }
 
 void HookServer::finish_drain(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   if (g.holder < 0) return;
+  g.held_ns[g.holder] += now > g.arbiter->grant_time() ? now - g.arbiter->grant_time() : 0;
   g.arbiter->drained(g.holder, now);
   g.holder = -1;
   g.draining.clear();
@@ -340,9 +396,9 @@ void HookServer::on_timer() {
   for (size_t i = 0; i < gpus_.size(); ++i) {
     GpuLeaseState& g = gpus_[i];
     int gpu = static_cast<int>(i);
+    check_overdue(gpu, now);
     if (g.holder >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
-      log_warn("GPU %d: drain of tenant %d timed out; continuing", gpu, g.holder);
-      finish_drain(gpu, now);
+      force_end(gpu, now);
       continue;
     }
     Tenant* t = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr;
@@ -368,6 +424,7 @@ void HookServer::arm_timer() {
     when = std::min(when, g.arbiter->next_tick());
     if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);
     if (!g.draining.empty()) when = std::min(when, g.drain_deadline);
+    if (!g.overdue.empty()) when = std::min(when, g.overdue_deadline);
   }
   loop_.set_timer(when);
 }

@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -45,13 +46,18 @@ struct GpuLeaseState {
   uint64_t check_at = 0;        // next idle check of the holder
   std::set<int> draining;       // client fds still draining
   std::map<int, uint32_t> idle; // fd -> lease epoch at which it reported idle
-  uint64_t drain_deadline = 0;
+  uint64_t drain_deadline = 0;  // revoke + revoke_deadline: the lease is taken by force then
+  // Processes still draining a lease taken by force: fd -> (tenant, forced at).
+  // A late LeaseReturn pays the overrun; none by revoke + drain_timeout is an offence.
+  std::map<int, std::pair<int, uint64_t>> overdue;
+  uint64_t overdue_deadline = 0;
+  std::map<int, uint64_t> held_ns;  // tenant -> lease time held, cumulative (drained leases)
 };
 
 class HookServer {
  public:
   HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
-             std::unique_ptr<IdentityResolver> identity);
+             std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns = 100'000'000);
   ~HookServer();
   // Binds and listens on `path` (refuses if another vgpud answers there).
   Result<bool> listen(const std::string& path);
@@ -64,6 +70,16 @@ class HookServer {
   const std::map<int, std::unique_ptr<ClientInfo>>& clients() const { return clients_; }
   const GpuLeaseState& gpu(int i) const { return gpus_[static_cast<size_t>(i)]; }
   double share(int tenant, int gpu, uint64_t now) const;
+  // Lease time `tenant` held on `gpu` up to `now`, cumulative.
+  uint64_t held_ns(int tenant, int gpu, uint64_t now) const;
+  // Charges `ns` of GPU time the tenant used without its lease (not granted
+  // again until paid back over the sliding window).
+  void charge_penalty(int tenant, int gpu, uint64_t ns, uint64_t now);
+  // pid (vgpud's namespace) -> tenant id, of every registered process.
+  std::map<int32_t, int> registered() const;
+  // Called when a revoked holder's process has not returned the lease by
+  // revoke + drain_timeout (pid, tenant, gpu, overrun so far).
+  void on_overrun(std::function<void(int32_t, int, int, uint64_t)> fn) { on_overrun_ = std::move(fn); }
 
  private:
   void accept_clients();
@@ -97,6 +113,11 @@ class HookServer {
   std::string path_;
   std::map<int, std::unique_ptr<ClientInfo>> clients_;
   std::vector<GpuLeaseState> gpus_;
+  std::function<void(int32_t, int, int, uint64_t)> on_overrun_;
+  uint64_t revoke_deadline_ns_;
+
+  void force_end(int gpu, uint64_t now);
+  void check_overdue(int gpu, uint64_t now);
 };
 
 }  // namespace vgpu::sched

@@ -34,6 +34,11 @@ Action LeaseArbiter::release_holder() {
   return revoke(0, false);
 }
 
+void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
+  if (!policies_.count(tenant) || ns == 0) return;
+  window_.charge(tenant, now > ns ? now - ns : 0, now);
+}
+
 void LeaseArbiter::drained(int tenant, uint64_t now) {
   if (tenant != holder_) return;
   window_.charge(tenant, grant_ns_, std::max(now, grant_ns_));

@@ -53,6 +53,9 @@ class LeaseArbiter {
   void cancel(int tenant);
   // The revoked holder drained at `now`: its time is charged, the GPU is free.
   void drained(int tenant, uint64_t now);
+  // Charges `ns` ending at `now` to `tenant` on top of its leases (GPU time
+  // it took without one): it is not granted again until that is paid back.
+  void charge(int tenant, uint64_t ns, uint64_t now);
   // vgpud found the holder idle for a quantum: revoke it (drain as usual).
   Action release_holder();
 
