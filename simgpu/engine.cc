@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "driver.h"
+#include "util_samples.h"
 
 namespace simgpu {
 namespace {
@@ -111,6 +112,7 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
     uint64_t chunk = remaining;
     if (contended && e.slice_end_ns > now) chunk = std::min(chunk, e.slice_end_ns - now);
     if (contended && e.slice_end_ns <= now) chunk = std::min(chunk, slice);
+    busy_begin(n.self(), device, realtime_ns());
     n.unlock();
 
     uint64_t start = monotonic_ns();
@@ -120,6 +122,9 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
 
     n.lock();
     e.running = 0;
+    // Stamped under the lock: an NVML sample taken meanwhile counted this
+    // chunk up to its own "now", which is earlier than this one.
+    busy_end(n.self(), device, realtime_ns());
     n.self().busy_ns[device].fetch_add(ran);
     e.busy_ns.fetch_add(ran);
     if (remaining == 0 && count_kernel) e.want[me].fetch_sub(1);

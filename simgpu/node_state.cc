@@ -193,6 +193,9 @@ void release_slot_locked(NodeState* s, int i) {
   ProcessSlot& p = s->procs[i];
   for (int d = 0; d < s->device_count; ++d) {
     s->used[d].fetch_sub(p.used[d].exchange(0));
+    // A chunk cut short by death is not credited; the samples it already
+    // produced (p.util) stay for NVML with their pid.
+    p.run_start_rt_ns[d] = 0;
     EngineState& e = s->engine[d];
     e.want[i] = 0;
     if (e.owner == i) {
@@ -238,6 +241,7 @@ int claim_slot(NodeState* s) {
       p.busy_ns[d] = 0;
       p.kernels[d] = 0;
       p.contexts[d] = 0;
+      p.run_start_rt_ns[d] = 0;  // p.util keeps the previous owner's samples
     }
     p.start_time = process_start_time(getpid());
     std::memset(p.name, 0, sizeof p.name);

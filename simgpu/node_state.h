@@ -20,14 +20,23 @@
 namespace simgpu {
 
 constexpr int kMaxProcesses = 256;
+constexpr int kUtilBuckets = 64;  // per-process utilization history: 64 sample periods
 constexpr uint64_t kStateMagic = 0x53494d4750553031ull;  // "SIMGPU01"
-constexpr uint32_t kStateLayout = 4;
+constexpr uint32_t kStateLayout = 5;
 
 struct DeviceInfo {
   uint64_t total_memory;
   char name[96];
   unsigned char uuid[16];
   char pci_bus_id[16];
+};
+
+// One sample period of one process's engine time on one device, for NVML's
+// per-process utilization (see util_samples.h). Guarded by the node lock.
+struct UtilBucket {
+  int32_t pid;       // the process the time belongs to (kept after it exits)
+  uint64_t period;   // index on the sampling grid + 1; 0: empty
+  uint64_t busy_ns;  // engine time credited within that period
 };
 
 struct ProcessSlot {
@@ -38,6 +47,12 @@ struct ProcessSlot {
   std::atomic<uint64_t> kernels[kMaxDevices];   // kernels completed
   std::atomic<uint32_t> contexts[kMaxDevices];  // live contexts
   char name[32];                    // comm of the process, for NVML
+  // CLOCK_REALTIME ns at which this process's current engine chunk began on
+  // each device, 0 when none runs; with `util` it gives per-process
+  // utilization (util_samples.h). Both guarded by the lock; `util` outlives
+  // the process that wrote it (its entries carry their pid).
+  uint64_t run_start_rt_ns[kMaxDevices];
+  UtilBucket util[kMaxDevices][kUtilBuckets];
 };
 
 // One execution engine per device, time-sliced between processes.

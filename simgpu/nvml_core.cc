@@ -118,3 +118,5 @@ static_assert(sizeof(nvmlMemory_t) == 24);
 static_assert(sizeof(nvmlMemory_v2_t) == 40 && nvmlMemory_v2 == 0x02000028u);
 static_assert(sizeof(nvmlProcessInfo_v1_t) == 16 && sizeof(nvmlProcessInfo_t) == 24);
 static_assert(sizeof(nvmlUtilization_t) == 8 && sizeof(nvmlPciInfo_t) == 68);
+static_assert(sizeof(nvmlProcessUtilizationSample_t) == 32 && sizeof(nvmlProcessUtilizationInfo_v1_t) == 40);
+static_assert(sizeof(nvmlProcessesUtilizationInfo_v1_t) == 24 && nvmlProcessesUtilizationInfo_v1 == 0x01000018u);

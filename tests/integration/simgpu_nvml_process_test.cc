@@ -1,17 +1,21 @@
 // simgpu's NVML observing other processes of the same simulated node: a child
 // with a context is listed with its memory, disappears (and its memory
-// returns) within 1 s of kill -9, and kernels it runs show as utilization.
+// returns) within 1 s of kill -9, and kernels it runs show as utilization,
+// per process too (nvmlDeviceGetProcessUtilization).
 #include <cuda.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "test_support.h"
+#include "util_samples.h"
 #include "vgpu/nvml_subset.h"
 
 namespace {
@@ -162,6 +166,69 @@ TEST_F(NvmlProcesses, UtilizationRisesWhileKernelsRunAndFallsAfter) {
   spin.kill(SIGKILL);
   spin.wait(5s);
   EXPECT_TRUE(wait_until([&] { return (seen = utilization()) == 0; }, 2s)) << "last " << seen;
+}
+
+uint64_t now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000ull + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Busy ns per pid, integrated from samples newer than *last_seen (advanced).
+void integrate(nvmlDevice_t d, unsigned long long* last_seen, std::map<unsigned, uint64_t>* busy) {
+  unsigned n = 0;
+  nvmlReturn_t r = nvmlDeviceGetProcessUtilization(d, nullptr, &n, *last_seen);
+  if (r == NVML_ERROR_NOT_FOUND) return;
+  ASSERT_EQ(r, NVML_ERROR_INSUFFICIENT_SIZE);
+  std::vector<nvmlProcessUtilizationSample_t> s(n + 16);
+  n = static_cast<unsigned>(s.size());
+  ASSERT_EQ(nvmlDeviceGetProcessUtilization(d, s.data(), &n, *last_seen), NVML_SUCCESS);
+  for (unsigned i = 0; i < n; ++i) {
+    (*busy)[s[i].pid] += s[i].smUtil * simgpu::kUtilPeriodNs / 100;
+    *last_seen = std::max(*last_seen, s[i].timeStamp);
+  }
+}
+
+// "kernels=<n> kernel_ns=<ns> ...": the engine time sim_spin's kernels took.
+uint64_t spin_busy_ns(const std::string& out) {
+  unsigned long long kernels = 0, ns = 0;
+  size_t at = out.find("kernels=");
+  if (at == std::string::npos || std::sscanf(out.c_str() + at, "kernels=%llu kernel_ns=%llu", &kernels, &ns) != 2)
+    return 0;
+  return kernels * ns;
+}
+
+// Two processes with kernels of different lengths share the engine; a reader
+// that advances lastSeenTimeStamp as vgpud does recovers each one's busy time,
+// and the samples outlive the processes (one read from 0 at the end agrees).
+TEST_F(NvmlProcesses, PerProcessUtilizationIntegratesToEachProcessBusyTime) {
+  const std::string spin = vgpu::test::build_dir() + "/tests/programs/sim_spin";
+  vgpu::test::Child a({spin, "1.2", "1000"}, node_.env());
+  vgpu::test::Child b({spin, "1.2", "3000"}, node_.env());
+  std::map<unsigned, uint64_t> busy;
+  unsigned long long last_seen = 0;
+  ASSERT_TRUE(wait_until([&] {
+    integrate(dev_, &last_seen, &busy);
+    return !a.running() && !b.running();
+  }, 20s));
+  const uint64_t exited = now_us();
+  const uint64_t period_us = simgpu::kUtilPeriodNs / 1000;
+  ASSERT_TRUE(wait_until([&] { return now_us() > (exited / period_us + 1) * period_us; }, 2s));
+  integrate(dev_, &last_seen, &busy);
+  ASSERT_EQ(a.wait(1s), 0) << a.errors();
+  ASSERT_EQ(b.wait(1s), 0) << b.errors();
+
+  std::map<unsigned, uint64_t> at_once;
+  unsigned long long from_zero = 0;
+  integrate(dev_, &from_zero, &at_once);
+  for (vgpu::test::Child* c : {&a, &b}) {
+    const double want = static_cast<double>(spin_busy_ns(c->output()));
+    const unsigned pid = static_cast<unsigned>(c->pid());
+    ASSERT_GT(want, 0.3e9) << c->output();
+    EXPECT_NEAR(static_cast<double>(busy[pid]), want, 0.05 * want + 25e6) << "pid " << pid;
+    EXPECT_EQ(at_once[pid], busy[pid]) << "pid " << pid;
+  }
+  EXPECT_EQ(busy.size(), 2u);
 }
 
 }  // namespace

@@ -131,6 +131,40 @@ typedef struct nvmlPciInfo_st {
   char busId[NVML_DEVICE_PCI_BUS_ID_BUFFER_SIZE];          /* 8-digit domain */
 } nvmlPciInfo_t;
 
+/* One sample of nvmlDeviceGetProcessUtilization: a process's share of one
+ * sample period, in percent; timeStamp is the CPU time (microseconds since the
+ * epoch) at which the sample was taken. */
+typedef struct nvmlProcessUtilizationSample_st {
+  unsigned int pid;
+  unsigned long long timeStamp;
+  unsigned int smUtil;  /* SM (3D/compute) */
+  unsigned int memUtil; /* frame buffer */
+  unsigned int encUtil;
+  unsigned int decUtil;
+} nvmlProcessUtilizationSample_t;
+
+/* The same for nvmlDeviceGetProcessesUtilizationInfo (versioned API). */
+typedef struct nvmlProcessUtilizationInfo_v1_st {
+  unsigned long long timeStamp;
+  unsigned int pid;
+  unsigned int smUtil;
+  unsigned int memUtil;
+  unsigned int encUtil;
+  unsigned int decUtil;
+  unsigned int jpgUtil;
+  unsigned int ofaUtil;
+} nvmlProcessUtilizationInfo_v1_t;
+
+typedef struct nvmlProcessesUtilizationInfo_v1_st {
+  unsigned int version;                           /* nvmlProcessesUtilizationInfo_v1 */
+  unsigned int processSamplesCount;               /* capacity in, samples (or needed) out */
+  unsigned long long lastSeenTimeStamp;           /* only samples newer than this */
+  nvmlProcessUtilizationInfo_v1_t* procUtilArray; /* caller-allocated */
+} nvmlProcessesUtilizationInfo_v1_t;
+typedef nvmlProcessesUtilizationInfo_v1_t nvmlProcessesUtilizationInfo_t;
+
+#define nvmlProcessesUtilizationInfo_v1 NVML_STRUCT_VERSION(ProcessesUtilizationInfo, 1)
+
 /* ---- functions --------------------------------------------------------- */
 
 #define VGPU_NVML_FUNCTIONS(X)                                                                  \
@@ -160,7 +194,10 @@ typedef struct nvmlPciInfo_st {
     (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
   X(nvmlDeviceGetComputeRunningProcesses,                                                       \
     (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_v1_t* infos))                \
-  X(nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t* utilization))
+  X(nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t* utilization))         \
+  X(nvmlDeviceGetProcessUtilization, (nvmlDevice_t device, nvmlProcessUtilizationSample_t* utilization, \
+                                      unsigned int* processSamplesCount, unsigned long long lastSeenTimeStamp)) \
+  X(nvmlDeviceGetProcessesUtilizationInfo, (nvmlDevice_t device, nvmlProcessesUtilizationInfo_t* procesesUtilInfo))
 
 #define VGPU_NVML_DECLARE(name, params) \
   nvmlReturn_t name params;             \
