@@ -7,6 +7,7 @@
 //  - a deleted tenant's process is told why, and loses its lease at once.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
