@@ -14,7 +14,7 @@ PACKAGES=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
   # vgpud's eBPF driver probes: BPF compiler, skeleton generator, loader library,
   # kernel UAPI headers (asm/ptrace.h for pt_regs; no vmlinux.h is needed)
-  clang llvm bpftool libbpf-dev linux-libc-dev
+  clang bpftool libbpf-dev linux-libc-dev
 )
 
 missing=()

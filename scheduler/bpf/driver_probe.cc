@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include "driver_probe.skel.h"
 #include "driver_probe_abi.h"
@@ -23,6 +24,9 @@ namespace {
 #define VGPU_PROBE_NAME(sym, cls) #sym,
 constexpr const char* kProbeNames[VGPU_FN_COUNT] = {VGPU_DRIVER_PROBES(VGPU_PROBE_NAME)};
 #undef VGPU_PROBE_NAME
+#define VGPU_PROBE_IS_LAUNCH(sym, cls) (std::string_view(#cls) == "LAUNCH"),
+constexpr bool kIsLaunch[VGPU_FN_COUNT] = {VGPU_DRIVER_PROBES(VGPU_PROBE_IS_LAUNCH)};
+#undef VGPU_PROBE_IS_LAUNCH
 
 // libbpf reports details through a global print callback; by default it
 // writes to stderr. vgpud logs through its own logger, so the last warning is
@@ -79,7 +83,8 @@ Result<std::string> resolve_library(const std::string& library) {
 
 }  // namespace
 
-Result<std::unique_ptr<DriverProbe>> DriverProbe::attach(const std::string& library) {
+Result<std::unique_ptr<DriverProbe>> DriverProbe::attach(const std::string& library,
+                                                         const DriverProbeOptions& options) {
   route_libbpf_messages();
   t_libbpf_last.clear();
   auto path = resolve_library(library);
@@ -87,7 +92,7 @@ Result<std::unique_ptr<DriverProbe>> DriverProbe::attach(const std::string& libr
   std::unique_ptr<DriverProbe> probe(new DriverProbe());
   probe->library_ = *path;
   if (auto loaded = probe->load(); !loaded) return make_error(loaded.error());
-  if (auto linked = probe->attach_all(); !linked) return make_error(linked.error());
+  if (auto linked = probe->attach_all(options); !linked) return make_error(linked.error());
   return probe;
 }
 
@@ -100,11 +105,13 @@ Result<bool> DriverProbe::load() {
   return true;
 }
 
-Result<bool> DriverProbe::attach_all() {
+Result<bool> DriverProbe::attach_all(const DriverProbeOptions& options) {
   if (!kernel_has_uprobes())
     return make_error("the kernel has no uprobe support (CONFIG_UPROBE_EVENTS): driver calls "
                       "cannot be observed");
-  for (const char* name : kProbeNames) {
+  for (int fn = 0; fn < VGPU_FN_COUNT; ++fn) {
+    if (kIsLaunch[fn] && !options.launches) continue;
+    const char* name = kProbeNames[fn];
     bpf_program* prog = bpf_object__find_program_by_name(skel_->obj, name);
     bpf_uprobe_opts opts{};
     opts.sz = sizeof opts;

@@ -2,8 +2,9 @@
 // it sees. Lets an operator check, on a node, that the probes fire for the
 // installed driver and its applications; also used to measure the probes' cost.
 //
-//   vgpu-driver-probe LIBRARY                  until SIGINT/SIGTERM
-//   vgpu-driver-probe LIBRARY -- COMMAND ARGS  around one command; exits with its status
+//   vgpu-driver-probe [--no-launches] LIBRARY                  until SIGINT/SIGTERM
+//   vgpu-driver-probe [--no-launches] LIBRARY -- COMMAND ARGS  around one command;
+//                                                              exits with its status
 //
 // Events go to stdout as they arrive; the per-process counts at the end.
 #include <poll.h>
@@ -54,11 +55,17 @@ pid_t start(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vgpu::sched::DriverProbeOptions options;
+  if (argc > 1 && std::strcmp(argv[1], "--no-launches") == 0) {
+    options.launches = false;
+    --argc;
+    ++argv;
+  }
   if (argc < 2 || (argc > 2 && (std::strcmp(argv[2], "--") != 0 || argc == 3))) {
-    std::fprintf(stderr, "usage: vgpu-driver-probe LIBRARY [-- COMMAND ARGS...]\n");
+    std::fprintf(stderr, "usage: vgpu-driver-probe [--no-launches] LIBRARY [-- COMMAND ARGS...]\n");
     return 2;
   }
-  auto probe = vgpu::sched::DriverProbe::attach(argv[1]);
+  auto probe = vgpu::sched::DriverProbe::attach(argv[1], options);
   if (!probe) {
     std::fprintf(stderr, "vgpu-driver-probe: %s\n", probe.error().c_str());
     return 1;
