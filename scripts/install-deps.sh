@@ -12,6 +12,9 @@ PACKAGES=(
   # libraries of vgpud, vgpuctl and the tests
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
+  # vgpud's eBPF driver probes: BPF compiler, skeleton generator, loader library,
+  # kernel UAPI headers (asm/ptrace.h for pt_regs; no vmlinux.h is needed)
+  clang bpftool libbpf-dev linux-libc-dev
 )
 
 missing=()
