@@ -1,5 +1,6 @@
 #include "admin_service.h"
 
+#include <cmath>
 #include <thread>
 
 #include "daemon.h"
@@ -101,7 +102,16 @@ void fill_processes(Daemon& d, const std::string& only, pb::ListProcessesRespons
   }
 }
 
+// Shares arrive as doubles: NaN compares false with every bound and would
+// pass a range check, so non-finite values are refused by name first.
+std::optional<std::string> non_finite(const char* field, double v) {
+  if (std::isfinite(v)) return std::nullopt;
+  return std::string(field) + " must be a finite number between 0 and 1";
+}
+
 Result<TenantConfig> spec_to_config(const pb::TenantSpec& s) {
+  if (auto e = non_finite("compute_request", s.compute_request())) return make_error(*e);
+  if (auto e = non_finite("compute_limit", s.compute_limit())) return make_error(*e);
   TenantConfig c;
   c.name = s.name();
   auto prio = parse_priority(s.priority().empty() ? "normal" : s.priority());
@@ -163,8 +173,14 @@ grpc::Status AdminService::UpdateTenant(Ctx*, const pb::UpdateTenantRequest* in,
       c.priority = *p;
     }
     if (in->has_memory_bytes()) c.memory = in->memory_bytes();
-    if (in->has_compute_request()) c.request = in->compute_request();
-    if (in->has_compute_limit()) c.limit = in->compute_limit();
+    if (in->has_compute_request()) {
+      if (auto e = non_finite("compute_request", in->compute_request())) return invalid(*e);
+      c.request = in->compute_request();
+    }
+    if (in->has_compute_limit()) {
+      if (auto e = non_finite("compute_limit", in->compute_limit())) return invalid(*e);
+      c.limit = in->compute_limit();
+    }
     if (in->set_devices()) c.devices.assign(in->devices().begin(), in->devices().end());
     auto u = d_.update_tenant(c);
     if (!u) return from_error(u.error());

@@ -67,8 +67,6 @@ void Backstop::check_unregistered(const Observation& o, std::vector<Verdict>* ou
     for (const ProcessSample& p : o.gpus[g])
       if (!o.registered.count(p.pid) && (p.memory > 0 || p.busy_ns > 0))
         using_gpu.emplace(p.pid, std::make_pair(static_cast<int>(g), p.memory));
-  for (auto& [pid, first] : driver_calls_)
-    if (!o.registered.count(pid)) using_gpu.emplace(pid, std::make_pair(-1, uint64_t{0}));
 
   unmanaged_.clear();
   std::map<int32_t, uint64_t> still;
@@ -88,16 +86,17 @@ void Backstop::check_unregistered(const Observation& o, std::vector<Verdict>* ou
     v.gpu = use.first;
     v.reason = Reason::kUnregistered;
     v.action = cfg_.policy;
-    v.detail = use.first >= 0 ? "holds " + format_bytes(use.second) + " on GPU " + std::to_string(use.first) +
-                                    " without being registered with vgpud"
-                              : "called the CUDA driver without registering with vgpud";
+    v.detail = "holds " + format_bytes(use.second) + " on GPU " + std::to_string(use.first) +
+               " without being registered with vgpud" +
+               (driver_calls_.count(pid) ? " (its driver calls were seen by the eBPF probe)" : "");
     out->push_back(v);
   }
   first_unregistered_.swap(still);
-  // The probe's sightings matter only until the process registers or is gone.
+  // A sighting matters until the process registers; bounded in case the
+  // probe sees processes of GPUs this vgpud does not manage.
   for (auto it = driver_calls_.begin(); it != driver_calls_.end();)
-    it = o.registered.count(it->first) || !first_unregistered_.count(it->first) ? driver_calls_.erase(it)
-                                                                                 : std::next(it);
+    it = o.registered.count(it->first) || o.now_ns - it->second > 60'000'000'000ull ? driver_calls_.erase(it)
+                                                                                   : std::next(it);
 }
 
 void Backstop::check_quota(const Observation& o, std::vector<Verdict>* out) {

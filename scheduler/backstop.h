@@ -8,10 +8,12 @@
 //    its quota + `tolerance` + `context_allowance` per process (the driver's
 //    per-context memory, which the quota does not count) — the largest holder
 //    of that tenant on that GPU is acted on;
-//  * kUnregistered: a process holds memory on a managed GPU (or called the
-//    driver, seen by the eBPF probe) without being registered, for longer than
-//    `grace` (`startup_grace` after vgpud starts, so processes of a previous
-//    vgpud can re-register); allowlisted system processes are never touched;
+//  * kUnregistered: a process holds memory on (or uses) a managed GPU without
+//    being registered, for longer than `grace` (`startup_grace` after vgpud
+//    starts, so processes of a previous vgpud can re-register), counted from
+//    its first driver call when the eBPF probe saw it; allowlisted system
+//    processes are never touched. A driver call alone is not acted on: the
+//    process may use a GPU this vgpud does not manage;
 //  * kUnleasedLaunch: a tenant's processes kept the GPU busy for clearly more
 //    than the time its lease was held (launches that bypassed the gate); the
 //    excess is charged to the tenant (it is not granted until paid back), and

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -26,6 +27,14 @@ std::optional<Priority> parse_priority(const std::string& s) {
   if (s == "low") return Priority::kLow;
   if (s == "normal") return Priority::kNormal;
   if (s == "high") return Priority::kHigh;
+  return std::nullopt;
+}
+
+const char* policy_name(EnforcePolicy p) { return p == EnforcePolicy::kReport ? "report" : "kill"; }
+
+std::optional<EnforcePolicy> parse_policy(const std::string& s) {
+  if (s == "kill") return EnforcePolicy::kKill;
+  if (s == "report") return EnforcePolicy::kReport;
   return std::nullopt;
 }
 
@@ -78,6 +87,9 @@ Result<double> share_at(const Reader& r, const YAML::Node& n, const std::string&
   if (!s) return Error{s.error()};
   auto p = parse_percent(*s);
   if (!p) return r.fail(n, key, p.error());
+  // The number parser accepts "nan" and "inf", which compare false with every
+  // bound; a share must be a real number.
+  if (!std::isfinite(*p)) return r.fail(n, key, "'" + *s + "' is not a percentage between 0% and 100%");
   return *p / 100.0;
 }
 
@@ -87,6 +99,25 @@ Result<uint64_t> duration_at(const Reader& r, const YAML::Node& n, const std::st
   auto d = parse_duration_ns(*s);
   if (!d) return r.fail(n, key, d.error());
   return *d;
+}
+
+Result<uint64_t> duration_in(const Reader& r, const YAML::Node& n, const std::string& key, uint64_t lo, uint64_t hi,
+                             const char* range) {
+  auto d = duration_at(r, n, key);
+  if (!d) return d;
+  if (*d < lo || *d > hi) return r.fail(n, key, std::string("must be between ") + range);
+  return d;
+}
+
+Result<uint64_t> count_at(const Reader& r, const YAML::Node& n, const std::string& key, uint64_t lo, uint64_t hi) {
+  auto v = r.scalar(n, key);
+  if (!v) return Error{v.error()};
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(v->c_str(), &end, 10);
+  if (v->empty() || !std::isdigit(static_cast<unsigned char>((*v)[0])) || *end || errno == ERANGE || x < lo || x > hi)
+    return r.fail(n, key, "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
+  return static_cast<uint64_t>(x);
 }
 
 std::optional<Error> read_scheduler(const Reader& r, const YAML::Node& n, SchedulerConfig* s) {
@@ -146,8 +177,109 @@ std::optional<Error> read_compute(const Reader& r, const YAML::Node& n, const st
   return std::nullopt;
 }
 
-std::optional<Error> read_tenant(const Reader& r, const YAML::Node& n, const std::string& path, TenantConfig* t) {
-  if (auto e = r.only(n, path, {"name", "token", "priority", "memory", "compute", "devices"})) return e;
+std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, EnforcementConfig* e) {
+  if (auto err = r.only(n, "enforcement", {"policy", "poll_interval", "tolerance", "context_allowance", "grace",
+                                           "startup_grace", "allowlist", "overcommit", "revoke_deadline", "bpf"}))
+    return err;
+  if (n["policy"]) {
+    auto v = r.scalar(n["policy"], "enforcement.policy");
+    if (!v) return Error{v.error()};
+    auto p = parse_policy(*v);
+    if (!p) return r.fail(n["policy"], "enforcement.policy", "'" + *v + "' is not one of kill, report");
+    e->policy = *p;
+  }
+  struct Dur {
+    const char* key;
+    uint64_t* out;
+    uint64_t lo, hi;
+    const char* range;
+  };
+  for (const Dur& d : {Dur{"poll_interval", &e->poll_interval_ns, 10'000'000, 10'000'000'000, "10ms and 10s"},
+                       Dur{"grace", &e->grace_ns, 0, 60'000'000'000, "0 and 60s"},
+                       Dur{"startup_grace", &e->startup_grace_ns, 0, 600'000'000'000, "0 and 600s"},
+                       Dur{"revoke_deadline", &e->revoke_deadline_ns, 1'000'000, 10'000'000'000, "1ms and 10s"}}) {
+    if (!n[d.key]) continue;
+    auto v = duration_in(r, n[d.key], std::string("enforcement.") + d.key, d.lo, d.hi, d.range);
+    if (!v) return Error{v.error()};
+    *d.out = *v;
+  }
+  for (auto [key, out] : {std::pair{"tolerance", &e->tolerance}, std::pair{"context_allowance", &e->context_allowance}}) {
+    if (!n[key]) continue;
+    auto b = bytes_at(r, n[key], std::string("enforcement.") + key);
+    if (!b) return Error{b.error()};
+    *out = *b;
+  }
+  if (n["allowlist"]) {
+    const YAML::Node& l = n["allowlist"];
+    if (!l.IsSequence()) return r.fail(l, "enforcement.allowlist", "must be a list");
+    e->allowlist.clear();
+    for (size_t i = 0; i < l.size(); ++i) {
+      std::string key = "enforcement.allowlist[" + std::to_string(i) + "]";
+      auto v = r.scalar(l[i], key);
+      if (!v) return Error{v.error()};
+      bool bad_char = false;
+      for (unsigned char ch : *v) bad_char |= ch <= ' ' || ch == 0x7f;
+      if (v->empty() || bad_char) return r.fail(l[i], key, "must be a process name or an absolute path, without spaces");
+      // The kernel truncates comm to 15 characters: a longer name would never match.
+      if ((*v)[0] != '/' && (v->find('/') != std::string::npos || v->size() > 15))
+        return r.fail(l[i], key, "'" + *v + "': a process name (comm) has at most 15 characters and no '/'; "
+                                            "give the absolute executable path instead");
+      e->allowlist.push_back(*v);
+    }
+  }
+  if (n["overcommit"]) {
+    auto v = r.scalar(n["overcommit"], "enforcement.overcommit");
+    if (!v) return Error{v.error()};
+    if (*v != "true" && *v != "false") return r.fail(n["overcommit"], "enforcement.overcommit", "must be true or false");
+    e->overcommit = *v == "true";
+  }
+  if (n["bpf"]) {
+    auto v = r.scalar(n["bpf"], "enforcement.bpf");
+    if (!v) return Error{v.error()};
+    if (*v != "auto" && *v != "off" && *v != "required")
+      return r.fail(n["bpf"], "enforcement.bpf", "'" + *v + "' is not one of auto, off, required");
+    e->bpf = *v;
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> read_limits(const Reader& r, const YAML::Node& n, LimitsConfig* l) {
+  if (auto e = r.only(n, "limits", {"hello_timeout", "max_connections", "max_connections_per_uid", "messages_per_second"}))
+    return e;
+  if (n["hello_timeout"]) {
+    auto v = duration_in(r, n["hello_timeout"], "limits.hello_timeout", 10'000'000, 60'000'000'000, "10ms and 60s");
+    if (!v) return Error{v.error()};
+    l->hello_timeout_ns = *v;
+  }
+  if (n["max_connections"]) {
+    auto v = count_at(r, n["max_connections"], "limits.max_connections", 1, 1'000'000);
+    if (!v) return Error{v.error()};
+    l->max_connections = static_cast<uint32_t>(*v);
+  }
+  if (n["max_connections_per_uid"]) {
+    auto v = count_at(r, n["max_connections_per_uid"], "limits.max_connections_per_uid", 1, 1'000'000);
+    if (!v) return Error{v.error()};
+    l->max_connections_per_uid = static_cast<uint32_t>(*v);
+  }
+  if (l->max_connections_per_uid > l->max_connections)
+    return r.fail(n["max_connections_per_uid"] ? n["max_connections_per_uid"] : n, "limits.max_connections_per_uid",
+                  "is above limits.max_connections (" + std::to_string(l->max_connections) + ")");
+  if (n["messages_per_second"]) {
+    auto v = count_at(r, n["messages_per_second"], "limits.messages_per_second", 1, 10'000'000);
+    if (!v) return Error{v.error()};
+    l->messages_per_second = static_cast<uint32_t>(*v);
+  }
+  return std::nullopt;
+}
+
+std::optional<Error> read_tenant(const Reader& r, const YAML::Node& n, const std::string& path, TenantConfig* t,
+                                 const TenantReadOptions& opt = {}) {
+  std::set<std::string> known{"name", "token", "priority", "memory", "compute", "devices", "enforcement"};
+  for (const auto& k : opt.extra_keys) known.insert(k);
+  if (auto e = r.only(n, path, known)) return e;
+  if (opt.require_all)
+    for (const char* k : {"name", "token", "priority", "memory", "compute", "devices"})
+      if (!n[k]) return r.fail(n, path + "." + k, "is missing");
   if (!n["name"]) return r.fail(n, path + ".name", "is required");
   auto name = r.scalar(n["name"], path + ".name");
   if (!name) return Error{name.error()};
@@ -156,8 +288,12 @@ std::optional<Error> read_tenant(const Reader& r, const YAML::Node& n, const std
   if (n["token"]) {
     auto tok = r.scalar(n["token"], path + ".token");
     if (!tok) return Error{tok.error()};
-    if (tok->size() < 8 || tok->size() >= 128)
-      return r.fail(n["token"], path + ".token", "must be 8 to 127 characters");
+    auto ok = validate_token(*tok);
+    // A shorter token stored by an older version, where the caller allows it
+    // (padded, so that only its characters are checked).
+    bool legacy = !ok && tok->size() >= opt.min_token && tok->size() < kMinTokenLength &&
+                  validate_token(*tok + std::string(kMinTokenLength, 'x'));
+    if (!ok && !legacy) return r.fail(n["token"], path + ".token", ok.error());
     t->token = *tok;
   }
   if (n["priority"]) {
@@ -171,8 +307,18 @@ std::optional<Error> read_tenant(const Reader& r, const YAML::Node& n, const std
   auto mem = bytes_at(r, n["memory"], path + ".memory");
   if (!mem) return Error{mem.error()};
   t->memory = *mem;
-  if (n["compute"])
+  if (n["compute"]) {
+    if (opt.require_all && !(n["compute"].IsMap() && n["compute"]["request"] && n["compute"]["limit"]))
+      return r.fail(n["compute"], path + ".compute", "must give request and limit");
     if (auto e = read_compute(r, n["compute"], path + ".compute", t)) return e;
+  }
+  if (n["enforcement"]) {
+    auto v = r.scalar(n["enforcement"], path + ".enforcement");
+    if (!v) return Error{v.error()};
+    auto p = parse_policy(*v);
+    if (!p) return r.fail(n["enforcement"], path + ".enforcement", "'" + *v + "' is not one of kill, report");
+    t->enforcement = *p;
+  }
   if (n["devices"]) {
     if (!n["devices"].IsSequence()) return r.fail(n["devices"], path + ".devices", "must be a list");
     for (size_t i = 0; i < n["devices"].size(); ++i) {
@@ -197,13 +343,17 @@ Result<Config> read_config(const YAML::Node& top, const Reader& r) {
   Config c;
   if (!top.IsDefined() || top.IsNull()) return r.fail(top, "(top level)", "the file is empty");
   if (auto e = r.only(top, "", {"socket", "admin_socket", "admin_group", "metrics", "state_dir", "scheduler",
-                                 "tenants"}))
+                                 "enforcement", "limits", "tenants"}))
     return *e;
   for (auto [key, out] : {std::pair{"socket", &c.socket}, {"admin_socket", &c.admin_socket},
                           {"admin_group", &c.admin_group}, {"metrics", &c.metrics}, {"state_dir", &c.state_dir}})
     if (auto e = read_string(r, top, key, out)) return *e;
   if (top["scheduler"])
     if (auto e = read_scheduler(r, top["scheduler"], &c.scheduler)) return *e;
+  if (top["enforcement"])
+    if (auto e = read_enforcement(r, top["enforcement"], &c.enforcement)) return *e;
+  if (top["limits"])
+    if (auto e = read_limits(r, top["limits"], &c.limits)) return *e;
   if (top["tenants"]) {
     const YAML::Node& ts = top["tenants"];
     if (!ts.IsSequence()) return r.fail(ts, "tenants", "must be a list");
@@ -227,8 +377,91 @@ Result<bool> validate_tenant(const TenantConfig& t) {
   for (char ch : t.name)
     if (!(std::islower(static_cast<unsigned char>(ch)) || std::isdigit(static_cast<unsigned char>(ch)) || ch == '-'))
       return make_error("'" + t.name + "' is not a valid name (lower-case letters, digits and '-')");
-  if (t.request < 0 || t.request > t.limit || t.limit <= 0 || t.limit > 1)
+  // NaN compares false with every bound, so finiteness is checked first.
+  if (!std::isfinite(t.request) || !std::isfinite(t.limit) || t.request < 0 || t.request > t.limit || t.limit <= 0 ||
+      t.limit > 1)
     return make_error("compute request must be between 0% and limit, limit between 0% and 100%");
+  return true;
+}
+
+Result<bool> validate_token(const std::string& token) {
+  if (token.size() < kMinTokenLength || token.size() > kMaxTokenLength)
+    return make_error("a token must be " + std::to_string(kMinTokenLength) + " to " + std::to_string(kMaxTokenLength) +
+                      " characters (got " + std::to_string(token.size()) + ")");
+  for (unsigned char ch : token)
+    if (ch <= ' ' || ch >= 0x7f)
+      return make_error("a token may not contain whitespace, control or non-ASCII characters");
+  return true;
+}
+
+Result<bool> validate_quota(const TenantConfig& t, const std::vector<Gpu>& gpus, bool overcommit) {
+  if (overcommit) return true;
+  std::vector<const Gpu*> used;
+  if (t.devices.empty())
+    for (const Gpu& g : gpus) used.push_back(&g);
+  for (const std::string& d : t.devices)
+    if (auto i = resolve_gpu(gpus, d); i)
+      for (const Gpu& g : gpus)
+        if (g.index == *i) used.push_back(&g);
+  for (const Gpu* g : used)
+    if (g->memory > 0 && t.memory > g->memory)
+      return make_error("tenant '" + t.name + "': memory " + format_bytes(t.memory) + " is above the memory of GPU " +
+                        std::to_string(g->index) + " (" + format_bytes(g->memory) +
+                        "); lower it, or set enforcement.overcommit: true to allow quotas above a GPU's memory");
+  return true;
+}
+
+Result<TenantConfig> read_tenant_yaml(const YAML::Node& n, const std::string& file, const std::string& key_path,
+                                      const TenantReadOptions& opt) {
+  Reader r(file);
+  TenantConfig t;
+  try {
+    if (auto e = read_tenant(r, n, key_path, &t, opt)) return *e;
+  } catch (const YAML::Exception& e) {
+    return make_error(file + ":" + std::to_string(e.mark.line + 1) + ": " + key_path + ": " + e.msg);
+  }
+  return t;
+}
+
+namespace {
+
+// Depth-first walk with a budget, so that an alias bomb cannot make it run
+// (nearly) forever.
+std::optional<Error> find_duplicates(const YAML::Node& n, const std::string& file, const std::string& path,
+                                     int depth, size_t* budget) {
+  if (depth > 64 || *budget == 0) return make_error(file + ": " + path + ": nested too deeply or too large");
+  --*budget;
+  if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i)
+      if (auto e = find_duplicates(n[i], file, path + "[" + std::to_string(i) + "]", depth + 1, budget)) return e;
+  } else if (n.IsMap()) {
+    std::map<std::string, int> seen;  // key -> line
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      int line = it->first.Mark().line + 1;
+      if (!it->first.IsScalar())
+        return make_error(file + ":" + std::to_string(line) + ": " + (path.empty() ? "(top level)" : path) +
+                          ": keys must be plain words");
+      std::string k = it->first.Scalar();
+      std::string kp = path.empty() ? k : path + "." + k;
+      auto [at, fresh] = seen.emplace(k, line);
+      if (!fresh)
+        return make_error(file + ":" + std::to_string(line) + ": " + kp + ": duplicate key (first on line " +
+                          std::to_string(at->second) + ")");
+      if (auto e = find_duplicates(it->second, file, kp, depth + 1, budget)) return e;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<bool> check_duplicate_keys(const YAML::Node& root, const std::string& file) {
+  size_t budget = 1'000'000;
+  try {
+    if (auto e = find_duplicates(root, file, "", 0, &budget)) return *e;
+  } catch (const YAML::Exception& e) {
+    return make_error(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
   return true;
 }
 
@@ -255,9 +488,10 @@ Result<Config> parse_config(const std::string& text, const std::string& name) {
   YAML::Node top;
   try {
     top = YAML::Load(text);
-  } catch (const YAML::ParserException& e) {
+  } catch (const YAML::Exception& e) {
     return make_error(name + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
   }
+  if (auto ok = check_duplicate_keys(top, name); !ok) return Error{ok.error()};
   try {
     auto c = read_config(top, r);
     if (c) c.value().path = name;

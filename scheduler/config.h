@@ -9,7 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "gpu_inventory.h"
 #include "vgpu/result.h"
+
+namespace YAML {
+class Node;
+}
 
 namespace vgpu::sched {
 
@@ -17,28 +22,11 @@ enum class Priority { kLow = 0, kNormal = 1, kHigh = 2 };
 const char* priority_name(Priority p);
 std::optional<Priority> parse_priority(const std::string& s);
 
+// What vgpud does to a process that uses more GPU memory than its tenant may,
+// or that holds GPU memory without being registered: end it, or only report it.
 enum class EnforcePolicy { kKill, kReport };
-
-// The backstop and its policy (docs/security.md).
-struct EnforcementConfig {
-  EnforcePolicy policy = EnforcePolicy::kKill;
-  uint64_t poll_interval_ns = 200'000'000;
-  uint64_t tolerance = 64ull << 20;           // per tenant and GPU, above the quota
-  uint64_t context_allowance = 512ull << 20;  // per process on a GPU: its context, not in the quota
-  uint64_t grace_ns = 500'000'000;
-  uint64_t startup_grace_ns = 10'000'000'000;
-  std::vector<std::string> allowlist{"nvidia-persistenced", "nv-hostengine", "dcgm-exporter"};
-  bool overcommit = false;
-  uint64_t revoke_deadline_ns = 100'000'000;
-  std::string bpf = "auto";
-};
-
-struct LimitsConfig {
-  uint64_t hello_timeout_ns = 1'000'000'000;
-  uint32_t max_connections = 4096;
-  uint32_t max_connections_per_uid = 256;
-  uint32_t messages_per_second = 5000;
-};
+const char* policy_name(EnforcePolicy p);
+std::optional<EnforcePolicy> parse_policy(const std::string& s);
 
 struct TenantConfig {
   std::string name;
@@ -48,7 +36,7 @@ struct TenantConfig {
   double request = 0;             // guaranteed share of GPU time, 0..1
   double limit = 1;               // hard cap on GPU time, 0..1
   std::vector<std::string> devices;  // NVML indexes or UUIDs; empty: all
-  std::optional<EnforcePolicy> enforcement;  // overrides enforcement.policy
+  std::optional<EnforcePolicy> enforcement;  // unset: the node's enforcement.policy
 };
 
 struct SchedulerConfig {
@@ -59,6 +47,29 @@ struct SchedulerConfig {
   // While others wait, a holder that launched nothing for this long gives the
   // lease back (work conservation for bursty tenants).
   uint64_t idle_check_ns = 2'000'000;
+};
+
+// The node's enforcement of memory quotas and GPU access (`enforcement:`).
+struct EnforcementConfig {
+  EnforcePolicy policy = EnforcePolicy::kKill;
+  uint64_t poll_interval_ns = 200'000'000;     // NVML backstop poll, 10ms..10s
+  uint64_t tolerance = 64ull << 20;            // bytes above a quota tolerated per GPU
+  uint64_t context_allowance = 512ull << 20;   // per process on a GPU: its context, not in the quota
+  uint64_t grace_ns = 500'000'000;             // unregistered holder of GPU memory
+  uint64_t startup_grace_ns = 10'000'000'000;  // re-registration after vgpud starts
+  // Process names (comm) or absolute executable paths never acted on.
+  std::vector<std::string> allowlist{"nvidia-persistenced", "nv-hostengine", "dcgm-exporter"};
+  bool overcommit = false;                     // quotas above a GPU's memory allowed
+  uint64_t revoke_deadline_ns = 100'000'000;   // revoked lease taken by force after
+  std::string bpf = "auto";                    // auto | off | required
+};
+
+// Limits on what the hook socket accepts (`limits:`).
+struct LimitsConfig {
+  uint64_t hello_timeout_ns = 1'000'000'000;
+  uint32_t max_connections = 4096;
+  uint32_t max_connections_per_uid = 256;
+  uint32_t messages_per_second = 5000;  // per connection
 };
 
 struct Config {
@@ -79,9 +90,34 @@ Result<Config> load_config(const std::string& path);
 // Parses YAML text (for tests); `name` stands for the file in messages.
 Result<Config> parse_config(const std::string& text, const std::string& name);
 
-// Rules shared with runtime changes (admin API): a valid tenant name, and the
-// sum of requests on any device not above 100%.
+// Rules shared with runtime changes (admin API): a valid tenant name, finite
+// compute shares within 0..1 (request <= limit), and the sum of requests on
+// any device not above 100%.
 Result<bool> validate_tenant(const TenantConfig& t);
 Result<bool> validate_requests(const std::vector<TenantConfig>& tenants);
+// A token is 16..127 printable ASCII characters, no whitespace or control
+// characters (kMinTokenLength, kMaxTokenLength).
+inline constexpr size_t kMinTokenLength = 16;
+inline constexpr size_t kMaxTokenLength = 127;
+Result<bool> validate_token(const std::string& token);
+// The tenant's memory quota fits in every GPU it may use (its devices, or all
+// of `gpus`), unless `overcommit`. Device entries that do not resolve are left
+// to the registry to report. Needs the inventory, so the daemon calls it.
+Result<bool> validate_quota(const TenantConfig& t, const std::vector<Gpu>& gpus, bool overcommit);
+
+// For the state store, which stores tenants in the config file's shape.
+// Reads one tenant mapping with the config file's rules; `extra_keys` are
+// allowed besides the tenant keys (left to the caller), `min_token` relaxes
+// the token length for tokens stored by older versions. Never throws.
+struct TenantReadOptions {
+  std::vector<std::string> extra_keys;
+  size_t min_token = kMinTokenLength;
+  bool require_all = false;  // every key present (a state file writes them all)
+};
+Result<TenantConfig> read_tenant_yaml(const YAML::Node& n, const std::string& file, const std::string& key_path,
+                                      const TenantReadOptions& opt);
+// Fails on the first mapping (at any depth) that has a key twice, naming
+// file:line:key path (YAML parsers keep the first silently). Never throws.
+Result<bool> check_duplicate_keys(const YAML::Node& root, const std::string& file);
 
 }  // namespace vgpu::sched

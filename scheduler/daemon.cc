@@ -42,6 +42,8 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
 Result<bool> Daemon::load_tenants(const Config& cfg) {
   auto stored = store_->load();
   if (!stored) return Error{stored.error()};
+  const std::vector<Gpu>& gpus = tenants_->gpus();
+  bool overcommit = cfg.enforcement.overcommit;
   std::map<std::string, StoredTenant> by_name;
   for (auto& s : *stored) by_name[s.tenant.name] = s;
   // Tenants of the config file, unless changed or deleted at run time; a
@@ -53,15 +55,26 @@ Result<bool> Daemon::load_tenants(const Config& cfg) {
       continue;
     }
     if (it != by_name.end() && it->second.source == Source::kApi) continue;  // added below
+    if (auto ok = validate_quota(t, gpus, overcommit); !ok) return make_error(cfg.path + ": " + ok.error());
     if (t.token.empty()) t.token = it != by_name.end() ? it->second.tenant.token : generate_token();
     if (auto r = tenants_->add(t); !r) return make_error(cfg.path + ": " + r.error());
   }
-  // Tenants created or changed at run time (vgpuctl) survive restarts.
+  // Tenants created or changed at run time (vgpuctl) survive restarts. One
+  // that no longer fits this node is an error, not a tenant quietly dropped.
+  std::string state = store_->path();
   for (auto& [name, s] : by_name) {
     if (s.source != Source::kApi) continue;
-    if (auto r = tenants_->add(s.tenant); !r) return make_error(store_->dir() + "/tenants.yaml: " + r.error());
+    if (auto ok = validate_tenant(s.tenant); !ok) return make_error(state + ": tenant '" + name + "': " + ok.error());
+    if (auto ok = validate_quota(s.tenant, gpus, overcommit); !ok)
+      return make_error(state + ": " + ok.error() + " (this tenant was created or changed through the admin API)");
+    if (auto r = tenants_->add(s.tenant); !r) return make_error(state + ": " + r.error());
     api_tenants_.push_back(name);
   }
+  // The file and the runtime changes together must still keep the guarantees.
+  std::vector<TenantConfig> all;
+  for (Tenant* t : tenants_->all()) all.push_back(t->config);
+  if (auto ok = validate_requests(all); !ok)
+    return make_error(cfg.path + " with the runtime changes in " + state + ": " + ok.error());
   return true;
 }
 
@@ -88,8 +101,9 @@ Result<Tenant*> Daemon::create_tenant(TenantConfig t) {
   if (tenants_->by_name(t.name)) return make_error("tenant '" + t.name + "' already exists");
   deleted_.erase(std::remove(deleted_.begin(), deleted_.end(), t.name), deleted_.end());
   if (auto ok = check_requests(t, false); !ok) return Error{ok.error()};
-  if (!t.token.empty() && (t.token.size() < 8 || t.token.size() >= 128))
-    return make_error("a token must be 8 to 127 characters");
+  if (auto ok = validate_quota(t, tenants_->gpus(), cfg_.enforcement.overcommit); !ok) return Error{ok.error()};
+  if (!t.token.empty())
+    if (auto ok = validate_token(t.token); !ok) return Error{ok.error()};
   if (t.token.empty()) t.token = generate_token();
   auto added = tenants_->add(t);
   if (!added) return added;
@@ -109,6 +123,10 @@ Result<Tenant*> Daemon::update_tenant(const TenantConfig& t) {
   if (!cur) return make_error("no tenant named '" + t.name + "'");
   if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
   if (auto ok = check_requests(t, false); !ok) return Error{ok.error()};
+  if (auto ok = validate_quota(t, tenants_->gpus(), cfg_.enforcement.overcommit); !ok) return Error{ok.error()};
+  // A token from an older version may be short; a changed one may not.
+  if (t.token != cur->config.token)
+    if (auto ok = validate_token(t.token); !ok) return Error{ok.error()};
   TenantConfig before = cur->config;
   bool was_api = from_api(t.name);
   auto updated = tenants_->update(t);
@@ -142,7 +160,7 @@ Result<Tenant*> Daemon::rotate_token(const std::string& name, const std::string&
   if (!t) return make_error("no tenant named '" + name + "'");
   TenantConfig c = t->config;
   c.token = token.empty() ? generate_token() : token;
-  if (c.token.size() < 8 || c.token.size() >= 128) return make_error("a token must be 8 to 127 characters");
+  if (auto ok = validate_token(c.token); !ok) return Error{ok.error()};
   return update_tenant(c);
 }
 
@@ -153,7 +171,7 @@ Result<bool> Daemon::persist() {
     TenantConfig tomb;
     tomb.name = name;
     tomb.memory = 0;
-    tomb.token = "deleted-tenant";
+    tomb.token = "deleted-tenant-tombstone";  // never registered; a valid token keeps the file uniform
     out.push_back({tomb, Source::kDeleted});
   }
   return store_->save(out);

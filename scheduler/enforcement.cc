@@ -13,11 +13,10 @@
 #include <cstring>
 #include <fstream>
 
+#include "bpf/driver_probe.h"
 #include "log.h"
 
 namespace vgpu::sched {
-
-class DriverProbe {};  // replaced by the eBPF probe (scheduler/bpf/)
 
 namespace {
 
@@ -105,6 +104,7 @@ Enforcement::Enforcement(EventLoop& loop, TenantRegistry& tenants, HookServer& h
 
 Enforcement::~Enforcement() {
   hooks_.on_overrun(nullptr);
+  if (probe_) loop_.remove(probe_->fd());
   if (timer_fd_ >= 0) {
     loop_.remove(timer_fd_);
     close(timer_fd_);
@@ -157,6 +157,7 @@ Observation Enforcement::observe(uint64_t now) {
 
 void Enforcement::poll() {
   uint64_t now = now_ns();
+  forget_exited();
   Observation o = observe(now);
   for (const Verdict& v : backstop_.evaluate(o)) {
     if (v.penalty_ns) hooks_.charge_penalty(v.tenant, v.gpu, v.penalty_ns, now);
@@ -210,10 +211,43 @@ uint64_t Enforcement::physical(int32_t pid, int gpu) const {
 }
 
 Result<bool> Enforcement::start_probe(const std::string& driver_library) {
-  (void)driver_library;
-  if (cfg_.bpf == "required") return make_error("enforcement.bpf is 'required' but this vgpud was built without eBPF");
-  probe_status_ = "off";
+  if (cfg_.bpf == "off") return true;
+  // Launch entry points are left out: a uprobe trap per launch is far too
+  // dear on a hot path (docs/security.md); first calls and allocations are
+  // what the backstop needs.
+  auto probe = driver_library.empty() ? Result<std::unique_ptr<DriverProbe>>(make_error("no libcuda.so.1 found"))
+                                      : DriverProbe::attach(driver_library, DriverProbeOptions{false});
+  if (!probe) {
+    probe_status_ = "unavailable: " + probe.error();
+    if (cfg_.bpf == "required") return make_error("eBPF driver probe (enforcement.bpf: required): " + probe.error());
+    log_warn("eBPF driver probe unavailable (%s); enforcing with the NVML backstop alone", probe.error().c_str());
+    return true;
+  }
+  probe_ = std::move(*probe);
+  probe_status_ = "attached to " + driver_library;
+  log_info("eBPF driver probe attached to %s", driver_library.c_str());
+  loop_.add(probe_->fd(), EPOLLIN, [this](uint32_t) { on_probe(); });
   return true;
+}
+
+void Enforcement::on_probe() {
+  uint64_t now = now_ns();
+  bool alloc_unregistered = false;
+  auto registered = hooks_.registered();
+  probe_->consume([&](const DriverEvent& e) {
+    if (registered.count(e.pid)) return;
+    backstop_.saw_driver_call(e.pid, e.ts_ns ? e.ts_ns : now);
+    alloc_unregistered |= e.kind == DriverEvent::Kind::kAlloc;
+  });
+  // An unregistered process allocating: look at the GPUs now, not at the next
+  // poll (at most every 20 ms).
+  if (alloc_unregistered && now - last_poll_ns_ > 20'000'000) poll();
+}
+
+void Enforcement::forget_exited() {
+  if (!probe_) return;
+  for (auto& [pid, c] : probe_->counts())
+    if (c.exit_ns) probe_->forget(pid);
 }
 
 }  // namespace vgpu::sched

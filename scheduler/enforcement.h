@@ -83,6 +83,8 @@ class Enforcement {
 
  private:
   void act(const Verdict& v);
+  void on_probe();
+  void forget_exited();
   void record(const Verdict& v, const std::string& action);
   void arm();
   Observation observe(uint64_t now);

@@ -6,6 +6,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <map>
 #include <memory>
 
 #include "tenant_registry.h"
@@ -26,9 +28,28 @@ class IdentityResolver {
   virtual Result<Tenant*> resolve(const Peer& peer, const proto::Hello& hello, TenantRegistry& tenants) = 0;
 };
 
+// Failed attempts (no, malformed or unknown token) are counted per uid and
+// logged at most once per kFailureLogInterval as "N failed token attempts
+// from uid U (last pid P) in the last Xs" -- a guessing client cannot flood
+// the log. Counts are written out on the first resolve after the interval
+// (the first failure after a quiet interval is logged at once). Loop thread.
 class TokenResolver final : public IdentityResolver {
  public:
+  static constexpr uint64_t kFailureLogInterval = 10'000'000'000;
   Result<Tenant*> resolve(const Peer& peer, const proto::Hello& hello, TenantRegistry& tenants) override;
+
+ private:
+  struct Failures {
+    uint64_t count = 0;
+    pid_t last_pid = 0;
+  };
+  void note_failure(const Peer& peer);
+  void flush(uint64_t now);
+  std::map<uid_t, Failures> failures_;  // since last_log_ns_; at most kMaxUids
+  uint64_t other_uids_ = 0;             // attempts from uids beyond kMaxUids
+  uint64_t last_log_ns_ = 0;
+  bool logged_once_ = false;
+  static constexpr size_t kMaxUids = 64;
 };
 
 }  // namespace vgpu::sched

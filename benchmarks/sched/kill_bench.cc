@@ -78,13 +78,13 @@ uint64_t time_until(uint64_t from, uint64_t limit_ns, P pred) {
 
 bool client_kills(const Options& o) {
   VgpudFixture f(
-      "  - {name: a, token: kill-token-a, priority: high, memory: 4Gi, compute: {request: 50%}}\n"
-      "  - {name: b, token: kill-token-b, memory: 1Gi, compute: {request: 50%}}\n",
+      "  - {name: a, token: kill-tenant-token-a, priority: high, memory: 4Gi, compute: {request: 50%}}\n"
+      "  - {name: b, token: kill-tenant-token-b, memory: 1Gi, compute: {request: 50%}}\n",
       {}, "scheduler: {quantum: 500ms, window: 5s}\n");
   std::string why;
   RawClient observer, waiter;
-  if (!f.start(&why) || !observer.register_as(f.socket(), "kill-token-a", &why) ||
-      !waiter.register_as(f.socket(), "kill-token-b", &why))
+  if (!f.start(&why) || !observer.register_as(f.socket(), "kill-tenant-token-a", &why) ||
+      !waiter.register_as(f.socket(), "kill-tenant-token-b", &why))
     return std::fprintf(stderr, "setup: %s\n", why.c_str()), false;
   const uint64_t expected = 100 * kMi;
   vgpu::tenant_shm_reserve(observer.shm(), observer.slot(), 0, expected);
@@ -103,7 +103,7 @@ bool client_kills(const Options& o) {
   for (int i = 0; i < o.kills; ++i) {
     auto a = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "64Mi", "--alloc-count", "4", "--hold",
                     "--kernel-us", "1000", "--duration", "30"},
-                   "kill-token-a");
+                   "kill-tenant-token-a");
     int delay = delay_us(rng);
     vgpu::bench::sleep_ns(static_cast<uint64_t>(delay) * 1'000);  // the random kill point
     bool held = vgpu::lease_granted(observer.lease(0).state.load());
@@ -140,8 +140,8 @@ bool client_kills(const Options& o) {
 
 bool daemon_kill(const Options& o) {
   VgpudFixture f(
-      "  - {name: t0, token: kill-token-0, memory: 4Gi, compute: {request: 50%}}\n"
-      "  - {name: t1, token: kill-token-1, memory: 4Gi, compute: {request: 50%}}\n");
+      "  - {name: t0, token: kill-tenant-token-0, memory: 4Gi, compute: {request: 50%}}\n"
+      "  - {name: t1, token: kill-tenant-token-1, memory: 4Gi, compute: {request: 50%}}\n");
   std::string why;
   if (!f.start(&why)) return std::fprintf(stderr, "vgpud: %s\n", why.c_str()), false;
   const uint64_t expected = 2 * 2 * 256 * kMi;  // per tenant: 2 processes x 2 x 256 MiB
@@ -149,7 +149,7 @@ bool daemon_kill(const Options& o) {
   for (int i = 0; i < 4; ++i)
     w.push_back(f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "256Mi", "--alloc-count", "2", "--hold",
                        "--kernel-us", "1000", "--duration", "8", "--json"},
-                      "kill-token-" + std::to_string(i % 2)));
+                      "kill-tenant-token-" + std::to_string(i % 2)));
   auto ledger_exact = [&](std::vector<std::unique_ptr<RawClient>>& obs) {
     for (auto& c : obs)
       if (vgpu::tenant_shm_used(c->shm(), 0) != expected) return false;
@@ -159,7 +159,7 @@ bool daemon_kill(const Options& o) {
     obs.clear();
     for (int t = 0; t < 2; ++t) {
       obs.push_back(std::make_unique<RawClient>());
-      if (!obs.back()->register_as(f.socket(), "kill-token-" + std::to_string(t), &why)) return false;
+      if (!obs.back()->register_as(f.socket(), "kill-tenant-token-" + std::to_string(t), &why)) return false;
     }
     return true;
   };

@@ -43,17 +43,17 @@ struct Options {
 
 std::string tenants_yaml(int hi_request) {
   std::string normal = std::to_string((100 - hi_request) / 2);
-  return "  - {name: hi, token: bench-token-hi, priority: high, memory: 1Gi, compute: {request: " +
+  return "  - {name: hi, token: bench-tenant-token-hi, priority: high, memory: 1Gi, compute: {request: " +
          std::to_string(hi_request) + "%}}\n" +
-         "  - {name: n1, token: bench-token-n1, memory: 1Gi, compute: {request: " + normal + "%}}\n" +
-         "  - {name: n2, token: bench-token-n2, memory: 1Gi, compute: {request: " + normal + "%}}\n";
+         "  - {name: n1, token: bench-tenant-token-n1, memory: 1Gi, compute: {request: " + normal + "%}}\n" +
+         "  - {name: n2, token: bench-tenant-token-n2, memory: 1Gi, compute: {request: " + normal + "%}}\n";
 }
 
 // Runs the probe in the fixture; returns (wait_ns, launch_call_ns) samples.
 bool run_probe(VgpudFixture& f, const Options& o, std::vector<uint64_t>* waits, std::vector<uint64_t>* calls) {
   auto probe = f.run({bin_dir() + "/sched_periodic_probe", std::to_string(o.period_ms), std::to_string(o.kernel_us),
                       std::to_string(o.count)},
-                     "bench-token-hi");
+                     "bench-tenant-token-hi");
   int rc = probe->wait(std::chrono::seconds(60 + o.count * o.period_ms / 1000 * 3));
   if (rc != 0) {
     std::fprintf(stderr, "probe exited %d: %s\n", rc, probe->errors().c_str());
@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
   for (const char* t : {"n1", "n2"})
     load.push_back(f.run({bin_dir() + "/vgpu-workload", "--kernel-us", std::to_string(o.competitor_kernel_us),
                           "--duration", std::to_string(seconds), "--label", t},
-                         std::string("bench-token-") + t));
+                         std::string("bench-tenant-token-") + t));
   vgpu::bench::sleep_ns(1'000'000'000);  // pacing: let the normal tenants reach saturation first
   if (!run_probe(f, o, &waits, &calls)) return 1;
   print("high-priority probe beside 2 saturating normal tenants:", waits, calls);

@@ -47,12 +47,12 @@ struct Options {
 std::string tenants_yaml(int n) {
   std::ostringstream y;
   for (int i = 0; i < n; ++i)
-    y << "  - {name: s" << i << ", token: scale-token-" << i << ", memory: 1Gi, compute: {request: " << 96 / n
+    y << "  - {name: s" << i << ", token: scale-tenant-token-" << i << ", memory: 1Gi, compute: {request: " << 96 / n
       << "%}}\n";
   return y.str();
 }
 
-std::string token(int i, int tenants) { return "scale-token-" + std::to_string(i % tenants); }
+std::string token(int i, int tenants) { return "scale-tenant-token-" + std::to_string(i % tenants); }
 
 bool start(VgpudFixture& f) {
   std::string why;

@@ -49,7 +49,7 @@ std::vector<int> requests_for(int n) {
 std::string tenants_yaml(const std::vector<int>& requests) {
   std::ostringstream y;
   for (size_t i = 0; i < requests.size(); ++i)
-    y << "  - {name: t" << i << ", token: bench-token-" << i << ", memory: 1Gi, compute: {request: " << requests[i]
+    y << "  - {name: t" << i << ", token: bench-tenant-token-" << i << ", memory: 1Gi, compute: {request: " << requests[i]
       << "%}}\n";
   return y.str();
 }
@@ -69,7 +69,7 @@ std::vector<double> run_tenants(const Options& o, const std::vector<int>& reques
   }
   std::vector<std::unique_ptr<Child>> kids;
   for (size_t i = 0; i < requests.size(); ++i)
-    kids.push_back(f.run(workload_argv(o, "t" + std::to_string(i)), "bench-token-" + std::to_string(i)));
+    kids.push_back(f.run(workload_argv(o, "t" + std::to_string(i)), "bench-tenant-token-" + std::to_string(i)));
   std::vector<double> shares;
   for (auto& k : kids) {
     int rc = k->wait(std::chrono::seconds(o.duration_s + 60));

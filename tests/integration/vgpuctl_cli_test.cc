@@ -22,7 +22,7 @@ using nlohmann::json;
 using vgpu::test::bin_dir;
 using vgpu::test::VgpudFixture;
 
-const char* kTenants = "  - {name: base, token: base-token-1, memory: 1Gi, compute: {request: 20%}}\n";
+const char* kTenants = "  - {name: base, token: base-tenant-token-1, memory: 1Gi, compute: {request: 20%}}\n";
 
 struct Ctl {
   int code;
@@ -132,23 +132,23 @@ TEST_F(VgpuctlTest, TenantLifecycleInEveryFormat) {
 }
 
 TEST_F(VgpuctlTest, CreateShowsTheTokenAndTokenRotateReplacesIt) {
-  Ctl created = vgpuctl(f_, {"tenant", "create", "nb", "--memory", "256Mi", "--token", "first-token-1"});
+  Ctl created = vgpuctl(f_, {"tenant", "create", "nb", "--memory", "256Mi", "--token", "first-tenant-token-1"});
   ASSERT_EQ(created.code, 0) << created.err;
-  EXPECT_NE(created.out.find("\nToken: first-token-1\n"), std::string::npos) << created.out;
-  json rotated = parse(vgpuctl(f_, {"token", "rotate", "nb", "--token", "second-token-2", "-o", "json"}));
-  EXPECT_EQ(rotated["token"], "second-token-2");
+  EXPECT_NE(created.out.find("\nToken: first-tenant-token-1\n"), std::string::npos) << created.out;
+  json rotated = parse(vgpuctl(f_, {"token", "rotate", "nb", "--token", "second-tenant-token-2", "-o", "json"}));
+  EXPECT_EQ(rotated["token"], "second-tenant-token-2");
   EXPECT_EQ(rotated["tenant"]["name"], "nb");
   Ctl generated = vgpuctl(f_, {"token", "rotate", "nb", "-o", "yaml"});
   ASSERT_EQ(generated.code, 0) << generated.err;
   EXPECT_NE(generated.out.find("\ntoken: "), std::string::npos) << generated.out;
-  EXPECT_EQ(generated.out.find("second-token-2"), std::string::npos) << generated.out;
-  Ctl table = vgpuctl(f_, {"token", "rotate", "nb", "--token", "third-token-3"});
+  EXPECT_EQ(generated.out.find("second-tenant-token-2"), std::string::npos) << generated.out;
+  Ctl table = vgpuctl(f_, {"token", "rotate", "nb", "--token", "third-tenant-token-3"});
   EXPECT_EQ(table.code, 0) << table.err;
-  EXPECT_NE(table.out.find("Token: third-token-3"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("Token: third-tenant-token-3"), std::string::npos) << table.out;
 }
 
 TEST_F(VgpuctlTest, PsShowsARunningProcessInEveryFormat) {
-  auto holder = f_.run({vgpu::test::program("sim_mem_holder"), "hold", std::to_string(256ull << 20)}, "base-token-1");
+  auto holder = f_.run({vgpu::test::program("sim_mem_holder"), "hold", std::to_string(256ull << 20)}, "base-tenant-token-1");
   ASSERT_TRUE(vgpu::test::wait_until([&] { return holder->output().find("ready") != std::string::npos; }, 60s))
       << holder->errors();
   json ps = parse(vgpuctl(f_, {"ps", "-o", "json"}));

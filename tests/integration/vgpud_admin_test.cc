@@ -32,7 +32,7 @@ grpc::ClientContext* deadline(grpc::ClientContext* c) {
   return c;
 }
 
-const char* kTenants = "  - {name: base, token: base-token-1, memory: 1Gi, compute: {request: 20%}}\n";
+const char* kTenants = "  - {name: base, token: base-tenant-token-1, memory: 1Gi, compute: {request: 20%}}\n";
 
 TEST(VgpudAdmin, CreateUpdateDeleteTenantsAtRunTime) {
   VgpudFixture f(kTenants);
@@ -100,7 +100,7 @@ TEST(VgpudAdmin, LoweringAQuotaDeniesNewAllocationsAndKeepsOldOnes) {
   VgpudFixture f(kTenants);
   ASSERT_TRUE(f.start());
   auto holder = f.run({bin_dir() + "/vgpu-workload", "--duration", "3", "--alloc-size", "768Mi", "--hold", "--json"},
-                      "base-token-1");
+                      "base-tenant-token-1");
   ASSERT_TRUE(vgpu::test::wait_until([&] { return holder->errors().find("launching") != std::string::npos; }, 20s));
   auto api = connect(f);
   pb::UpdateTenantRequest lower;
@@ -110,7 +110,7 @@ TEST(VgpudAdmin, LoweringAQuotaDeniesNewAllocationsAndKeepsOldOnes) {
   grpc::ClientContext c;
   ASSERT_TRUE(api->UpdateTenant(deadline(&c), lower, &out).ok());
   EXPECT_EQ(out.gpus(0).memory_used_bytes(), 768ull << 20);  // kept
-  auto late = f.run({bin_dir() + "/vgpu-workload", "--count", "1", "--alloc-size", "1Mi", "--json"}, "base-token-1");
+  auto late = f.run({bin_dir() + "/vgpu-workload", "--count", "1", "--alloc-size", "1Mi", "--json"}, "base-tenant-token-1");
   ASSERT_EQ(late->wait(60s), 0);
   EXPECT_EQ(json_number(late->output(), "failed"), 1) << late->output();  // over the new quota
   EXPECT_EQ(holder->wait(60s), 0) << holder->errors();
@@ -119,7 +119,7 @@ TEST(VgpudAdmin, LoweringAQuotaDeniesNewAllocationsAndKeepsOldOnes) {
 TEST(VgpudAdmin, ComputeLimitChangeReachesARunningTenant) {
   VgpudFixture f(kTenants, {}, "scheduler: {quantum: 5ms}\n");
   ASSERT_TRUE(f.start());
-  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "base-token-1");
+  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "base-tenant-token-1");
   ASSERT_TRUE(vgpu::test::wait_until([&] { return w->errors().find("launching") != std::string::npos; }, 20s));
   auto api = connect(f);
   pb::UpdateTenantRequest cap;

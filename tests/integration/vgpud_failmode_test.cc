@@ -21,10 +21,10 @@ using vgpu::test::program;
 using vgpu::test::VgpudFixture;
 using vgpu::test::wait_until;
 
-const char* kTenants = "  - {name: lone, token: lone-token, memory: 1Gi, compute: {request: 50%}}\n";
+const char* kTenants = "  - {name: lone, token: lone-tenant-token, memory: 1Gi, compute: {request: 50%}}\n";
 
 std::map<std::string, std::string> env_with(VgpudFixture& f, const std::string& mode) {
-  auto env = f.tenant_env("lone-token");
+  auto env = f.tenant_env("lone-tenant-token");
   env["VGPU_FAIL_MODE"] = mode;
   return env;
 }

@@ -41,11 +41,11 @@ int allocated(Child& c) {
 }
 
 TEST(VgpudMemory, TwoProcessesOfOneTenantShareOneQuota) {
-  VgpudFixture f("  - {name: solo, token: solo-token, memory: 2Gi}\n");
+  VgpudFixture f("  - {name: solo, token: solo-tenant-token, memory: 2Gi}\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto a = holder(f, "solo-token", "1536Mi", 1, "3");
-  auto b = holder(f, "solo-token", "1536Mi", 1, "3");
+  auto a = holder(f, "solo-tenant-token", "1536Mi", 1, "3");
+  auto b = holder(f, "solo-tenant-token", "1536Mi", 1, "3");
   ASSERT_TRUE(wait_until([&] { return announced(*a) && announced(*b); }, 30s)) << a->errors() << b->errors();
   ASSERT_TRUE(a->running() && b->running()) << "both must hold at the same time";
   // 1.5Gi + 1.5Gi > 2Gi: exactly one of them got it.
@@ -53,19 +53,19 @@ TEST(VgpudMemory, TwoProcessesOfOneTenantShareOneQuota) {
   Child& owner = allocated(*a) == 1 ? *a : *b;
   ASSERT_EQ(owner.wait(30s), 0) << owner.errors();
   // The holder is gone: its 1.5Gi is the tenant's again.
-  auto c = f.run({program("vgpud_alloc_retry"), std::to_string(1536ull << 20), "0"}, "solo-token");
+  auto c = f.run({program("vgpud_alloc_retry"), std::to_string(1536ull << 20), "0"}, "solo-tenant-token");
   EXPECT_EQ(c->wait(30s), 0) << c->output() << c->errors();
   EXPECT_EQ(a->wait(30s), 0) << a->errors();
   EXPECT_EQ(b->wait(30s), 0) << b->errors();
 }
 
 TEST(VgpudMemory, RacingProcessesGetExactlyTheQuota) {
-  VgpudFixture f("  - {name: racer, token: racer-token, memory: 1Gi}\n");
+  VgpudFixture f("  - {name: racer, token: racer-tenant-token, memory: 1Gi}\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   // 6 processes x 2 x 256Mi = 3Gi asked at once against 1Gi: exactly 4 fit.
   std::vector<std::unique_ptr<Child>> procs;
-  for (int i = 0; i < 6; ++i) procs.push_back(holder(f, "racer-token", "256Mi", 2, "3"));
+  for (int i = 0; i < 6; ++i) procs.push_back(holder(f, "racer-tenant-token", "256Mi", 2, "3"));
   auto all_announced = [&] {
     for (auto& p : procs)
       if (!announced(*p)) return false;
@@ -82,9 +82,9 @@ TEST(VgpudMemory, RacingProcessesGetExactlyTheQuota) {
   EXPECT_EQ(ok, 4) << report;
   // Once they are all gone, the whole quota is free again, to the byte.
   for (auto& p : procs) EXPECT_EQ(p->wait(30s), 0) << p->errors();
-  auto whole = f.run({program("vgpud_alloc_retry"), std::to_string(kGi), "0"}, "racer-token");
+  auto whole = f.run({program("vgpud_alloc_retry"), std::to_string(kGi), "0"}, "racer-tenant-token");
   EXPECT_EQ(whole->wait(30s), 0) << whole->output() << whole->errors();
-  auto more = f.run({program("vgpud_alloc_retry"), std::to_string(kGi + 1), "0"}, "racer-token");
+  auto more = f.run({program("vgpud_alloc_retry"), std::to_string(kGi + 1), "0"}, "racer-tenant-token");
   EXPECT_EQ(more->wait(30s), 3) << more->output() << more->errors();
 }
 

@@ -66,15 +66,15 @@ double sample(const std::string& text, const std::string& metric, const std::str
 
 TEST(VgpudMetrics, TenantAndGpuMetricsFollowTheWorkloads) {
   int port = free_port();
-  VgpudFixture f("  - {name: base, token: base-token-1, memory: 1Gi, compute: {request: 30%, limit: 90%}}\n", {},
+  VgpudFixture f("  - {name: base, token: base-tenant-token-1, memory: 1Gi, compute: {request: 30%, limit: 90%}}\n", {},
                  "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "3", "--alloc-size", "768Mi", "--hold", "--json"},
-                 "base-token-1");
+                 "base-tenant-token-1");
   ASSERT_TRUE(wait_until([&] { return w->errors().find("; launching") != std::string::npos; }, 20s));
   auto refused = f.run({bin_dir() + "/vgpu-workload", "--count", "1", "--alloc-size", "512Mi", "--json"},
-                       "base-token-1");
+                       "base-tenant-token-1");
   ASSERT_EQ(refused->wait(30s), 0);
   ASSERT_EQ(json_number(refused->output(), "failed"), 1);
   const std::string t = "tenant=\"base\"";

@@ -22,8 +22,8 @@ using vgpu::test::VgpudFixture;
 using vgpu::test::wait_until;
 
 const char* kTenants =
-    "  - {name: batch, token: batch-token, memory: 1Gi, compute: {request: 10%}}\n"
-    "  - {name: rt, token: rt-token, priority: high, memory: 1Gi, compute: {request: 10%}}\n";
+    "  - {name: batch, token: batch-tenant-token, memory: 1Gi, compute: {request: 10%}}\n"
+    "  - {name: rt, token: realtime-tenant-token, priority: high, memory: 1Gi, compute: {request: 10%}}\n";
 const char* kQuantum = "scheduler: {quantum: 5ms}\n";
 constexpr double kQuantumUs = 5000;
 
@@ -33,7 +33,7 @@ std::unique_ptr<Child> saturate(VgpudFixture& f, const std::string& token, const
 
 // Starts the normal tenant's saturating process and waits until it launches.
 std::unique_ptr<Child> start_batch(VgpudFixture& f, const std::string& seconds) {
-  auto batch = saturate(f, "batch-token", seconds);
+  auto batch = saturate(f, "batch-tenant-token", seconds);
   bool launching = wait_until([&] { return batch->errors().find("launching") != std::string::npos || !batch->running(); },
                               20s);
   EXPECT_TRUE(launching && batch->running()) << batch->errors();
@@ -51,7 +51,7 @@ TEST(VgpudPriority, HighPriorityTenantGetsMostOfASaturatedGpu) {
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   auto batch = start_batch(f, "4");
-  auto rt = saturate(f, "rt-token", "2");
+  auto rt = saturate(f, "realtime-tenant-token", "2");
   ASSERT_EQ(rt->wait(60s), 0) << rt->errors();
   ASSERT_EQ(batch->wait(60s), 0) << batch->errors();
   double rt_share = json_number(rt->output(), "work_share");
@@ -67,7 +67,7 @@ TEST(VgpudPriority, HighPriorityLaunchesWaitAtMostAFewQuanta) {
   // Short kernels 20 ms (4 quanta) apart: between two of them vgpud takes the
   // idle lease back and gives it to the batch tenant, so each launch must
   // preempt it.
-  auto probe = f.run({program("vgpud_latency_probe"), "60", "200", "20000"}, "rt-token");
+  auto probe = f.run({program("vgpud_latency_probe"), "60", "200", "20000"}, "realtime-tenant-token");
   ASSERT_EQ(probe->wait(60s), 0) << probe->errors();
   std::string out = probe->output();
   std::printf("%s", out.c_str());

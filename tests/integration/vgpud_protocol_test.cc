@@ -29,7 +29,7 @@ using vgpu::test::bin_dir;
 using vgpu::test::json_number;
 using vgpu::test::VgpudFixture;
 
-const char* kToken = "proto-token-1";
+const char* kToken = "proto-tenant-token-1";
 
 // What a raw peer saw until vgpud closed the connection (or the time ran out).
 struct Answer {
@@ -105,7 +105,7 @@ std::string refusal(const std::string& m) {
 
 class VgpudProtocol : public ::testing::Test {
  protected:
-  VgpudProtocol() : f_("  - {name: solid, token: proto-token-1, memory: 1Gi, compute: {request: 50%}}\n") {}
+  VgpudProtocol() : f_("  - {name: solid, token: proto-tenant-token-1, memory: 1Gi, compute: {request: 50%}}\n") {}
   void SetUp() override {
     std::string why;
     ASSERT_TRUE(f_.start(&why)) << why;
@@ -184,7 +184,7 @@ TEST_F(VgpudProtocol, WrongTokenIsRefusedAndDropped) {
   ASSERT_TRUE(p.connected());
   auto h = proto::make<proto::Hello>();
   h.pid = getpid();
-  std::snprintf(h.token, sizeof h.token, "%s", "proto-token-2");
+  std::snprintf(h.token, sizeof h.token, "%s", "proto-tenant-token-2");
   ASSERT_TRUE(p.send_msg(h));
   Answer a = p.read_until_closed(5s);
   EXPECT_TRUE(a.closed);

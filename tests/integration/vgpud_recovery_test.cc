@@ -45,16 +45,16 @@ TEST(VgpudRecovery, KilledClientFreesItsMemoryAndTheGpuWithinASecond) {
   // `hog` outranks `other` in every respect: while hog's process saturates
   // the GPU, other's process waits for the lease.
   VgpudFixture f(
-      "  - {name: hog, token: hog-token, priority: high, memory: 2Gi, compute: {request: 100%}}\n"
-      "  - {name: other, token: other-token, memory: 1Gi, compute: {request: 0%}}\n",
+      "  - {name: hog, token: hog-tenant-token, priority: high, memory: 2Gi, compute: {request: 100%}}\n"
+      "  - {name: other, token: other-tenant-token, memory: 1Gi, compute: {request: 0%}}\n",
       {}, "scheduler: {quantum: 5ms}\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto hog = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "1536Mi", "--hold", "--duration", "30"}, "hog-token");
+  auto hog = f.run({bin_dir() + "/vgpu-workload", "--alloc-size", "1536Mi", "--hold", "--duration", "30"}, "hog-tenant-token");
   ASSERT_TRUE(wait_until([&] { return announced(*hog) || !hog->running(); }, 20s));
   ASSERT_NE(hog->errors().find("allocations 1/1 ok"), std::string::npos) << hog->errors();
-  auto other = f.run({bin_dir() + "/vgpu-workload", "--count", "20", "--json"}, "other-token");
-  auto waiter = f.run({program("vgpud_alloc_retry"), std::to_string(1536ull << 20), "20000"}, "hog-token");
+  auto other = f.run({bin_dir() + "/vgpu-workload", "--count", "20", "--json"}, "other-tenant-token");
+  auto waiter = f.run({program("vgpud_alloc_retry"), std::to_string(1536ull << 20), "20000"}, "hog-tenant-token");
   ASSERT_TRUE(wait_until([&] { return waiter->output().find("denied") != std::string::npos || !waiter->running(); },
                          20s))
       << waiter->output() << waiter->errors();
@@ -79,12 +79,12 @@ TEST(VgpudRecovery, KilledClientFreesItsMemoryAndTheGpuWithinASecond) {
 }
 
 TEST(VgpudRecovery, KilledDaemonLosesNoChargeAfterRestart) {
-  VgpudFixture f("  - {name: keep, token: keep-token, memory: 2Gi, compute: {request: 50%}}\n", {},
+  VgpudFixture f("  - {name: keep, token: keep-tenant-token, memory: 2Gi, compute: {request: 50%}}\n", {},
                  "scheduler: {quantum: 5ms}\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   auto first = f.run(
-      {bin_dir() + "/vgpu-workload", "--alloc-size", "1Gi", "--hold", "--duration", "4", "--json"}, "keep-token");
+      {bin_dir() + "/vgpu-workload", "--alloc-size", "1Gi", "--hold", "--duration", "4", "--json"}, "keep-tenant-token");
   ASSERT_TRUE(wait_until([&] { return announced(*first) || !first->running(); }, 20s));
   ASSERT_NE(first->errors().find("allocations 1/1 ok"), std::string::npos) << first->errors();
 
@@ -93,29 +93,29 @@ TEST(VgpudRecovery, KilledDaemonLosesNoChargeAfterRestart) {
   ASSERT_TRUE(f.start(&why)) << why;
   // Until `first` has re-registered its 1Gi, 1Gi + 1 byte would still fit.
   int probes = 0;
-  bool exact = wait_until([&] { return ++probes && try_alloc(f, "keep-token", kGi + 1) == 3; }, 5s);
+  bool exact = wait_until([&] { return ++probes && try_alloc(f, "keep-tenant-token", kGi + 1) == 3; }, 5s);
   std::printf("ledger exact again after %d probe(s)\n", probes);
   ASSERT_TRUE(exact) << "the live 1Gi was not re-registered:\n" << first->errors() << f.daemon_log();
-  EXPECT_EQ(try_alloc(f, "keep-token", kGi), 0) << "the other 1Gi must still be available";
-  EXPECT_EQ(try_alloc(f, "keep-token", kGi + 1), 3);
+  EXPECT_EQ(try_alloc(f, "keep-tenant-token", kGi), 0) << "the other 1Gi must still be available";
+  EXPECT_EQ(try_alloc(f, "keep-tenant-token", kGi + 1), 3);
 
   ASSERT_EQ(first->wait(30s), 0) << first->errors();
   EXPECT_GT(json_number(first->output(), "kernels_completed"), 0) << first->output();
   EXPECT_EQ(json_number(first->output(), "error_count"), 0) << first->output();
   // `first` has gone: its re-registered charge went with it, to the byte.
-  EXPECT_TRUE(wait_until([&] { return try_alloc(f, "keep-token", 2 * kGi) == 0; }, 5s)) << f.daemon_log();
-  EXPECT_EQ(try_alloc(f, "keep-token", 2 * kGi + 1), 3);
+  EXPECT_TRUE(wait_until([&] { return try_alloc(f, "keep-tenant-token", 2 * kGi) == 0; }, 5s)) << f.daemon_log();
+  EXPECT_EQ(try_alloc(f, "keep-tenant-token", 2 * kGi + 1), 3);
 }
 
 TEST(VgpudRecovery, ReconnectedClientIsGatedAgain) {
   // A 30% cap shows whether launches are under vgpud's control: while vgpud
   // is away they run ungated (fail mode open), after the reconnect they must
   // be capped again.
-  VgpudFixture f("  - {name: capped, token: capped-token, memory: 1Gi, compute: {request: 10%, limit: 30%}}\n", {},
+  VgpudFixture f("  - {name: capped, token: capped-tenant-token, memory: 1Gi, compute: {request: 10%, limit: 30%}}\n", {},
                  "scheduler: {quantum: 5ms}\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "capped-token");
+  auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "4", "--json"}, "capped-tenant-token");
   ASSERT_TRUE(wait_until([&] { return announced(*w) || !w->running(); }, 20s));
   f.kill_daemon();
   ASSERT_TRUE(f.start(&why)) << why;

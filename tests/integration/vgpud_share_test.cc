@@ -26,7 +26,7 @@ using vgpu::test::VgpudFixture;
 
 const char* kQuantum = "scheduler: {quantum: 5ms}\n";
 
-std::string token_of(size_t i) { return "share-token-" + std::to_string(i); }
+std::string token_of(size_t i) { return "share-tenant-token-" + std::to_string(i); }
 
 // A tenants: list with one tenant per request (percent).
 std::string tenants_yaml(const std::vector<int>& requests) {
@@ -79,11 +79,11 @@ TEST(VgpudShare, ThreeTenants20_30_50) { expect_shares({20, 30, 50}); }
 TEST(VgpudShare, FourTenants10_20_30_40) { expect_shares({10, 20, 30, 40}); }
 
 TEST(VgpudShare, HardCapHoldsOnAnIdleGpu) {
-  VgpudFixture f("  - {name: capped, token: capped-token, memory: 1Gi, compute: {request: 10%, limit: 30%}}\n", {},
+  VgpudFixture f("  - {name: capped, token: capped-tenant-token, memory: 1Gi, compute: {request: 10%, limit: 30%}}\n", {},
                  kQuantum);
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto p = saturate(f, "capped-token", "3", "capped");
+  auto p = saturate(f, "capped-tenant-token", "3", "capped");
   ASSERT_EQ(p->wait(60s), 0) << p->errors();
   double s = json_number(p->output(), "work_share");
   EXPECT_GT(s, 0.22) << p->output();

@@ -16,8 +16,8 @@ using vgpu::test::json_number;
 using vgpu::test::VgpudFixture;
 
 const char* kTenants =
-    "  - {name: alpha, token: alpha-token-1, memory: 2Gi, compute: {request: 50%}}\n"
-    "  - {name: beta, token: beta-token-1, memory: 1Gi, compute: {request: 50%}}\n";
+    "  - {name: alpha, token: alpha-tenant-token-1, memory: 2Gi, compute: {request: 50%}}\n"
+    "  - {name: beta, token: beta-tenant-token-1, memory: 1Gi, compute: {request: 50%}}\n";
 
 TEST(VgpudSmoke, RegisteredProcessRunsKernelsWithinItsQuota) {
   VgpudFixture f(kTenants);
@@ -25,7 +25,7 @@ TEST(VgpudSmoke, RegisteredProcessRunsKernelsWithinItsQuota) {
   ASSERT_TRUE(f.start(&why)) << why;
   auto w = f.run({bin_dir() + "/vgpu-workload", "--duration", "1", "--alloc-size", "1Gi", "--alloc-count", "3",
                   "--hold", "--json"},
-                 "alpha-token-1");
+                 "alpha-tenant-token-1");
   ASSERT_EQ(w->wait(60s), 0) << w->errors();
   EXPECT_GT(json_number(w->output(), "kernels_completed"), 10);
   // Two 1Gi allocations fit the 2Gi quota, the third does not.

@@ -18,7 +18,7 @@ using vgpu::test::program;
 using vgpu::test::read_file;
 using vgpu::test::VgpudFixture;
 
-const char* kTenants = "  - {name: known, token: known-token-7, memory: 1Gi, compute: {request: 50%}}\n";
+const char* kTenants = "  - {name: known, token: known-tenant-token-7, memory: 1Gi, compute: {request: 50%}}\n";
 
 // The probe's "ctx=.. alloc=.. launch=.." line for a process of `token`.
 std::string probe(VgpudFixture& f, const std::string& token) {
@@ -31,7 +31,7 @@ TEST(VgpudToken, WrongTokenGetsOutOfMemoryAndNotPermitted) {
   VgpudFixture f(kTenants);
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  std::string out = probe(f, "known-token-8");
+  std::string out = probe(f, "known-tenant-token-8");
   EXPECT_NE(out.find("alloc=2 "), std::string::npos) << "CUDA_ERROR_OUT_OF_MEMORY expected: " << out;
   EXPECT_NE(out.find("launch=800"), std::string::npos) << "CUDA_ERROR_NOT_PERMITTED expected: " << out;
 }
@@ -49,7 +49,7 @@ TEST(VgpudToken, ValidTokenGetsMemoryAndGpuTime) {
   VgpudFixture f(kTenants);
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  std::string out = probe(f, "known-token-7");
+  std::string out = probe(f, "known-tenant-token-7");
   EXPECT_NE(out.find("ctx=0 alloc=0 launch=0"), std::string::npos) << out;
 }
 

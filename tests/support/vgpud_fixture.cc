@@ -36,6 +36,9 @@ VgpudFixture::VgpudFixture(const std::string& tenants_yaml, std::map<std::string
   f << "socket: " << socket() << "\n"
     << (extra_yaml.find("admin_socket") == std::string::npos ? "admin_socket: " + dir_ + "/admin.sock\n" : "")
     << "state_dir: " << dir_ << "/state\n"
+    // Many test vgpuds share simgpu's library file: eBPF probes on it would
+    // see every test's processes. Tests of the probe turn it on themselves.
+    << (extra_yaml.find("enforcement:") == std::string::npos ? "enforcement: {bpf: \"off\"}\n" : "")
     << extra_yaml << "tenants:\n"
     << tenants_yaml;
 }

@@ -117,12 +117,14 @@ TEST(Backstop, DriverCallSeenByTheProbeStartsTheGraceAtOnce) {
   Backstop b(test_config(), 0, nullptr);
   b.saw_driver_call(300, 10'000 * kMs);
   Observation o = base(10'100 * kMs);
-  EXPECT_TRUE(b.evaluate(o).empty());
+  EXPECT_TRUE(b.evaluate(o).empty()) << "a driver call alone (maybe another node's GPU) is not acted on";
   o.now_ns = 10'600 * kMs;
+  EXPECT_TRUE(b.evaluate(o).empty());
+  o.gpus[0] = {{300, 4096}};  // now it holds memory here: its grace began at the driver call
   auto v = b.evaluate(o);
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].pid, 300);
-  EXPECT_EQ(v[0].gpu, -1);
+  EXPECT_EQ(v[0].gpu, 0);
 }
 
 TEST(Backstop, BusyWithoutLeaseIsChargedThenActedOn) {
