@@ -7,13 +7,8 @@
 namespace vgpu::sched {
 
 namespace {
-// Engine time a tenant may use beyond its lease per interval before it counts
-// as launching without the lease: NVML's per-process utilization is coarse
-// (percent per sample) and queued work drains after a revoke.
-constexpr double kBusySlack = 0.10;           // of the interval
-constexpr uint64_t kBusySlackFloorNs = 20'000'000;
-// Consecutive intervals over the slack before acting (one can be a long drain).
-constexpr int kOveruseStrikes = 2;
+constexpr size_t kLeaseWindowPolls = 10;
+constexpr uint64_t kSamplePeriodSlackNs = 2 * 166'667'000;
 }  // namespace
 
 const char* reason_name(Reason r) {
@@ -129,9 +124,13 @@ void Backstop::check_quota(const Observation& o, std::vector<Verdict>* out) {
   }
 }
 
+// NVML's per-process utilization comes in samples of 1/6 s or more that do
+// not line up with vgpud's polls, so busy and held time are compared over a
+// rolling window of polls, with a slack of a third of the window plus two
+// sample periods: only a tenant that clearly used the GPU beyond its leases
+// (launches that bypassed the gate) is charged and acted on.
 void Backstop::check_leases(const Observation& o, std::vector<Verdict>* out) {
   if (o.interval_ns == 0) return;
-  uint64_t slack = std::max(kBusySlackFloorNs, static_cast<uint64_t>(kBusySlack * static_cast<double>(o.interval_ns)));
   for (size_t g = 0; g < o.gpus.size(); ++g) {
     std::map<int, std::pair<uint64_t, const ProcessSample*>> busy;  // tenant -> (busy, busiest process)
     for (const ProcessSample& p : o.gpus[g]) {
@@ -141,34 +140,34 @@ void Backstop::check_leases(const Observation& o, std::vector<Verdict>* out) {
       sum += p.busy_ns;
       if (!busiest || p.busy_ns > busiest->busy_ns) busiest = &p;
     }
-    for (auto& [tenant, b] : busy) {
-      auto t = o.tenants.find(tenant);
-      uint64_t held = t != o.tenants.end() && g < t->second.held_ns.size() ? t->second.held_ns[g] : 0;
-      int& strikes = overuse_[{tenant, static_cast<int>(g)}];
-      if (b.first <= held + slack) {
-        strikes = 0;
-        continue;
+    for (auto& [tenant, facts] : o.tenants) {
+      LeaseWindow& w = windows_[{tenant, static_cast<int>(g)}];
+      uint64_t held = g < facts.held_ns.size() ? facts.held_ns[g] : 0;
+      auto b = busy.find(tenant);
+      w.polls.push_back({b == busy.end() ? 0 : b->second.first, held, o.interval_ns});
+      if (w.polls.size() > kLeaseWindowPolls) w.polls.pop_front();
+      if (w.polls.size() < kLeaseWindowPolls || b == busy.end()) continue;
+      uint64_t busy_sum = 0, held_sum = 0, span = 0;
+      for (auto& p : w.polls) {
+        busy_sum += p.busy;
+        held_sum += p.held;
+        span += p.interval;
       }
+      uint64_t slack = span / 3 + kSamplePeriodSlackNs;
+      if (busy_sum <= held_sum + slack) continue;
       Verdict v;
-      v.pid = b.second->pid;
+      v.pid = b->second.second->pid;
       v.tenant = tenant;
       v.gpu = static_cast<int>(g);
       v.reason = Reason::kUnleasedLaunch;
-      v.penalty_ns = b.first - held;  // charged whether or not the process is acted on
-      if (++strikes < kOveruseStrikes) {
-        v.act = false;  // charge only: one interval can be a long drain
-        out->push_back(v);
-        continue;
-      }
+      v.penalty_ns = busy_sum - held_sum - slack;
       v.action = policy_of(o, tenant);
-      if (!first_time(v.pid, Reason::kUnleasedLaunch, v.action)) {
-        v.act = false;  // already acted on: keep charging
-        out->push_back(v);
-        continue;
-      }
-      v.detail = "tenant '" + (t != o.tenants.end() ? t->second.name : std::string("?")) + "' kept GPU " +
-                 std::to_string(g) + " busy " + std::to_string(b.first / 1'000'000) + " ms while holding its lease " +
-                 std::to_string(held / 1'000'000) + " ms (launches that bypassed the gate)";
+      w.polls.clear();  // charged: the next verdict needs a fresh window
+      v.act = first_time(v.pid, Reason::kUnleasedLaunch, v.action);
+      v.detail = "tenant '" + facts.name + "' kept GPU " + std::to_string(g) + " busy " +
+                 std::to_string(busy_sum / 1'000'000) + " ms in " + std::to_string(span / 1'000'000) +
+                 " ms while holding its lease " + std::to_string(held_sum / 1'000'000) +
+                 " ms (launches that bypassed the gate)";
       out->push_back(v);
     }
   }

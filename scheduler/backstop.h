@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -103,7 +104,13 @@ class Backstop {
   std::map<int32_t, uint64_t> driver_calls_;        // pid -> first eBPF sighting
   std::map<int32_t, uint64_t> unmanaged_;
   std::map<int32_t, std::set<Reason>> acted_;       // reported or killed, per reason
-  std::map<std::pair<int, int>, int> overuse_;      // (tenant, gpu) -> consecutive busy-without-lease polls
+  struct LeaseWindow {
+    struct Poll {
+      uint64_t busy, held, interval;
+    };
+    std::deque<Poll> polls;
+  };
+  std::map<std::pair<int, int>, LeaseWindow> windows_;  // (tenant, gpu) -> recent polls
 };
 
 }  // namespace vgpu::sched

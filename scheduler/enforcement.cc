@@ -223,7 +223,7 @@ Result<bool> Enforcement::start_probe(const std::string& driver_library) {
     log_warn("eBPF driver probe unavailable (%s); enforcing with the NVML backstop alone", probe.error().c_str());
     return true;
   }
-  probe_ = std::move(*probe);
+  probe_ = std::move(probe).value();
   probe_status_ = "attached to " + driver_library;
   log_info("eBPF driver probe attached to %s", driver_library.c_str());
   loop_.add(probe_->fd(), EPOLLIN, [this](uint32_t) { on_probe(); });

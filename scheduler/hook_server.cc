@@ -360,11 +360,7 @@ void HookServer::check_overdue(int gpu, uint64_t now) {
 }
 
 uint64_t HookServer::held_ns(int tenant, int gpu, uint64_t now) const {
-  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  auto it = g.held_ns.find(tenant);
-  uint64_t held = it == g.held_ns.end() ? 0 : it->second;
-  if (g.holder == tenant && now > g.arbiter->grant_time()) held += now - g.arbiter->grant_time();
-  return held;
+  return gpus_[static_cast<size_t>(gpu)].arbiter->held_ns(tenant, now);
 }
 
 void HookServer::charge_penalty(int tenant, int gpu, uint64_t ns, uint64_t now) {
@@ -383,7 +379,6 @@ std::map<int32_t, int> HookServer::registered() const {
 void HookServer::finish_drain(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   if (g.holder < 0) return;
-  g.held_ns[g.holder] += now > g.arbiter->grant_time() ? now - g.arbiter->grant_time() : 0;
   g.arbiter->drained(g.holder, now);
   g.holder = -1;
   g.draining.clear();

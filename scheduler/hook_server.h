@@ -51,7 +51,6 @@ struct GpuLeaseState {
   // A late LeaseReturn pays the overrun; none by revoke + drain_timeout is an offence.
   std::map<int, std::pair<int, uint64_t>> overdue;
   uint64_t overdue_deadline = 0;
-  std::map<int, uint64_t> held_ns;  // tenant -> lease time held, cumulative (drained leases)
 };
 
 class HookServer {

@@ -39,9 +39,17 @@ void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
   window_.charge(tenant, now > ns ? now - ns : 0, now);
 }
 
+uint64_t LeaseArbiter::held_ns(int tenant, uint64_t now) const {
+  auto it = held_total_.find(tenant);
+  uint64_t held = it == held_total_.end() ? 0 : it->second;
+  if (tenant == holder_ && now > grant_ns_) held += now - grant_ns_;
+  return held;
+}
+
 void LeaseArbiter::drained(int tenant, uint64_t now) {
   if (tenant != holder_) return;
   window_.charge(tenant, grant_ns_, std::max(now, grant_ns_));
+  held_total_[tenant] += std::max(now, grant_ns_) - grant_ns_;
   holder_ = -1;
   draining_ = false;
 }
@@ -123,6 +131,7 @@ Action LeaseArbiter::tick(uint64_t now) {
       // Renewed in place: nobody else is due. The time so far is charged now,
       // so the window sees a long-running holder.
       window_.charge(holder_, grant_ns_, now);
+      held_total_[holder_] += now - grant_ns_;
       grant_ns_ = now;
       deadline_ = now + quantum_;
     }

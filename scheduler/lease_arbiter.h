@@ -72,6 +72,8 @@ class LeaseArbiter {
   double share(int tenant, uint64_t now) const;
   uint64_t charged_ns(int tenant, uint64_t now) const { return window_.charged_ns(tenant, now); }
   uint64_t grant_time() const { return grant_ns_; }
+  // Lease time `tenant` held up to `now` (grant to drain, renewals included), cumulative.
+  uint64_t held_ns(int tenant, uint64_t now) const;
   uint64_t granted_count(int tenant) const;
   uint64_t preempted_count(int tenant) const;
 
@@ -94,6 +96,7 @@ class LeaseArbiter {
   uint64_t deadline_ = 0;
   uint64_t next_tick_ = UINT64_MAX;
   std::map<int, uint64_t> granted_, preempted_;
+  std::map<int, uint64_t> held_total_;
 };
 
 }  // namespace vgpu::sched

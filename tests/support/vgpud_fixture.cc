@@ -1,5 +1,9 @@
 #include "vgpud_fixture.h"
 
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -36,14 +40,16 @@ VgpudFixture::VgpudFixture(const std::string& tenants_yaml, std::map<std::string
   f << "socket: " << socket() << "\n"
     << (extra_yaml.find("admin_socket") == std::string::npos ? "admin_socket: " + dir_ + "/admin.sock\n" : "")
     << "state_dir: " << dir_ << "/state\n"
+    << extra_yaml << "tenants:\n"
+    << tenants_yaml
     // Many test vgpuds share simgpu's library file: eBPF probes on it would
     // see every test's processes. Tests of the probe turn it on themselves.
-    << (extra_yaml.find("enforcement:") == std::string::npos ? "enforcement: {bpf: \"off\"}\n" : "")
-    << extra_yaml << "tenants:\n"
-    << tenants_yaml;
+    << (extra_yaml.find("enforcement:") == std::string::npos ? "enforcement: {bpf: \"off\"}\n" : "");
 }
 
 VgpudFixture::~VgpudFixture() {
+  // A failing test is easier to read with what vgpud said (enforcement actions too).
+  if (::testing::Test::HasFailure()) std::fprintf(stderr, "--- vgpud log ---\n%s", daemon_log().c_str());
   daemon_.reset();
   std::string cmd = "rm -rf '" + dir_ + "'";
   if (std::system(cmd.c_str()) != 0) {
