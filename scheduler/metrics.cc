@@ -4,11 +4,16 @@
 #include <prometheus/exposer.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <errno.h>
+#include <netdb.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <set>
+#include <vector>
 
 #include "daemon.h"
 #include "gpu_inventory.h"
@@ -66,12 +71,57 @@ struct Metrics::Families {
   std::set<std::string> tenants;  // names with metrics, to drop deleted ones
 };
 
+namespace {
+
+// civetweb serves each connection on one worker thread until the request is
+// read, so a client that sends half a request holds a worker. Bounds: a
+// request must arrive whole within kRequestTimeoutMs, and connections are not
+// kept alive. K such clients delay a scrape not at all while K < kThreads,
+// and otherwise by about ceil((K - kThreads + 1) / kThreads) timeouts (the
+// accept queue is first come, first served).
+constexpr const char* kThreads = "8";
+constexpr const char* kRequestTimeoutMs = "1000";
+
+std::vector<std::string> server_options(const std::string& address) {
+  return {"listening_ports", address,           "num_threads",       kThreads,
+          "request_timeout_ms", kRequestTimeoutMs, "enable_keep_alive", "no"};
+}
+
+// civetweb says only "null context" when it cannot listen; binding the same
+// address here (as civetweb does, with SO_REUSEADDR) finds out why.
+std::string why_not_listening(const std::string& address, const std::string& civetweb_says) {
+  size_t colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? "0.0.0.0" : address.substr(0, colon);
+  std::string port = colon == std::string::npos ? address : address.substr(colon + 1);
+  if (host.size() > 1 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535)
+    return "not a host:port address";
+  addrinfo hints{}, *ai = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+  if (getaddrinfo(host.c_str(), port.c_str(), &hints, &ai) != 0 || !ai) return "not a numeric host:port address";
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1, err = 0;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) err = errno;
+  if (fd >= 0) close(fd);
+  freeaddrinfo(ai);
+  if (err == EADDRINUSE) return "address in use";
+  if (err == EACCES) return "permission denied (a port below 1024 needs privileges)";
+  if (err == EADDRNOTAVAIL) return "no such local address";
+  if (err != 0) return std::strerror(err);
+  return civetweb_says;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Metrics>> Metrics::start(Daemon& d, const std::string& address) {
   std::unique_ptr<Metrics> m(new Metrics(d));
   try {
-    m->exposer_ = std::make_unique<prometheus::Exposer>(address);
+    m->exposer_ = std::make_unique<prometheus::Exposer>(server_options(address));
   } catch (const std::exception& e) {
-    return make_error("cannot serve metrics on '" + address + "': " + e.what());
+    return make_error("metrics: cannot listen on " + address + ": " + why_not_listening(address, e.what()));
   }
   m->registry_ = std::make_shared<prometheus::Registry>();
   m->f_ = std::make_unique<Families>(*m->registry_);

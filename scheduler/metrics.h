@@ -4,6 +4,9 @@
 // waiting for a lease, leases granted and preempted; per tenant: processes;
 // per GPU: physical memory used and total, busy fraction. Values are copied
 // from vgpud's state on the event loop every `period`; scrapes read the copy.
+// The HTTP server is bounded (metrics.cc): a fixed pool of worker threads, a
+// deadline for receiving a request, no keep-alive, so idle or slow clients
+// delay a scrape by at most about a request timeout per pool-full of them.
 #pragma once
 
 #include <map>

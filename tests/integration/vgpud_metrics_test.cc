@@ -5,7 +5,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <regex>
+#include <vector>
 
 #include "vgpud_fixture.h"
 
@@ -103,6 +107,77 @@ TEST(VgpudMetrics, UnusableAddressIsAClearStartupError) {
   std::string why;
   ASSERT_FALSE(f.start(&why));
   EXPECT_NE(why.find("metrics"), std::string::npos) << why;
+}
+
+// A client that sends half a request and then nothing: it holds one of the
+// server's workers until the server gives up on it.
+int half_request(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const std::string part = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n";
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      write(fd, part.data(), part.size()) != static_cast<ssize_t>(part.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// More slow clients than the server has workers: a scrape still answers
+// within 3 s, and the server drops the slow clients.
+TEST(VgpudMetrics, SlowClientsDoNotStopScrapes) {
+  int port = free_port();
+  VgpudFixture f("  - {name: base, memory: 1Gi}\n", {}, "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  ASSERT_TRUE(wait_until([&] { return scrape(port).find("vgpu_gpu_memory_total_bytes") != std::string::npos; }, 10s));
+  std::vector<int> slow;
+  for (int i = 0; i < 12; ++i) {
+    int fd = half_request(port);
+    ASSERT_GE(fd, 0) << "connection " << i;
+    slow.push_back(fd);
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::string text = scrape(port);
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_NE(text.find("vgpu_gpu_memory_total_bytes"), std::string::npos) << "no answer within 5 s";
+  EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  // Each slow client is disconnected (read returns 0 or an error) rather than held forever.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  for (int fd : slow) {
+    auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+    timeval tv{0, std::max<long>(10'000, static_cast<long>(std::min<int64_t>(left.count(), 999'999)))};
+    if (left > 1s) tv = {static_cast<time_t>(left.count() / 1'000'000), static_cast<long>(left.count() % 1'000'000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[512];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    }
+    EXPECT_FALSE(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) << "slow client still connected after 5 s";
+    close(fd);
+  }
+  EXPECT_TRUE(f.daemon_running());
+}
+
+TEST(VgpudMetrics, BusyPortIsAClearStartupError) {
+  int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(busy, 4), 0);
+  socklen_t len = sizeof a;
+  getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
+  const std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  VgpudFixture f("  - {name: base, memory: 1Gi}\n", {}, "metrics: " + address + "\n");
+  (void)f.start();  // may see the hook socket before vgpud gives up on the metrics port
+  ASSERT_TRUE(wait_until([&] { return !f.daemon_running(); }, 10s)) << "vgpud kept running on a busy metrics port";
+  EXPECT_NE(f.daemon_log().find("metrics: cannot listen on " + address + ": address in use"), std::string::npos)
+      << f.daemon_log();
+  close(busy);
 }
 
 }  // namespace
