@@ -220,10 +220,10 @@ std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, Enfo
       bool bad_char = false;
       for (unsigned char ch : *v) bad_char |= ch <= ' ' || ch == 0x7f;
       if (v->empty() || bad_char) return r.fail(l[i], key, "must be a process name or an absolute path, without spaces");
-      // The kernel truncates comm to 15 characters: a longer name would never match.
-      if ((*v)[0] != '/' && (v->find('/') != std::string::npos || v->size() > 15))
-        return r.fail(l[i], key, "'" + *v + "': a process name (comm) has at most 15 characters and no '/'; "
-                                            "give the absolute executable path instead");
+      // A name is matched against comm, which the kernel truncates to 15
+      // characters (so "nvidia-persistenced" matches "nvidia-persiste").
+      if ((*v)[0] != '/' && v->find('/') != std::string::npos)
+        return r.fail(l[i], key, "'" + *v + "' is neither a process name (no '/') nor an absolute path");
       e->allowlist.push_back(*v);
     }
   }

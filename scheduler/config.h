@@ -57,7 +57,9 @@ struct EnforcementConfig {
   uint64_t context_allowance = 512ull << 20;   // per process on a GPU: its context, not in the quota
   uint64_t grace_ns = 500'000'000;             // unregistered holder of GPU memory
   uint64_t startup_grace_ns = 10'000'000'000;  // re-registration after vgpud starts
-  // Process names (comm) or absolute executable paths never acted on.
+  // Process names or absolute executable paths never acted on. A name is
+  // compared with comm, which the kernel truncates to 15 characters: only a
+  // name's first 15 characters can match.
   std::vector<std::string> allowlist{"nvidia-persistenced", "nv-hostengine", "dcgm-exporter"};
   bool overcommit = false;                     // quotas above a GPU's memory allowed
   uint64_t revoke_deadline_ns = 100'000'000;   // revoked lease taken by force after
