@@ -110,7 +110,7 @@ void add_create(CLI::App* tenant, Context& ctx) {
   add_name(cmd, &flags->name);
   add_tenant_flags(cmd, flags.get());
   cmd->get_option("--memory")->required();
-  cmd->add_option("--token", flags->token, "the tenant's token (8 to 127 characters); default: generated");
+  cmd->add_option("--token", flags->token, "the tenant's token (16 to 127 printable characters, no spaces); default: generated");
   cmd->callback([&ctx, flags] {
     ctx.action = [&ctx, flags] {
       auto req = make_create_request(*flags);

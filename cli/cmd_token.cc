@@ -14,7 +14,7 @@ void add_token_commands(CLI::App& app, Context& ctx) {
   auto name = std::make_shared<std::string>();
   auto value = std::make_shared<std::string>();
   rotate->add_option("NAME", *name, "tenant name")->required();
-  rotate->add_option("--token", *value, "the new token (8 to 127 characters); default: generated");
+  rotate->add_option("--token", *value, "the new token (16 to 127 printable characters, no spaces); default: generated");
   rotate->callback([&ctx, name, value] {
     ctx.action = [&ctx, name, value] {
       return ctx.reply(ctx.client().rotate_token(*name, *value), tenant_with_token_json, tenant_with_token_text);

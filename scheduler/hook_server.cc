@@ -143,7 +143,8 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
   if (c.tenant >= 0) return drop(c.fd, "second Hello");
   auto tenant = identity_->resolve(c.peer, m, tenants_);
   if (!tenant) {
-    log_warn("refused pid %d: %s", c.peer.pid, tenant.error().c_str());
+    // Not logged per attempt: the resolver counts failed tokens and logs them
+    // rate-limited (a flood of bad Hellos must not flood the log).
     refuse(c, tenant.error());
     return drop(c.fd, "");
   }
