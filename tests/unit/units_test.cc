@@ -27,7 +27,7 @@ TEST(Units, BytesAndDurations) {
   EXPECT_EQ(*vgpu::parse_bytes("4Gi"), 4ull << 30);
   EXPECT_EQ(*vgpu::parse_bytes("512m"), 512ull << 20);
   EXPECT_FALSE(vgpu::parse_bytes("nan"));
-  EXPECT_FALSE(vgpu::parse_bytes("16384Ti"));  // 2^64: too large
+  EXPECT_FALSE(vgpu::parse_bytes("16777216Ti"));  // 2^64: too large
   EXPECT_EQ(*vgpu::parse_duration_ns("10ms"), 10'000'000u);
   EXPECT_FALSE(vgpu::parse_duration_ns("nan"));
   EXPECT_FALSE(vgpu::parse_duration_ns("inf s"));
