@@ -22,10 +22,12 @@ void split_number(std::string_view s, std::string_view* number, std::string_view
   *suffix = trim(s.substr(i));
 }
 
+// A finite decimal number. from_chars also reads "nan" and "inf"; NaN would
+// slip through every range check after it (all comparisons are false).
 bool parse_decimal(std::string_view s, double* out) {
   if (s.empty() || s.front() == '.' || s.back() == '.') return false;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-  return ec == std::errc() && end == s.data() + s.size();
+  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(*out);
 }
 
 int shift_for(std::string_view suffix) {

@@ -9,6 +9,8 @@ PACKAGES=(
   cmake g++ make pkg-config binutils python3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (fuzz/run.sh, ctest fuzz_short): clang and its libFuzzer/sanitizer runtimes
+  clang libclang-rt-14-dev
   # libraries of vgpud, vgpuctl and the tests
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev

@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace vgpu::proto {
 
@@ -141,15 +142,17 @@ constexpr size_t size_of(uint16_t type) {
 
 enum class Check { kOk, kBadMagic, kBadVersion, kBadType, kBadSize };
 
-// Validates a received datagram of `n` bytes.
+// Validates a received datagram of `n` bytes. `data` need not be aligned:
+// the header is copied out, never read in place.
 inline Check check(const void* data, size_t n) {
   if (n < sizeof(Header)) return Check::kBadSize;
-  const auto* h = static_cast<const Header*>(data);
-  if (h->magic != kMagic) return Check::kBadMagic;
-  if (h->version != kVersion) return Check::kBadVersion;
-  size_t want = size_of(h->type);
+  Header h;
+  std::memcpy(&h, data, sizeof h);
+  if (h.magic != kMagic) return Check::kBadMagic;
+  if (h.version != kVersion) return Check::kBadVersion;
+  size_t want = size_of(h.type);
   if (want == 0) return Check::kBadType;
-  if (h->size != n || n != want) return Check::kBadSize;
+  if (h.size != n || n != want) return Check::kBadSize;
   return Check::kOk;
 }
 
