@@ -1,5 +1,7 @@
 #include "daemon.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <map>
 
@@ -8,6 +10,11 @@
 namespace vgpu::sched {
 
 Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
+  // Room for limits.max_connections: the soft descriptor limit goes to the hard one.
+  if (rlimit rl; getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   std::unique_ptr<Daemon> d(new Daemon());
   d->cfg_ = cfg;
   d->started_ns_ = now_ns();
@@ -22,7 +29,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   if (auto r = d->load_tenants(cfg); !r) return Error{r.error()};
   if (auto r = d->persist(); !r) return Error{r.error()};
   d->hooks_ = std::make_unique<HookServer>(d->loop_, *d->tenants_, cfg.scheduler, std::make_unique<TokenResolver>(),
-                                           cfg.enforcement.revoke_deadline_ns);
+                                           cfg.enforcement.revoke_deadline_ns, cfg.limits);
   d->enforcement_ =
       std::make_unique<Enforcement>(d->loop_, *d->tenants_, *d->hooks_, cfg.enforcement, make_nvml_reader());
   if (auto r = d->enforcement_->start_probe(find_driver_library()); !r) return Error{r.error()};

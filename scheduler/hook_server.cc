@@ -44,9 +44,10 @@ const char* check_text(proto::Check c) {
 }  // namespace
 
 HookServer::HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
-                       std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns)
+                       std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns,
+                       const LimitsConfig& limits)
     : loop_(loop), tenants_(tenants), cfg_(cfg), identity_(std::move(identity)),
-      revoke_deadline_ns_(std::min(revoke_deadline_ns, cfg.drain_timeout_ns)) {
+      revoke_deadline_ns_(std::min(revoke_deadline_ns, cfg.drain_timeout_ns)), admission_(limits) {
   uint64_t now = now_ns();
   gpus_.resize(tenants_.gpus().size());
   for (auto& g : gpus_) g.arbiter = std::make_unique<LeaseArbiter>(cfg_.quantum_ns, cfg_.window_ns, now);
@@ -86,16 +87,14 @@ Result<bool> HookServer::listen(const std::string& path) {
 }
 
 void HookServer::accept_clients() {
-  for (;;) {
-    ucred cred;
-    int fd = accept_with_credentials(listen_fd_, &cred);
-    if (fd < 0) return;
+  admission_.accept_all(listen_fd_, now_ns(), [this](int fd, const ucred& cred) {
     auto c = std::make_unique<ClientInfo>();
     c->fd = fd;
     c->peer = {cred.pid, cred.uid, cred.gid};
     clients_[fd] = std::move(c);
     loop_.add(fd, EPOLLIN | EPOLLRDHUP, [this, fd](uint32_t ev) { on_client(fd, ev); });
-  }
+  });
+  arm_timer();  // Hello deadlines
 }
 
 void HookServer::on_client(int fd, uint32_t events) {
@@ -105,6 +104,7 @@ void HookServer::on_client(int fd, uint32_t events) {
     char buf[proto::kMaxMessage + 1];
     ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
+      if (!admission_.allow_message(fd, now_ns())) return drop(fd, "message flood (limits.messages_per_second)");
       dispatch(*it->second, buf, static_cast<size_t>(n));
       if (!clients_.count(fd)) return;  // dropped while handling
       continue;
@@ -156,6 +156,7 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
   }
   c.tenant = t->id;
   c.slot = slot;
+  admission_.registered(c.fd);
   auto w = proto::make<proto::Welcome>();
   std::snprintf(w.tenant, sizeof w.tenant, "%s", t->config.name.c_str());
   w.slot = static_cast<uint32_t>(slot);
@@ -169,6 +170,8 @@ void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
 
 void HookServer::on_lease_request(ClientInfo& c, const proto::LeaseRequest& m) {
   if (m.device >= gpus_.size()) return drop(c.fd, "lease request for an unknown GPU");
+  // A flood of requests for a lease already asked for costs one lookup.
+  if (c.waiting[m.device] && gpus_[m.device].arbiter->waiting(c.tenant)) return;
   c.waiting[m.device] = true;
   gpus_[m.device].arbiter->request(c.tenant);
   run_gpu(static_cast<int>(m.device), now_ns());
@@ -220,6 +223,7 @@ void HookServer::drop(int fd, const std::string& why) {
   clients_.erase(it);
   loop_.remove(fd);
   close(fd);
+  admission_.closed(fd, c->peer.uid);
   if (!why.empty()) log_warn("dropped pid %d: %s", c->peer.pid, why.c_str());
   if (c->tenant < 0) return;
   Tenant* t = tenants_.by_id(c->tenant);
@@ -389,6 +393,7 @@ void HookServer::finish_drain(int gpu, uint64_t now) {
 
 void HookServer::on_timer() {
   uint64_t now = now_ns();
+  for (int fd : admission_.expired(now)) drop(fd, "");  // no Hello within limits.hello_timeout
   for (size_t i = 0; i < gpus_.size(); ++i) {
     GpuLeaseState& g = gpus_[i];
     int gpu = static_cast<int>(i);
@@ -415,7 +420,7 @@ void HookServer::on_timer() {
 }
 
 void HookServer::arm_timer() {
-  uint64_t when = UINT64_MAX;
+  uint64_t when = admission_.next_deadline();
   for (auto& g : gpus_) {
     when = std::min(when, g.arbiter->next_tick());
     if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "admission.h"
 #include "event_loop.h"
 #include "identity.h"
 #include "lease_arbiter.h"
@@ -56,7 +57,8 @@ struct GpuLeaseState {
 class HookServer {
  public:
   HookServer(EventLoop& loop, TenantRegistry& tenants, const SchedulerConfig& cfg,
-             std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns = 100'000'000);
+             std::unique_ptr<IdentityResolver> identity, uint64_t revoke_deadline_ns = 100'000'000,
+             const LimitsConfig& limits = LimitsConfig{});
   ~HookServer();
   // Binds and listens on `path` (refuses if another vgpud answers there).
   Result<bool> listen(const std::string& path);
@@ -114,6 +116,7 @@ class HookServer {
   std::vector<GpuLeaseState> gpus_;
   std::function<void(int32_t, int, int, uint64_t)> on_overrun_;
   uint64_t revoke_deadline_ns_;
+  Admission admission_;
 
   void force_end(int gpu, uint64_t now);
   void check_overdue(int gpu, uint64_t now);

@@ -15,6 +15,15 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <sstream>
+#include <thread>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include "raw_client.h"
 #include "vgpu/protocol.h"
@@ -52,7 +61,13 @@ std::unique_ptr<RawClient> join(VgpudFixture& f, const std::string& token, doubl
   auto c = std::make_unique<RawClient>();
   std::string why;
   auto t0 = std::chrono::steady_clock::now();
-  EXPECT_TRUE(c->register_as(f.socket(), token, &why)) << why;
+  bool ok = c->connect_to(f.socket(), &why);
+  if (ok) {
+    timeval tv{3, 0};  // a stalled vgpud fails the test instead of hanging it
+    setsockopt(c->fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ok = c->send_hello(token) && c->receive_welcome(&why);
+  }
+  EXPECT_TRUE(ok) << why;
   if (ms) *ms = ms_since(t0);
   return c;
 }
@@ -168,6 +183,101 @@ TEST(VgpudHostile, DeletedTenantIsToldAndLosesItsLeaseAtOnce) {
   ASSERT_EQ(vgpuctl(*f2, {"tenant", "delete", "alice"}, &out), 0) << out;
   ASSERT_TRUE(wait_until([&] { return w->errors().find("was deleted") != std::string::npos; }, 10s)) << w->errors();
   EXPECT_EQ(w->errors().find("lost vgpud"), std::string::npos) << w->errors();
+}
+
+// CPU time (user + system) vgpud has used so far, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::string stat = vgpu::test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream in(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+TEST(VgpudHostile, ConnectionFloodByAnotherUserDelaysNoRegistration) {
+  // A node's usual descriptor limit (vgpud inherits it and cannot raise it):
+  // 1,000 connections would exhaust it without the per-uid cap.
+  rlimit rl{512, 512};
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  VgpudFixture f(kTenants);
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  ASSERT_EQ(chmod(f.dir().c_str(), 0755), 0);  // the hook socket is reachable by every local user
+  // An unprivileged local user opens 1,000 connections and sends nothing.
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t flooder = fork();
+  if (flooder == 0) {
+    if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+    std::vector<int> fds;
+    for (int i = 0; i < 1000; ++i) {
+      int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::strncpy(addr.sun_path, f.socket().c_str(), sizeof addr.sun_path - 1);
+      if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) fds.push_back(fd);
+      else if (fd >= 0) close(fd);
+    }
+    char c = static_cast<char>(fds.size() / 10);  // connections made, in tens
+    if (write(ready[1], &c, 1) != 1) _exit(3);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1);
+  close(ready[0]);
+  EXPECT_GE(static_cast<unsigned char>(c), 50) << "the flood itself failed to connect";
+  double cpu0 = cpu_seconds(f.daemon_pid());
+  double worst = 0;
+  for (int i = 0; i < 5; ++i) {
+    double ms = 0;
+    auto a = join(f, "alice-token-00001", &ms);
+    worst = std::max(worst, ms);
+  }
+  std::this_thread::sleep_for(1s);  // measuring vgpud's CPU while the flood stays open
+  double cpu = cpu_seconds(f.daemon_pid()) - cpu0;
+  kill(flooder, SIGKILL);
+  waitpid(flooder, nullptr, 0);
+  std::printf("registration under a 1,000-connection flood: worst %.1f ms; vgpud CPU %.3f s over ~1 s\n", worst, cpu);
+  EXPECT_LT(worst, 1000);
+  EXPECT_LT(cpu, 0.5) << "vgpud must not spin on a flood";
+  EXPECT_TRUE(f.daemon_running());
+}
+
+TEST(VgpudHostile, SilentConnectionIsClosedAfterTheHelloTimeout) {
+  VgpudFixture f(kTenants, {}, "limits: {hello_timeout: 200ms}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  RawClient idle;
+  ASSERT_TRUE(idle.connect_to(f.socket(), &why)) << why;
+  auto t0 = std::chrono::steady_clock::now();
+  int type = 0;
+  while (type >= 0 && ms_since(t0) < 5000) type = idle.receive(100, nullptr);
+  EXPECT_LT(type, 0) << "vgpud should have closed a connection that never said Hello";
+  EXPECT_LT(ms_since(t0), 2000);
+}
+
+TEST(VgpudHostile, MessageFloodDropsOnlyTheFlooder) {
+  VgpudFixture f(kTenants, {}, "limits: {messages_per_second: 1000}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto m = join(f, "mallory-token-0001");
+  auto a = join(f, "alice-token-00001");
+  bool dropped = false;
+  for (int i = 0; i < 200000 && !dropped; ++i) {
+    if (!m->request_lease(0)) dropped = true;  // vgpud closed the connection
+    if (i % 1000 == 999 && m->receive(0, nullptr) < 0) dropped = true;
+  }
+  EXPECT_TRUE(dropped) << "a client far above messages_per_second is dropped";
+  double ms = 0;
+  auto a2 = join(f, "alice-token-00001", &ms);
+  EXPECT_LT(ms, 1000);
+  ASSERT_TRUE(a->request_lease(0));
+  EXPECT_TRUE(wait_until([&] { return vgpu::lease_granted(a->lease(0).state.load()); }, 5s));
 }
 
 }  // namespace
