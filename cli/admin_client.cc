@@ -87,6 +87,10 @@ Result<api::ListProcessesResponse> AdminClient::processes(const std::string& ten
   return call<api::ListProcessesRequest, api::ListProcessesResponse>(&api::Admin::Stub::ListProcesses, req, tenant);
 }
 
+Result<api::ListEventsResponse> AdminClient::events(const api::ListEventsRequest& req) {
+  return call<api::ListEventsRequest, api::ListEventsResponse>(&api::Admin::Stub::ListEvents, req, "");
+}
+
 std::unique_ptr<WatchStream> AdminClient::watch(uint32_t interval_ms) {
   auto stream = std::make_unique<WatchStream>(std::make_unique<grpc::ClientContext>(), socket_);
   api::WatchRequest req;

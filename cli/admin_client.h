@@ -50,6 +50,7 @@ class AdminClient {
   Result<api::TenantWithToken> rotate_token(const std::string& name, const std::string& token);
   Result<api::NodeStatus> status();
   Result<api::ListProcessesResponse> processes(const std::string& tenant);
+  Result<api::ListEventsResponse> events(const api::ListEventsRequest& req);
   // Starts a Watch; the error (if any) shows on the first next()/finish().
   std::unique_ptr<WatchStream> watch(uint32_t interval_ms);
 

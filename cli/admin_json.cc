@@ -53,7 +53,8 @@ Json tenant_json(const api::Tenant& t) {
               {"devices", strings(s.devices())},
               {"source", t.source()},
               {"processes", t.processes()},
-              {"gpus", std::move(gpus)}};
+              {"gpus", std::move(gpus)},
+              {"enforcement", s.enforcement()}};
 }
 
 Json tenant_with_token_json(const api::TenantWithToken& t) {
@@ -79,13 +80,27 @@ Json status_json(const api::NodeStatus& s) {
 Json process_json(const api::Process& p) {
   Json gpus = Json::array();
   for (const auto& g : p.gpus())
-    gpus.push_back(Json{{"index", g.gpu_index()}, {"memory_bytes", g.memory_bytes()}, {"lease", g.lease()}});
-  return Json{{"pid", p.pid()}, {"tenant", p.tenant()}, {"gpus", std::move(gpus)}};
+    gpus.push_back(Json{{"index", g.gpu_index()},
+                        {"memory_bytes", g.memory_bytes()},
+                        {"lease", g.lease()},
+                        {"physical_bytes", g.physical_bytes()}});
+  return Json{{"pid", p.pid()}, {"tenant", p.tenant()}, {"gpus", std::move(gpus)}, {"managed", p.managed()}};
 }
 
 Json processes_json(const google::protobuf::RepeatedPtrField<api::Process>& processes) {
   Json out = Json::array();
   for (const auto& p : processes) out.push_back(process_json(p));
+  return out;
+}
+
+Json event_json(const api::Event& e) {
+  return Json{{"unix_ns", e.unix_ns()}, {"reason", e.reason()}, {"action", e.action()}, {"pid", e.pid()},
+              {"tenant", e.tenant()},   {"gpu", e.gpu_index()}, {"detail", e.detail()}};
+}
+
+Json events_json(const google::protobuf::RepeatedPtrField<api::Event>& events) {
+  Json out = Json::array();
+  for (const auto& e : events) out.push_back(event_json(e));
   return out;
 }
 

@@ -18,5 +18,7 @@ Json status_json(const api::NodeStatus& s);
 Json process_json(const api::Process& p);
 Json processes_json(const google::protobuf::RepeatedPtrField<api::Process>& processes);  // array
 Json snapshot_json(const api::Snapshot& s);
+Json event_json(const api::Event& e);
+Json events_json(const google::protobuf::RepeatedPtrField<api::Event>& events);  // array
 
 }  // namespace vgpu::cli

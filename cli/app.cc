@@ -49,6 +49,7 @@ int run_vgpuctl(const std::vector<std::string>& args, std::ostream& out, std::os
   add_ps_command(app, ctx);
   add_top_command(app, ctx);
   add_token_commands(app, ctx);
+  add_events_command(app, ctx);
 
   std::vector<std::string> full{"vgpuctl"};
   full.insert(full.end(), args.begin(), args.end());

@@ -1,4 +1,7 @@
-// `vgpuctl ps [--tenant NAME]`: the processes registered with vgpud.
+// `vgpuctl ps [--tenant NAME]`: the processes registered with vgpud and, for
+// the whole node, the processes using a managed GPU without being registered
+// (TENANT "(unmanaged)"). MEMORY is what a process's ledger reports, PHYSICAL
+// what NVML saw at vgpud's last backstop poll.
 #include "admin_json.h"
 #include "commands.h"
 
@@ -8,29 +11,36 @@ namespace {
 
 // A GPU the process neither holds memory on nor uses the lease of (the hook
 // registers a process on every visible GPU): left out of the table.
-bool unused(const Json& gpu) { return gpu["memory_bytes"].get<uint64_t>() == 0 && gpu["lease"] == "idle"; }
+bool unused(const Json& gpu) {
+  return gpu["memory_bytes"].get<uint64_t>() == 0 && gpu.value("physical_bytes", uint64_t{0}) == 0 &&
+         gpu["lease"] == "idle";
+}
 
 }  // namespace
 
 // One row per process and GPU it uses; a process using none gets one row.
 std::string processes_table(const Json& processes) {
-  Table t{{"PID", "TENANT", "GPU", "MEMORY", "LEASE"}, {}};
+  Table t{{"PID", "TENANT", "GPU", "MEMORY", "PHYSICAL", "LEASE"}, {}};
   for (const auto& p : processes) {
-    std::string pid = p["pid"].dump(), tenant = p["tenant"].get<std::string>();
+    // Documents from a vgpud older than the `managed` field list only managed processes.
+    bool managed = p.value("managed", true);
+    std::string pid = p["pid"].dump(), tenant = managed ? p["tenant"].get<std::string>() : "(unmanaged)";
     size_t rows = t.rows.size();
     for (const auto& g : p["gpus"])
-      if (!unused(g))
-        t.rows.push_back({pid, tenant, g["index"].dump(), human_bytes(g["memory_bytes"].get<uint64_t>()),
-                          g["lease"].get<std::string>()});
-    if (t.rows.size() == rows) t.rows.push_back({pid, tenant, "-", "0", "idle"});
+      if (!managed || !unused(g))
+        t.rows.push_back({pid, tenant, g["index"].dump(),
+                          managed ? human_bytes(g["memory_bytes"].get<uint64_t>()) : "-",
+                          human_bytes(g.value("physical_bytes", uint64_t{0})),
+                          managed ? g["lease"].get<std::string>() : "-"});
+    if (t.rows.size() == rows) t.rows.push_back({pid, tenant, "-", managed ? "0" : "-", "0", managed ? "idle" : "-"});
   }
   return render_table(t);
 }
 
 void add_ps_command(CLI::App& app, Context& ctx) {
-  CLI::App* cmd = app.add_subcommand("ps", "List the CUDA processes registered with vgpud");
+  CLI::App* cmd = app.add_subcommand("ps", "List the CUDA processes registered with vgpud, and unmanaged ones");
   auto tenant = std::make_shared<std::string>();
-  cmd->add_option("--tenant", *tenant, "only the processes of this tenant");
+  cmd->add_option("--tenant", *tenant, "only the processes of this tenant (no unmanaged ones)");
   cmd->callback([&ctx, tenant] {
     ctx.action = [&ctx, tenant] {
       return ctx.reply(

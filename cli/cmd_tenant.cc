@@ -27,6 +27,8 @@ std::string lease_state(const Json& g) {
   return g["waiting"].get<bool>() ? "waiting" : "idle";
 }
 
+std::string enforcement_text(const std::string& policy) { return policy.empty() ? "default (node)" : policy; }
+
 // The detail view of one tenant: its settings, then its GPUs.
 std::string tenant_detail(const Json& t) {
   Table kv{{"Name:", t["name"].get<std::string>()}, {}};
@@ -35,6 +37,7 @@ std::string tenant_detail(const Json& t) {
              {"Request:", human_percent(t["compute_request"].get<double>())},
              {"Limit:", human_percent(t["compute_limit"].get<double>())},
              {"Devices:", devices_text(t["devices"])},
+             {"Enforcement:", enforcement_text(t.value("enforcement", std::string()))},
              {"Source:", t["source"].get<std::string>()},
              {"Processes:", t["processes"].dump()}};
   return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}));
@@ -121,7 +124,8 @@ void add_create(CLI::App* tenant, Context& ctx) {
 }
 
 void add_update(CLI::App* tenant, Context& ctx) {
-  CLI::App* cmd = tenant->add_subcommand("update", "Change a tenant's quota, shares, priority or devices, live");
+  CLI::App* cmd =
+      tenant->add_subcommand("update", "Change a tenant's quota, shares, priority, devices or enforcement, live");
   auto flags = std::make_shared<TenantFlags>();
   add_name(cmd, &flags->name);
   add_tenant_flags(cmd, flags.get());

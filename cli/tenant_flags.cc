@@ -12,6 +12,9 @@ std::vector<std::string> device_list(const std::vector<std::string>& given) {
   return given;
 }
 
+// The API's spelling: "" is the node's policy.
+std::string policy_value(const std::string& flag) { return flag == "default" ? "" : flag; }
+
 std::string check_devices(std::string& text) {
   if (text.empty() || text == "all") return "";
   for (char c : text)
@@ -60,6 +63,10 @@ void add_tenant_flags(CLI::App* cmd, TenantFlags* flags) {
       ->type_name("LIST")
       ->delimiter(',')
       ->check(CLI::Validator(check_devices, "", "devices"));
+  cmd->add_option("--enforcement", flags->enforcement,
+                  "what the backstop does to its processes over quota: kill, report, or default (the node's policy)")
+      ->type_name("POLICY")
+      ->check(CLI::IsMember({"kill", "report", "default"}));
 }
 
 Result<api::CreateTenantRequest> make_create_request(const TenantFlags& flags) {
@@ -78,6 +85,7 @@ Result<api::CreateTenantRequest> make_create_request(const TenantFlags& flags) {
   spec->set_compute_request(*request);
   spec->set_compute_limit(*limit);
   for (const auto& d : device_list(flags.devices.value_or(std::vector<std::string>{}))) spec->add_devices(d);
+  if (flags.enforcement) spec->set_enforcement(policy_value(*flags.enforcement));
   req.set_token(flags.token);
   return req;
 }
@@ -105,8 +113,10 @@ Result<api::UpdateTenantRequest> make_update_request(const TenantFlags& flags) {
     req.set_set_devices(true);
     for (const auto& d : device_list(*flags.devices)) req.add_devices(d);
   }
-  if (!flags.memory && !flags.request && !flags.limit && !flags.priority && !flags.devices)
-    return make_error("nothing to change: give at least one of --memory, --request, --limit, --priority, --devices");
+  if (flags.enforcement) req.set_enforcement(policy_value(*flags.enforcement));
+  if (!flags.memory && !flags.request && !flags.limit && !flags.priority && !flags.devices && !flags.enforcement)
+    return make_error(
+        "nothing to change: give at least one of --memory, --request, --limit, --priority, --devices, --enforcement");
   return req;
 }
 

@@ -25,6 +25,16 @@ void fill_spec(const TenantConfig& c, pb::TenantSpec* s) {
   s->set_compute_request(c.request);
   s->set_compute_limit(c.limit);
   for (const auto& d : c.devices) s->add_devices(d);
+  s->set_enforcement(c.enforcement ? policy_name(*c.enforcement) : "");
+}
+
+// A tenant's enforcement policy as the API gives it: "" (or "default") is the
+// node's policy.
+Result<std::optional<EnforcePolicy>> policy_from(const std::string& s) {
+  if (s.empty() || s == "default") return std::optional<EnforcePolicy>();
+  auto p = parse_policy(s);
+  if (!p) return make_error("enforcement '" + s + "' is not one of kill, report, default");
+  return std::optional<EnforcePolicy>(*p);
 }
 
 // Everything about one tenant; loop thread.
@@ -84,22 +94,57 @@ void fill_status(Daemon& d, pb::NodeStatus* out) {
   }
 }
 
+// Registered processes (ledger bytes and lease per allowed GPU, next to what
+// NVML saw at the backstop's last poll), then, unless one tenant is asked
+// for, the unregistered processes the backstop saw using a GPU.
 void fill_processes(Daemon& d, const std::string& only, pb::ListProcessesResponse* out) {
+  const Enforcement& e = d.enforcement();
+  const size_t ngpus = d.tenants().gpus().size();
   for (auto& [fd, c] : d.hooks().clients()) {
     Tenant* t = d.tenants().by_id(c->tenant);
     if (!t || (!only.empty() && t->config.name != only)) continue;
     auto* p = out->add_processes();
     p->set_pid(c->peer.pid);
     p->set_tenant(t->config.name);
-    for (size_t i = 0; i < d.tenants().gpus().size(); ++i) {
-      if (!t->allowed[i]) continue;
+    p->set_managed(true);
+    for (size_t i = 0; i < ngpus; ++i) {
+      int gi = static_cast<int>(i);
+      uint64_t physical = e.physical(c->peer.pid, gi);
+      // A GPU the tenant may not use is listed only if the process holds
+      // memory there anyway (the backstop acts on it).
+      if (!t->allowed[i] && physical == 0) continue;
       auto* g = p->add_gpus();
-      g->set_gpu_index(static_cast<int>(i));
-      g->set_memory_bytes(t->reported_used(static_cast<int>(i), c->slot));
-      bool holding = d.hooks().gpu(static_cast<int>(i)).holder == t->id;
-      g->set_lease(holding ? "holding" : c->waiting[i] ? "waiting" : "idle");
+      g->set_gpu_index(gi);
+      g->set_memory_bytes(t->allowed[i] ? t->reported_used(gi, c->slot) : 0);
+      bool holding = d.hooks().gpu(gi).holder == t->id;
+      g->set_lease(holding ? "holding" : (t->allowed[i] && c->waiting[i]) ? "waiting" : "idle");
+      g->set_physical_bytes(physical);
     }
   }
+  if (!only.empty()) return;
+  for (const auto& [pid, bytes] : e.unmanaged()) {
+    auto* p = out->add_processes();
+    p->set_pid(pid);
+    p->set_managed(false);
+    for (size_t i = 0; i < ngpus; ++i) {
+      uint64_t physical = e.physical(pid, static_cast<int>(i));
+      if (physical == 0) continue;
+      auto* g = p->add_gpus();
+      g->set_gpu_index(static_cast<int>(i));
+      g->set_lease("none");
+      g->set_physical_bytes(physical);
+    }
+  }
+}
+
+void fill_event(const EnforcementEvent& e, pb::Event* out) {
+  out->set_unix_ns(e.unix_ns);
+  out->set_reason(reason_name(e.reason));
+  out->set_action(e.action);
+  out->set_pid(e.pid);
+  out->set_tenant(e.tenant);
+  out->set_gpu_index(e.gpu);
+  out->set_detail(e.detail);
 }
 
 // Shares arrive as doubles: NaN compares false with every bound and would
@@ -121,6 +166,9 @@ Result<TenantConfig> spec_to_config(const pb::TenantSpec& s) {
   c.request = s.compute_request();
   c.limit = s.compute_limit() == 0 ? 1.0 : s.compute_limit();
   c.devices.assign(s.devices().begin(), s.devices().end());
+  auto policy = policy_from(s.enforcement());
+  if (!policy) return make_error(policy.error());
+  c.enforcement = *policy;
   return c;
 }
 
@@ -182,6 +230,11 @@ grpc::Status AdminService::UpdateTenant(Ctx*, const pb::UpdateTenantRequest* in,
       c.limit = in->compute_limit();
     }
     if (in->set_devices()) c.devices.assign(in->devices().begin(), in->devices().end());
+    if (in->has_enforcement()) {
+      auto policy = policy_from(in->enforcement());
+      if (!policy) return invalid(policy.error());
+      c.enforcement = *policy;
+    }
     auto u = d_.update_tenant(c);
     if (!u) return from_error(u.error());
     fill_tenant(d_, *u, out);
@@ -218,6 +271,23 @@ grpc::Status AdminService::ListProcesses(Ctx*, const pb::ListProcessesRequest* i
     if (!in->tenant().empty() && !d_.tenants().by_name(in->tenant()))
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no tenant named '" + in->tenant() + "'");
     fill_processes(d_, in->tenant(), out);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::ListEvents(Ctx*, const pb::ListEventsRequest* in, pb::ListEventsResponse* out) {
+  return on_loop([&] {
+    // Newest first while selecting, so that `limit` keeps the most recent.
+    std::vector<const EnforcementEvent*> picked;
+    const auto& events = d_.enforcement().events();
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      if (in->limit() && picked.size() >= in->limit()) break;
+      // Not `break`: the wall clock may have been set back between events.
+      if (it->unix_ns < in->since_unix_ns()) continue;
+      if (in->has_tenant() && it->tenant != in->tenant()) continue;
+      picked.push_back(&*it);
+    }
+    for (auto it = picked.rbegin(); it != picked.rend(); ++it) fill_event(**it, out->add_events());
     return grpc::Status::OK;
   });
 }

@@ -25,6 +25,7 @@ class AdminService final : public vgpu::admin::v1::Admin::Service {
   grpc::Status RotateToken(Ctx*, const pb::RotateTokenRequest*, pb::TenantWithToken*) override;
   grpc::Status GetStatus(Ctx*, const pb::GetStatusRequest*, pb::NodeStatus*) override;
   grpc::Status ListProcesses(Ctx*, const pb::ListProcessesRequest*, pb::ListProcessesResponse*) override;
+  grpc::Status ListEvents(Ctx*, const pb::ListEventsRequest*, pb::ListEventsResponse*) override;
   grpc::Status Watch(Ctx*, const pb::WatchRequest*, grpc::ServerWriter<pb::Snapshot>*) override;
 
  private:

@@ -40,7 +40,12 @@ struct Metrics::Families {
         processes(gauge(r, "vgpu_tenant_processes", "Registered processes of the tenant")),
         gpu_memory_used(gauge(r, "vgpu_gpu_memory_used_bytes", "Physical memory in use on the GPU (NVML)")),
         gpu_memory_total(gauge(r, "vgpu_gpu_memory_total_bytes", "Physical memory of the GPU")),
-        gpu_busy(gauge(r, "vgpu_gpu_busy_ratio", "Fraction of time the GPU was busy (NVML utilization)")) {}
+        gpu_busy(gauge(r, "vgpu_gpu_busy_ratio", "Fraction of time the GPU was busy (NVML utilization)")),
+        enforcement(counter(r, "vgpu_enforcement_actions_total",
+                            "Actions of the enforcement backstop by reason, action (killed, reported, kill_failed) "
+                            "and tenant (empty: an unregistered process)")),
+        unmanaged(gauge(r, "vgpu_unmanaged_processes",
+                        "Unregistered processes using a managed GPU at the backstop's last poll")) {}
 
   static Family<Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -68,6 +73,8 @@ struct Metrics::Families {
   Family<Gauge>& gpu_memory_used;
   Family<Gauge>& gpu_memory_total;
   Family<Gauge>& gpu_busy;
+  Family<Counter>& enforcement;
+  Family<Gauge>& unmanaged;
   std::set<std::string> tenants;  // names with metrics, to drop deleted ones
 };
 
@@ -198,6 +205,13 @@ void Metrics::update() {
     f.gpu_memory_total.Add(l).Set(static_cast<double>(g.memory));
     f.gpu_busy.Add(l).Set(r.busy_fraction);
   }
+  // Kept for deleted tenants too: an action taken stays counted.
+  for (const auto& [key, n] : d_.enforcement().counts()) {
+    const auto& [reason, action, tenant] = key;
+    Families::set_counter(f.enforcement, {{"reason", reason}, {"action", action}, {"tenant", tenant}},
+                          static_cast<double>(n));
+  }
+  f.unmanaged.Add({}).Set(static_cast<double>(d_.enforcement().unmanaged().size()));
 }
 
 }  // namespace vgpu::sched

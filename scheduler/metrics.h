@@ -2,7 +2,9 @@
 // Per tenant and GPU (labels `tenant`, `gpu_uuid`): memory used and limit,
 // allocations denied, share target and achieved (sliding window), time spent
 // waiting for a lease, leases granted and preempted; per tenant: processes;
-// per GPU: physical memory used and total, busy fraction. Values are copied
+// per GPU: physical memory used and total, busy fraction; the enforcement
+// backstop's actions (labels `reason`, `action`, `tenant`) and the number of
+// unmanaged processes using a GPU. Values are copied
 // from vgpud's state on the event loop every `period`; scrapes read the copy.
 // The HTTP server is bounded (metrics.cc): a fixed pool of worker threads, a
 // deadline for receiving a request, no keep-alive, so idle or slow clients

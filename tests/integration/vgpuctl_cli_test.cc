@@ -108,8 +108,8 @@ TEST_F(VgpuctlTest, TenantLifecycleInEveryFormat) {
 
   Ctl get = vgpuctl(f_, {"tenant", "get", "infer"});
   ASSERT_EQ(get.code, 0) << get.err;
-  EXPECT_NE(get.out.find("Memory:     2Gi per GPU"), std::string::npos) << get.out;
-  EXPECT_NE(get.out.find("Request:    30.0%"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("Memory:       2Gi per GPU"), std::string::npos) << get.out;
+  EXPECT_NE(get.out.find("Request:      30.0%"), std::string::npos) << get.out;
   EXPECT_NE(get.out.find("TENANT  GPU  USED"), std::string::npos) << get.out;
   Ctl yaml = vgpuctl(f_, {"tenant", "get", "infer", "-o", "yaml"});
   ASSERT_EQ(yaml.code, 0) << yaml.err;

@@ -20,6 +20,7 @@ api::Tenant sample_tenant() {
   s->set_compute_request(0.3);
   s->set_compute_limit(1.0);
   s->add_devices("0");
+  s->set_enforcement("report");
   t.set_source("api");
   t.set_processes(2);
   auto* g = t.add_gpus();
@@ -46,7 +47,9 @@ std::vector<std::string> keys(const Json& j) {
 TEST(CliAdminJson, TenantShape) {
   Json t = vgpu::cli::tenant_json(sample_tenant());
   EXPECT_EQ(keys(t), (std::vector<std::string>{"name", "priority", "memory_bytes", "compute_request",
-                                                "compute_limit", "devices", "source", "processes", "gpus"}));
+                                                "compute_limit", "devices", "source", "processes", "gpus",
+                                                "enforcement"}));
+  EXPECT_EQ(t["enforcement"], "report");
   EXPECT_EQ(t["memory_bytes"].get<uint64_t>(), 8ull << 30);
   EXPECT_DOUBLE_EQ(t["compute_request"].get<double>(), 0.3);
   EXPECT_EQ(t["devices"], Json::array({"0"}));
@@ -99,9 +102,63 @@ TEST(CliAdminJson, StatusAndProcessesShape) {
   pg->set_gpu_index(0);
   pg->set_memory_bytes(1ull << 30);
   pg->set_lease("waiting");
+  pg->set_physical_bytes(1536ull << 20);
+  p.set_managed(true);
   Json pj = vgpu::cli::process_json(p);
-  EXPECT_EQ(pj.dump(), R"({"pid":42,"tenant":"infer","gpus":[{"index":0,"memory_bytes":1073741824,"lease":"waiting"}]})");
-  EXPECT_EQ(vgpu::cli::processes_table(Json::array({pj})), "PID  TENANT  GPU  MEMORY  LEASE\n42   infer   0    1Gi     waiting\n");
+  EXPECT_EQ(pj.dump(),
+            R"({"pid":42,"tenant":"infer","gpus":[{"index":0,"memory_bytes":1073741824,"lease":"waiting",)"
+            R"("physical_bytes":1610612736}],"managed":true})");
+  EXPECT_EQ(vgpu::cli::processes_table(Json::array({pj})),
+            "PID  TENANT  GPU  MEMORY  PHYSICAL  LEASE\n42   infer   0    1Gi     1.5Gi     waiting\n");
+}
+
+// A process the backstop saw on a GPU without a registration: no tenant, no
+// ledger, no lease; only what NVML says it holds.
+TEST(CliAdminJson, PsTableShowsUnmanagedProcesses) {
+  api::Process p;
+  p.set_pid(77);
+  auto* g = p.add_gpus();
+  g->set_gpu_index(1);
+  g->set_lease("none");
+  g->set_physical_bytes(64ull << 20);
+  api::Process idle;
+  idle.set_pid(78);
+  Json procs = Json::array({vgpu::cli::process_json(p), vgpu::cli::process_json(idle)});
+  EXPECT_EQ(procs[0]["managed"], false);
+  EXPECT_EQ(procs[0]["tenant"], "");
+  EXPECT_EQ(vgpu::cli::processes_table(procs),
+            "PID  TENANT       GPU  MEMORY  PHYSICAL  LEASE\n"
+            "77   (unmanaged)  1    -       64Mi      -\n"
+            "78   (unmanaged)  -    -       0         -\n");
+}
+
+TEST(CliAdminJson, EventsShapeAndTable) {
+  api::ListEventsResponse r;
+  auto* e = r.add_events();
+  e->set_unix_ns(1'700'000'000'123'456'789ull);
+  e->set_reason("unregistered");
+  e->set_action("reported");
+  e->set_pid(4242);
+  e->set_gpu_index(0);
+  e->set_detail("holds 64Mi on GPU 0 without registering");
+  auto* k = r.add_events();
+  k->set_unix_ns(1'700'000'060'000'000'000ull);
+  k->set_reason("over_quota");
+  k->set_action("killed");
+  k->set_pid(7);
+  k->set_tenant("train");
+  k->set_gpu_index(-1);
+  Json j = vgpu::cli::events_json(r.events());
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(keys(j[0]), (std::vector<std::string>{"unix_ns", "reason", "action", "pid", "tenant", "gpu", "detail"}));
+  EXPECT_EQ(j[0]["unix_ns"].get<uint64_t>(), 1'700'000'000'123'456'789ull);
+  EXPECT_EQ(j[0]["tenant"], "");
+  EXPECT_EQ(j[1]["gpu"], -1);
+  EXPECT_EQ(vgpu::cli::events_table(j),
+            "TIME                      REASON        ACTION    PID   TENANT  GPU  DETAIL\n"
+            "2023-11-14T22:13:20.123Z  unregistered  reported  4242  -       0    holds 64Mi on GPU 0 without registering\n"
+            "2023-11-14T22:14:20.000Z  over_quota    killed    7     train   -\n");
+  EXPECT_EQ(vgpu::cli::iso8601_utc(0), "1970-01-01T00:00:00.000Z");
 }
 
 TEST(CliAdminJson, PsTableLeavesOutGpusAProcessDoesNotUse) {
@@ -111,9 +168,9 @@ TEST(CliAdminJson, PsTableLeavesOutGpusAProcessDoesNotUse) {
                                   Json{{"index", 1}, {"memory_bytes", 0}, {"lease", "holding"}}})}},
        Json{{"pid", 8}, {"tenant", "b"}, {"gpus", Json::array({Json{{"index", 0}, {"memory_bytes", 0}, {"lease", "idle"}}})}}});
   EXPECT_EQ(vgpu::cli::processes_table(procs),
-            "PID  TENANT  GPU  MEMORY  LEASE\n"
-            "7    a       1    0       holding\n"
-            "8    b       -    0       idle\n");
+            "PID  TENANT  GPU  MEMORY  PHYSICAL  LEASE\n"
+            "7    a       1    0       0         holding\n"
+            "8    b       -    0       0         idle\n");
 }
 
 }  // namespace

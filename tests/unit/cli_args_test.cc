@@ -92,7 +92,8 @@ TEST(CliArgs, HelpOnEveryCommand) {
                                                         {"ps"},
                                                         {"top"},
                                                         {"token"},
-                                                        {"token", "rotate"}}) {
+                                                        {"token", "rotate"},
+                                                        {"events"}}) {
     std::string path = "vgpuctl";
     for (auto& c : cmd) path += " " + c;
     cmd.push_back("--help");
@@ -112,7 +113,10 @@ TEST(CliArgs, BadUnitsAreUsageErrorsBeforeContactingVgpud) {
            {"tenant", "update", "a", "--limit", "101%"},
            {"tenant", "update", "a", "--priority", "urgent"},
            {"tenant", "update", "a", "--memory", ""},
-           {"top", "--interval", "fast"}}) {
+           {"top", "--interval", "fast"},
+           {"tenant", "update", "a", "--enforcement", "lenient"},
+           {"events", "--since", "soon"},
+           {"events", "--limit", "-1"}}) {
     args.push_back(sock);
     Outcome r = vgpuctl(args);
     EXPECT_EQ(r.code, 2) << args[1] << " " << args[3] << ": " << r.err;

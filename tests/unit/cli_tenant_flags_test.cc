@@ -96,6 +96,37 @@ TEST(CliTenantFlags, UpdateSharesAreFractions) {
   EXPECT_DOUBLE_EQ(req->compute_limit(), 0.8);
 }
 
+// --enforcement: "default" is the API's "" (the node's policy); unset on
+// create is the node's policy too, and on update leaves the field alone.
+TEST(CliTenantFlags, EnforcementPolicy) {
+  TenantFlags f;
+  f.name = "infer";
+  f.memory = "1Gi";
+  auto plain = vgpu::cli::make_create_request(f);
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_EQ(plain->spec().enforcement(), "");
+  f.enforcement = "report";
+  auto report = vgpu::cli::make_create_request(f);
+  ASSERT_TRUE(report) << report.error();
+  EXPECT_EQ(report->spec().enforcement(), "report");
+
+  TenantFlags u;
+  u.name = "infer";
+  u.memory = "2Gi";
+  auto untouched = vgpu::cli::make_update_request(u);
+  ASSERT_TRUE(untouched) << untouched.error();
+  EXPECT_FALSE(untouched->has_enforcement());
+  TenantFlags only;
+  only.name = "infer";
+  only.enforcement = "default";
+  auto reset = vgpu::cli::make_update_request(only);
+  ASSERT_TRUE(reset) << reset.error() << " (--enforcement alone is a change)";
+  ASSERT_TRUE(reset->has_enforcement());
+  EXPECT_EQ(reset->enforcement(), "");
+  only.enforcement = "kill";
+  EXPECT_EQ(vgpu::cli::make_update_request(only)->enforcement(), "kill");
+}
+
 TEST(CliTenantFlags, UpdateWithNothingToChangeIsAnError) {
   TenantFlags f;
   f.name = "infer";
