@@ -43,6 +43,12 @@ class DaemonClient {
   // (later calls then return at once). True if registered.
   bool await_registration();
   const std::string& refusal() const { return refusal_; }
+  // The tenant's control block (read-only mapping), nullptr unless registered.
+  // Like lease_word(): a reconnect may swap it for the new vgpud's, and the
+  // old mapping stays valid, so a reader never sees freed memory.
+  const TenantControl* control() const {
+    return state_.load() == State::kRegistered ? shm_.ctl : nullptr;
+  }
 
   // The lease word of hook slot `slot` (nullptr: not a GPU of vgpud, or not registered).
   LeaseWord* lease_word(int slot);

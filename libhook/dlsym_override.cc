@@ -31,6 +31,20 @@ struct NvmlHook {
 const NvmlHook kNvmlHooks[] = {
     {"nvmlDeviceGetMemoryInfo", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo)},
     {"nvmlDeviceGetMemoryInfo_v2", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo_v2)},
+// Per-process views, filtered to the caller's tenant (api_nvml_processes.cc).
+#define VGPU_NVML_HOOK(name) {#name, reinterpret_cast<void*>(&::name)},
+    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses_v3)
+    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses_v2)
+    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses)
+    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses_v3)
+    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses_v2)
+    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses)
+    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses_v3)
+    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses_v2)
+    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses)
+    VGPU_NVML_HOOK(nvmlDeviceGetProcessUtilization)
+    VGPU_NVML_HOOK(nvmlDeviceGetProcessesUtilizationInfo)
+#undef VGPU_NVML_HOOK
 };
 
 // The wrapper to return for (handle, name), or nullptr to let glibc answer.

@@ -7,7 +7,9 @@
  * interception.
  *
  * Users: simgpu/nvml_*.cc (implementation), libhook (interception of
- * nvmlDeviceGetMemoryInfo v1/v2), tests and tools.
+ * nvmlDeviceGetMemoryInfo v1/v2 and of the per-process lists), tests and tools.
+ * simgpu does not implement the graphics and MPS process lists (declared here
+ * for the hook, which filters them on a real driver).
  *
  * Self-contained C (C99 or C++). Each function has a PFN_<name> pointer typedef
  * for dlsym-style lookups. Versioned entry points: the un-suffixed legacy
@@ -193,6 +195,18 @@ typedef nvmlProcessesUtilizationInfo_v1_t nvmlProcessesUtilizationInfo_t;
   X(nvmlDeviceGetComputeRunningProcesses_v2,                                                    \
     (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
   X(nvmlDeviceGetComputeRunningProcesses,                                                       \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_v1_t* infos))                \
+  X(nvmlDeviceGetGraphicsRunningProcesses_v3,                                                   \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
+  X(nvmlDeviceGetGraphicsRunningProcesses_v2,                                                   \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
+  X(nvmlDeviceGetGraphicsRunningProcesses,                                                      \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_v1_t* infos))                \
+  X(nvmlDeviceGetMPSComputeRunningProcesses_v3,                                                 \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
+  X(nvmlDeviceGetMPSComputeRunningProcesses_v2,                                                 \
+    (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_t* infos))                   \
+  X(nvmlDeviceGetMPSComputeRunningProcesses,                                                    \
     (nvmlDevice_t device, unsigned int* infoCount, nvmlProcessInfo_v1_t* infos))                \
   X(nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t* utilization))         \
   X(nvmlDeviceGetProcessUtilization, (nvmlDevice_t device, nvmlProcessUtilizationSample_t* utilization, \
