@@ -63,8 +63,14 @@ TEST(VgpudBackstop, RolledBackLedgerDoesNotBuyMemory) {
   // 256 MiB at a time up to 3 GiB on a 1 GiB quota, zeroing the ledger before each.
   auto c = f.run({program("hostile_tenant"), "rollback", std::to_string(256ull << 20), std::to_string(3ull << 30)},
                  "mallory-token-0001");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return c->output().find("held ") != std::string::npos || !c->running(); }, 20s));
+  double first_over = seconds_since(t0);
   int status = c->wait(20s);
+  double window = seconds_since(t0) - first_over;
   EXPECT_EQ(status, -9) << c->output() << c->errors() << f.daemon_log();
+  EXPECT_LT(window, 1.0) << "over-quota window";
+  std::printf("over-quota window: ended %.3f s after its first rolled-back allocation\n", window);
   EXPECT_NE(f.daemon_log().find("(over_quota)"), std::string::npos) << f.daemon_log();
   // The largest amount it ever held, as it printed.
   size_t at = c->output().rfind("held ");
