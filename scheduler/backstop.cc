@@ -8,7 +8,7 @@ namespace vgpu::sched {
 
 namespace {
 constexpr size_t kLeaseWindowPolls = 10;
-constexpr uint64_t kSamplePeriodSlackNs = 2 * 166'667'000;
+constexpr uint64_t kSamplePeriodSlackNs = 166'667'000;  // one NVML sample period
 }  // namespace
 
 const char* reason_name(Reason r) {
@@ -126,8 +126,8 @@ void Backstop::check_quota(const Observation& o, std::vector<Verdict>* out) {
 
 // NVML's per-process utilization comes in samples of 1/6 s or more that do
 // not line up with vgpud's polls, so busy and held time are compared over a
-// rolling window of polls, with a slack of a third of the window plus two
-// sample periods: only a tenant that clearly used the GPU beyond its leases
+// rolling window of polls, with a slack of a fifth of the window plus one
+// sample period: only a tenant that clearly used the GPU beyond its leases
 // (launches that bypassed the gate) is charged and acted on.
 void Backstop::check_leases(const Observation& o, std::vector<Verdict>* out) {
   if (o.interval_ns == 0) return;
@@ -153,7 +153,7 @@ void Backstop::check_leases(const Observation& o, std::vector<Verdict>* out) {
         held_sum += p.held;
         span += p.interval;
       }
-      uint64_t slack = span / 3 + kSamplePeriodSlackNs;
+      uint64_t slack = span / 5 + kSamplePeriodSlackNs;
       if (busy_sum <= held_sum + slack) continue;
       Verdict v;
       v.pid = b->second.second->pid;

@@ -80,6 +80,28 @@ TEST(VgpudBackstop, RolledBackLedgerDoesNotBuyMemory) {
   }
 }
 
+TEST(VgpudBackstop, LaunchesThatBypassTheGateAreChargedAndEnded) {
+  VgpudFixture f(kTenants + std::string("  - {name: alice, token: alice-token-00001, memory: 1Gi}\n"), {},
+                 kEnforce);
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto alice = f.run({vgpu::test::bin_dir() + "/vgpu-workload", "--kernel-us", "1000", "--duration", "8"},
+                     "alice-token-00001");
+  // Registered through the hook, but every kernel goes through a private
+  // copy of the driver: no lease is ever asked for.
+  auto m = f.run({program("hostile_tenant"), "unleased", "8000"}, "mallory-token-0001");
+  ASSERT_TRUE(wait_until([&] { return m->output().find("launching") != std::string::npos || !m->running(); }, 20s));
+  auto t0 = std::chrono::steady_clock::now();
+  int status = m->wait(15s);
+  double took = seconds_since(t0);
+  EXPECT_EQ(status, -9) << m->output() << m->errors() << f.daemon_log();
+  EXPECT_NE(f.daemon_log().find("(unleased_launch)"), std::string::npos) << f.daemon_log();
+  std::printf("unleased launches ended %.2f s after they began\n", took);
+  EXPECT_EQ(alice->wait(30s), 0) << alice->errors() << "\n" << f.daemon_log();
+  EXPECT_EQ(f.daemon_log().find("killed pid " + std::to_string(alice->pid())), std::string::npos)
+      << "a tenant that launches under its lease is never acted on";
+}
+
 TEST(VgpudBackstop, ReportPolicyOnlyRecords) {
   VgpudFixture f(kTenants, {}, "enforcement: {bpf: \"off\", startup_grace: 0s, policy: report}\n");
   std::string why;

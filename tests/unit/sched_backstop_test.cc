@@ -139,8 +139,8 @@ TEST(Backstop, BusyWithoutLeaseOverAWindowIsChargedAndActedOn) {
   ASSERT_EQ(v.size(), 1u);
   EXPECT_TRUE(v[0].act);
   EXPECT_EQ(v[0].reason, Reason::kUnleasedLaunch);
-  // 1900 ms busy, 200 ms held, slack 2000/3 ms + 2 sample periods.
-  EXPECT_EQ(v[0].penalty_ns, 1700 * kMs - 2000 * kMs / 3 - 2 * 166'667'000ull);
+  // 1900 ms busy, 200 ms held, slack 2000/5 ms + one sample period.
+  EXPECT_EQ(v[0].penalty_ns, 1700 * kMs - 400 * kMs - 166'667'000ull);
 }
 
 TEST(Backstop, BusyWithinTheLeaseIsFine) {
