@@ -147,8 +147,9 @@ TEST(Backstop, BusyWithinTheLeaseIsFine) {
   Backstop b(test_config(), 0, nullptr);
   Observation o = base(10'000 * kMs);
   o.registered = {{100, 1}};
-  o.tenants[1].held_ns = {100 * kMs};
-  // NVML samples do not line up with polls: bursts above the lease time.
+  o.tenants[1].held_ns = {160 * kMs};
+  // NVML samples (1/6 s) do not line up with polls: a poll sees two samples
+  // or none, though on average the tenant was busy only while it held the lease.
   for (int i = 0; i < 30; ++i, o.now_ns += 200 * kMs) {
     o.gpus[0] = {{100, kGi / 2, i % 2 ? 0 : 333 * kMs}};
     EXPECT_TRUE(b.evaluate(o).empty()) << i;
