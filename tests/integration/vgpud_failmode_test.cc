@@ -61,6 +61,22 @@ TEST(VgpudFailMode, ClosedModeProcessStartedBeforeVgpudIsServedOnceItIsUp) {
   EXPECT_EQ(p.wait(30s), 0) << "still refused long after vgpud came up: " << p.output() << p.errors();
 }
 
+TEST(VgpudFailMode, OpenModeProcessOverQuotaIsNotAdoptedSilently) {
+  // vgpud is down; with open chosen explicitly the process takes 2 GiB on a
+  // tenant quota of 1 GiB. When vgpud comes back the process registers, and
+  // the backstop (not a silent adoption) decides: policy kill ends it.
+  VgpudFixture f(kTenants, {}, "enforcement: {bpf: \"off\", context_allowance: 0}\n");
+  Child w({bin_dir() + "/vgpu-workload", "--duration", "30", "--alloc-size", "1Gi", "--alloc-count", "2", "--hold"},
+          env_with(f, "open"));
+  ASSERT_TRUE(wait_until([&] { return w.errors().find("; launching") != std::string::npos || !w.running(); }, 20s))
+      << w.errors();
+  ASSERT_NE(w.errors().find("allocations 2/2 ok"), std::string::npos) << w.errors();
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  EXPECT_EQ(w.wait(10s), -9) << w.errors() << f.daemon_log();
+  EXPECT_NE(f.daemon_log().find("(over_quota)"), std::string::npos) << f.daemon_log();
+}
+
 TEST(VgpudFailMode, ClosedModeLaunchesWaitForVgpudToComeBack) {
   VgpudFixture f(kTenants, {}, "scheduler: {quantum: 5ms}\n");
   std::string why;
