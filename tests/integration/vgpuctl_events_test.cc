@@ -61,37 +61,8 @@ json with_pid(const json& list, int pid) {
   return out;
 }
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string scrape(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
-}
+using vgpu::test::free_port;
+using vgpu::test::scrape_metrics;
 
 // The value of the first sample of `metric` whose label text contains every
 // one of `labels` (a metric without labels: pass none); -1 if there is none.
@@ -188,7 +159,7 @@ TEST(VgpuctlEvents, UnregisteredProcessShowsInEventsPsAndMetrics) {
   // Metrics: one report counted, one unmanaged process.
   std::string text;
   EXPECT_TRUE(wait_until([&] {
-    text = scrape(port);
+    text = scrape_metrics(port);
     return sample(text, "vgpu_enforcement_actions_total", {"reason=\"unregistered\"", "action=\"reported\""}) == 1 &&
            sample(text, "vgpu_unmanaged_processes", {}) == 1;
   }, 10s)) << text;
@@ -199,7 +170,7 @@ TEST(VgpuctlEvents, UnregisteredProcessShowsInEventsPsAndMetrics) {
   rogue.wait(10s);
   EXPECT_TRUE(wait_until([&] {
     return with_pid(parse(vgpuctl(f, {"ps", "-o", "json"}))["processes"], rogue.pid()).empty() &&
-           sample(scrape(port), "vgpu_unmanaged_processes", {}) == 0;
+           sample(scrape_metrics(port), "vgpu_unmanaged_processes", {}) == 0;
   }, 10s));
   EXPECT_EQ(with_pid(parse(vgpuctl(f, {"events", "-o", "json"}))["events"], rogue.pid()).size(), 1u);
 }

@@ -21,37 +21,8 @@ using vgpu::test::json_number;
 using vgpu::test::VgpudFixture;
 using vgpu::test::wait_until;
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string scrape(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  std::string out;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    std::string req = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  return out;
-}
+using vgpu::test::free_port;
+using vgpu::test::scrape_metrics;
 
 // The value of the first sample of `metric` whose labels contain `label`.
 double sample(const std::string& text, const std::string& metric, const std::string& label) {
@@ -84,7 +55,7 @@ TEST(VgpudMetrics, TenantAndGpuMetricsFollowTheWorkloads) {
   const std::string t = "tenant=\"base\"";
   std::string text;
   ASSERT_TRUE(wait_until([&] {
-    text = scrape(port);
+    text = scrape_metrics(port);
     return sample(text, "vgpu_tenant_memory_used_bytes", t) == 768.0 * (1 << 20) &&
            sample(text, "vgpu_tenant_allocations_denied_total", t) >= 1 &&
            sample(text, "vgpu_tenant_share_achieved_ratio", t) > 0.2;
@@ -99,7 +70,7 @@ TEST(VgpudMetrics, TenantAndGpuMetricsFollowTheWorkloads) {
   EXPECT_GE(sample(text, "vgpu_gpu_busy_ratio", "gpu_uuid=\"GPU-"), 0);
   ASSERT_EQ(w->wait(30s), 0) << w->errors();
   // Memory comes back when the process ends.
-  EXPECT_TRUE(wait_until([&] { return sample(scrape(port), "vgpu_tenant_memory_used_bytes", t) == 0; }, 10s));
+  EXPECT_TRUE(wait_until([&] { return sample(scrape_metrics(port), "vgpu_tenant_memory_used_bytes", t) == 0; }, 10s));
 }
 
 TEST(VgpudMetrics, UnusableAddressIsAClearStartupError) {
@@ -133,7 +104,7 @@ TEST(VgpudMetrics, SlowClientsDoNotStopScrapes) {
   VgpudFixture f("  - {name: base, memory: 1Gi}\n", {}, "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  ASSERT_TRUE(wait_until([&] { return scrape(port).find("vgpu_gpu_memory_total_bytes") != std::string::npos; }, 10s));
+  ASSERT_TRUE(wait_until([&] { return scrape_metrics(port).find("vgpu_gpu_memory_total_bytes") != std::string::npos; }, 10s));
   std::vector<int> slow;
   for (int i = 0; i < 12; ++i) {
     int fd = half_request(port);
@@ -141,7 +112,7 @@ TEST(VgpudMetrics, SlowClientsDoNotStopScrapes) {
     slow.push_back(fd);
   }
   auto t0 = std::chrono::steady_clock::now();
-  std::string text = scrape(port);
+  std::string text = scrape_metrics(port);
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_NE(text.find("vgpu_gpu_memory_total_bytes"), std::string::npos) << "no answer within 5 s";
   EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";

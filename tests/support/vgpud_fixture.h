@@ -50,6 +50,11 @@ class VgpudFixture {
   std::unique_ptr<Child> daemon_;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for vgpud's metrics).
+int free_port();
+// GET /metrics from 127.0.0.1:`port` (5 s timeout); the whole HTTP response.
+std::string scrape_metrics(int port);
+
 // Extracts a numeric field `"name":<number>` from a JSON text; NaN if absent.
 double json_number(const std::string& json, const std::string& name);
 
