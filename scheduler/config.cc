@@ -179,7 +179,8 @@ std::optional<Error> read_compute(const Reader& r, const YAML::Node& n, const st
 
 std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, EnforcementConfig* e) {
   if (auto err = r.only(n, "enforcement", {"policy", "poll_interval", "tolerance", "context_allowance", "grace",
-                                           "startup_grace", "allowlist", "overcommit", "revoke_deadline", "bpf"}))
+                                           "startup_grace", "allowlist", "overcommit", "revoke_deadline", "bpf",
+                                           "bpf_launches"}))
     return err;
   if (n["policy"]) {
     auto v = r.scalar(n["policy"], "enforcement.policy");
@@ -227,11 +228,13 @@ std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, Enfo
       e->allowlist.push_back(*v);
     }
   }
-  if (n["overcommit"]) {
-    auto v = r.scalar(n["overcommit"], "enforcement.overcommit");
+  for (auto [key, out] : {std::pair{"overcommit", &e->overcommit}, std::pair{"bpf_launches", &e->bpf_launches}}) {
+    if (!n[key]) continue;
+    std::string path = std::string("enforcement.") + key;
+    auto v = r.scalar(n[key], path);
     if (!v) return Error{v.error()};
-    if (*v != "true" && *v != "false") return r.fail(n["overcommit"], "enforcement.overcommit", "must be true or false");
-    e->overcommit = *v == "true";
+    if (*v != "true" && *v != "false") return r.fail(n[key], path, "must be true or false");
+    *out = *v == "true";
   }
   if (n["bpf"]) {
     auto v = r.scalar(n["bpf"], "enforcement.bpf");

@@ -64,6 +64,7 @@ struct EnforcementConfig {
   bool overcommit = false;                     // quotas above a GPU's memory allowed
   uint64_t revoke_deadline_ns = 100'000'000;   // revoked lease taken by force after
   std::string bpf = "auto";                    // auto | off | required
+  bool bpf_launches = false;                   // also probe launch entry points (a trap per launch)
 };
 
 // Limits on what the hook socket accepts (`limits:`).

@@ -212,11 +212,11 @@ uint64_t Enforcement::physical(int32_t pid, int gpu) const {
 
 Result<bool> Enforcement::start_probe(const std::string& driver_library) {
   if (cfg_.bpf == "off") return true;
-  // Launch entry points are left out: a uprobe trap per launch is far too
+  // Launch entry points only on request: a uprobe trap per launch is far too
   // dear on a hot path (docs/security.md); first calls and allocations are
   // what the backstop needs.
   auto probe = driver_library.empty() ? Result<std::unique_ptr<DriverProbe>>(make_error("no libcuda.so.1 found"))
-                                      : DriverProbe::attach(driver_library, DriverProbeOptions{false});
+                                      : DriverProbe::attach(driver_library, DriverProbeOptions{cfg_.bpf_launches});
   if (!probe) {
     probe_status_ = "unavailable: " + probe.error();
     if (cfg_.bpf == "required") return make_error("eBPF driver probe (enforcement.bpf: required): " + probe.error());
@@ -232,16 +232,15 @@ Result<bool> Enforcement::start_probe(const std::string& driver_library) {
 
 void Enforcement::on_probe() {
   uint64_t now = now_ns();
-  bool alloc_unregistered = false;
+  bool allocated = false;
   auto registered = hooks_.registered();
   probe_->consume([&](const DriverEvent& e) {
-    if (registered.count(e.pid)) return;
-    backstop_.saw_driver_call(e.pid, e.ts_ns ? e.ts_ns : now);
-    alloc_unregistered |= e.kind == DriverEvent::Kind::kAlloc;
+    allocated |= e.kind == DriverEvent::Kind::kAlloc;
+    if (!registered.count(e.pid)) backstop_.saw_driver_call(e.pid, e.ts_ns ? e.ts_ns : now);
   });
-  // An unregistered process allocating: look at the GPUs now, not at the next
-  // poll (at most every 20 ms).
-  if (alloc_unregistered && now - last_poll_ns_ > 20'000'000) poll();
+  // Someone allocated (unregistered, or registered and maybe past its quota):
+  // look at the GPUs now rather than at the next poll (at most every 20 ms).
+  if (allocated && now - last_poll_ns_ > 20'000'000) poll();
 }
 
 void Enforcement::forget_exited() {

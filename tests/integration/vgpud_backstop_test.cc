@@ -5,6 +5,8 @@
 // poll interval plus grace, and the action is in vgpud's log.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 
@@ -100,6 +102,20 @@ TEST(VgpudBackstop, LaunchesThatBypassTheGateAreChargedAndEnded) {
   EXPECT_EQ(alice->wait(30s), 0) << alice->errors() << "\n" << f.daemon_log();
   EXPECT_EQ(f.daemon_log().find("killed pid " + std::to_string(alice->pid())), std::string::npos)
       << "a tenant that launches under its lease is never acted on";
+}
+
+TEST(VgpudBackstop, EbpfProbeSeesTheDriverCallsOfAnUnregisteredProcess) {
+  if (geteuid() != 0) GTEST_SKIP() << "loading BPF programs needs root (CAP_BPF, CAP_PERFMON); CI runs as root";
+  VgpudFixture f(kTenants, {}, "enforcement: {bpf: required, startup_grace: 0s}\n");
+  std::string why;
+  if (!f.start(&why)) {
+    if (why.find("not permitted") != std::string::npos) GTEST_SKIP() << "this kernel refuses BPF: " << why;
+    FAIL() << why;
+  }
+  ASSERT_NE(f.daemon_log().find("eBPF driver probe attached"), std::string::npos) << f.daemon_log();
+  Child c({program("sim_mem_holder"), "hold", std::to_string(64ull << 20)}, f.node().env());
+  EXPECT_EQ(c.wait(10s), -9) << f.daemon_log();
+  EXPECT_NE(f.daemon_log().find("seen by the eBPF probe"), std::string::npos) << f.daemon_log();
 }
 
 TEST(VgpudBackstop, ReportPolicyOnlyRecords) {
