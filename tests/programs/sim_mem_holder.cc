@@ -1,6 +1,7 @@
 // A CUDA program that takes device memory and keeps it until killed, for the
 // cross-process capacity and IPC tests. Usage:
-//   sim_mem_holder hold BYTES      allocate BYTES, print "ready free=<bytes>", wait
+//   sim_mem_holder hold BYTES      allocate BYTES (0: none, the context alone), print
+//                                  "ready free=<bytes>", wait
 //   sim_mem_holder export BYTES    allocate, print "handle=<128 hex digits>", wait
 //   sim_mem_holder open HEX        open an IPC handle, print
 //                                  "open rc=<rc> before=<free> after=<free>", wait
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
   size_t bytes = std::strtoull(argv[2], nullptr, 10);
   if (mode == "export") return export_handle(bytes);
   CUdeviceptr p = 0;
-  if (cuMemAlloc(&p, bytes) != CUDA_SUCCESS) {
+  if (bytes > 0 && cuMemAlloc(&p, bytes) != CUDA_SUCCESS) {  // 0: the context alone
     std::printf("alloc failed\n");
     return 1;
   }
