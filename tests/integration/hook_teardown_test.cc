@@ -53,11 +53,11 @@ TEST(HookTeardownControl, WithoutTheHookNothingIsRefused) {
 class HookTeardownDaemon : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HookTeardownDaemon, TenantQuotaComesBack) {
-  VgpudFixture f("  - {name: solo, token: teardown-token, memory: 1Gi}\n",
+  VgpudFixture f("  - {name: solo, token: teardown-tenant-token, memory: 1Gi}\n",
                  std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}});
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto child = f.run({program("hook_teardown_probe"), GetParam(), "0"}, "teardown-token");
+  auto child = f.run({program("hook_teardown_probe"), GetParam(), "0"}, "teardown-tenant-token");
   ASSERT_EQ(child->wait(60s), 0) << child->output() << child->errors();
   EXPECT_EQ(child->output(), "ok\n");
 }
