@@ -26,6 +26,21 @@ bool AllocationRegistry::take(uint64_t key, Charge* out) {
   return true;
 }
 
+void AllocationRegistry::take_owned_by(uint64_t ctx, std::vector<Charge>* out) {
+  if (ctx == 0) return;
+  for (Shard& s : shards_) {
+    std::lock_guard<std::mutex> g(s.mu);
+    for (auto it = s.map.begin(); it != s.map.end();) {
+      if (it->second.ctx == ctx) {
+        out->push_back(it->second);
+        it = s.map.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+}
+
 void AllocationRegistry::clear() {
   for (Shard& s : shards_) {
     new (&s.mu) std::mutex();  // the lock may have been held by a thread that no longer exists

@@ -17,7 +17,7 @@ CUresult create_array(Handle* handle, const void* desc, uint64_t bytes, const ch
   HookCore& core = HookCore::get();
   int slot = core.current_slot();
   CUresult r = charged_call(slot, bytes, api, call);
-  if (r == CUDA_SUCCESS) core.arrays().add(reinterpret_cast<uint64_t>(*handle), {slot, bytes});
+  if (r == CUDA_SUCCESS) core.arrays().add(reinterpret_cast<uint64_t>(*handle), {slot, bytes, core.current_context()});
   return r;
 }
 

@@ -32,7 +32,7 @@ CUresult alloc_async(CUdeviceptr* dptr, size_t bytes, CUstream stream, bool per_
   HookCore& core = HookCore::get();
   int slot = slot_of_stream(stream, per_thread);
   CUresult r = charged_call(slot, bytes, api, call);
-  if (r == CUDA_SUCCESS) core.pointers().add(*dptr, {slot, bytes});
+  if (r == CUDA_SUCCESS) core.pointers().add(*dptr, {slot, bytes, core.current_context()});
   return r;
 }
 

@@ -215,7 +215,7 @@ class GraphMemory {
         for (CUdeviceptr p : *charged_now) core.uncharge_record(core.pointers(), p);
         return false;
       }
-      core.pointers().add(n->dptr, {n->slot, n->bytes});
+      core.pointers().add(n->dptr, {n->slot, n->bytes, core.current_context()});
       charged_now->push_back(n->dptr);
     }
     return true;
@@ -240,7 +240,7 @@ CUresult add_alloc_node(CUgraph g, const CUmemPoolProps& props, size_t bytes, co
   int slot = core.devices().slot_of_ordinal(props.location.id);
   CUresult r = charged_call(slot, bytes, "cuGraphAddMemAllocNode", call);
   if (r != CUDA_SUCCESS) return r;
-  core.pointers().add(*dptr, {slot, bytes});
+  core.pointers().add(*dptr, {slot, bytes, core.current_context()});
   GraphMemory::get().added(g, *dptr, slot, bytes);
   return r;
 }

@@ -16,7 +16,7 @@ CUresult alloc_linear(Ptr* dptr, Size bytes, const char* api, Call call) {
   HookCore& core = HookCore::get();
   int slot = core.current_slot();
   CUresult r = charged_call(slot, bytes, api, call);
-  if (r == CUDA_SUCCESS) core.pointers().add(*dptr, {slot, bytes});
+  if (r == CUDA_SUCCESS) core.pointers().add(*dptr, {slot, bytes, core.current_context()});
   return r;
 }
 
@@ -32,7 +32,7 @@ CUresult settle_pitch(Ptr* dptr, int slot, uint64_t estimate, uint64_t actual, F
     core.uncharge(slot, estimate);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
-  core.pointers().add(*dptr, {slot, actual});
+  core.pointers().add(*dptr, {slot, actual, core.current_context()});
   return CUDA_SUCCESS;
 }
 

@@ -38,7 +38,11 @@ CUresult uncharged_call(AllocationRegistry& reg, uint64_t key, Call call) {
 }
 
 // The wrapper's real function, or CUDA_ERROR_NOT_FOUND from the wrapper when
-// the driver does not have it.
+// the driver does not export that exact symbol (real_driver.h). NOT_FOUND is
+// the driver's "named symbol not found": the entry point is not in this
+// driver. Nothing else is called, in particular no other version of the
+// function (its arguments differ). Without the hook such a program would not
+// load, or its dlsym/cuGetProcAddress would find nothing.
 #define VGPU_REAL_OR_RETURN(var, sym) \
   auto var = VGPU_REAL(sym);          \
   if (!var) return CUDA_ERROR_NOT_FOUND

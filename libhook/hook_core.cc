@@ -15,6 +15,7 @@ namespace vgpu::hook {
 namespace {
 
 using CuCtxGetDevice = int (*)(int*);
+using CuCtxGetCurrent = int (*)(void**);
 
 HookConfig load_config() {
   HookConfig cfg = parse_config([](const char* name) { return std::getenv(name); });
@@ -88,6 +89,27 @@ int HookCore::current_slot() {
   int dev = -1;
   if (!get_device || get_device(&dev) != 0) return -1;
   return devices_.slot_of_ordinal(dev);
+}
+
+uint64_t HookCore::current_context() {
+  static auto get_current = reinterpret_cast<CuCtxGetCurrent>(real_cuda_symbol("cuCtxGetCurrent"));
+  void* ctx = nullptr;
+  if (!get_current || get_current(&ctx) != 0) return 0;
+  return reinterpret_cast<uint64_t>(ctx);
+}
+
+void HookCore::release_context(uint64_t ctx) {
+  std::vector<Charge> owned;
+  pointers_.take_owned_by(ctx, &owned);
+  arrays_.take_owned_by(ctx, &owned);
+  uint64_t total = 0;
+  for (const Charge& c : owned) {
+    uncharge(c.slot, c.bytes);
+    total += c.bytes;
+  }
+  if (!owned.empty())
+    VGPU_LOG(LogLevel::kDebug, "context %#llx torn down: %zu allocations, %llu bytes returned",
+             static_cast<unsigned long long>(ctx), owned.size(), static_cast<unsigned long long>(total));
 }
 
 bool HookCore::charge(int slot, uint64_t bytes, const char* api) {

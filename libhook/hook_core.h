@@ -40,6 +40,13 @@ class HookCore {
 
   // Slot of the calling thread's current context's device, -1 if none.
   int current_slot();
+  // The calling thread's current context as a registry owner (Charge::ctx), 0 if none.
+  uint64_t current_context();
+  // After the driver destroyed context `ctx` (cuCtxDestroy, a primary reset
+  // or last release): returns the charge of everything it held — linear,
+  // managed, stream-ordered and graph memory, arrays. Its own overhead charge
+  // is the caller's (api_context.cc).
+  void release_context(uint64_t ctx);
 
   // Reserves `bytes` on `slot` for `api`. On refusal logs (capped) and
   // returns false: the caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0

@@ -60,8 +60,11 @@ int find_hook(const char* symbol) {
 
 void* redirect_to_wrapper(const char* base, void* real) {
   if (!real) return real;
+  // An exported function first (exact), then a remembered lookup answer.
   for (int i = 0; i < kHookCount; ++i)
     if (std::strcmp(kHooks[i].base, base) == 0 && real_pointer(i) == real) return kHooks[i].wrapper;
+  for (int i = 0; i < kHookCount; ++i)
+    if (std::strcmp(kHooks[i].base, base) == 0 && g_proc[i] == real) return kHooks[i].wrapper;
   return real;
 }
 

@@ -35,6 +35,9 @@ int find_hook(const char* symbol);
 // every wrapper's forward stays a few instructions (P1).
 extern std::atomic<bool> g_resolved;
 extern void* g_real[];
+// The driver's cuGetProcAddress answer for row id at the row's version
+// (nullptr when the driver does not export the row's symbol).
+extern void* g_proc[];
 void* real_pointer_slow(int id);
 inline void* real_pointer(int id) {
   if (__builtin_expect(g_resolved.load(std::memory_order_acquire), 1)) return g_real[id];
@@ -42,8 +45,12 @@ inline void* real_pointer(int id) {
 }
 
 // If `real` is the real driver's pointer of a hooked symbol with base name
-// `base`, returns that symbol's wrapper; otherwise returns `real` unchanged.
-// This is how cuGetProcAddress answers are redirected into the hook.
+// `base` (its export, or its cuGetProcAddress answer), returns that symbol's
+// wrapper; otherwise returns `real` unchanged. This is how cuGetProcAddress
+// answers are redirected into the hook: the wrapper of the ABI the driver
+// actually gave (a driver without cuGraphAddNode_v2 that answers
+// cuGraphAddNode's v1 function yields the v1 wrapper), never one of an ABI the
+// driver lacks.
 void* redirect_to_wrapper(const char* base, void* real);
 
 }  // namespace vgpu::hook

@@ -28,6 +28,11 @@ constexpr uint64_t kWaitSliceNs = 20'000'000;  // re-checks vgpud's presence thi
 std::mutex& g_mu = *new std::mutex();
 std::vector<std::pair<void*, int>>& g_contexts = *new std::vector<std::pair<void*, int>>();  // (CUcontext, slot)
 uint64_t g_slots_mask = 0;
+// Held by the hook's own threads (idle watcher, drain) while they use a
+// context or its events outside g_mu/g_inflight_mu; gate_forget_context
+// takes it once after dropping the context, so when it returns nothing of the
+// hook touches that context again and the driver may destroy it.
+std::mutex& g_use_mu = *new std::mutex();
 
 // In-flight launches of each context while its lease is contended: events
 // recorded after each launch, oldest first.
@@ -115,7 +120,10 @@ void refresh_locked() {
 void gate_note_context(void* ctx, int slot) {
   if (slot < 0 || slot >= 64) return;
   std::lock_guard<std::mutex> g(g_mu);
-  g_contexts.emplace_back(ctx, slot);
+  for (auto& e : g_contexts)
+    if (e.first == ctx) e.second = slot;
+  if (std::none_of(g_contexts.begin(), g_contexts.end(), [&](auto& e) { return e.first == ctx; }))
+    g_contexts.emplace_back(ctx, slot);
   g_slots_mask |= uint64_t{1} << slot;
   refresh_locked();
 }
@@ -189,14 +197,17 @@ void idle_watcher() {
       g_watcher_parked.store(false, std::memory_order_relaxed);
     }
     uint64_t gen = g_launch_gen.load(std::memory_order_acquire);
-    std::vector<CUevent> newest;
     {
-      std::lock_guard<std::mutex> g(g_inflight_mu);
-      for (auto& [ctx, f] : g_inflight)
-        if (!f.pending.empty()) newest.push_back(f.pending.back());
+      std::lock_guard<std::mutex> use(g_use_mu);  // no context is destroyed under these syncs
+      std::vector<CUevent> newest;
+      {
+        std::lock_guard<std::mutex> g(g_inflight_mu);
+        for (auto& [ctx, f] : g_inflight)
+          if (!f.pending.empty()) newest.push_back(f.pending.back());
+      }
+      for (CUevent e : newest)
+        if (sync) sync(e);
     }
-    for (CUevent e : newest)
-      if (sync) sync(e);
     seen = gen;
     if (g_launch_gen.load(std::memory_order_acquire) == gen) report_idle_leases();
   }
@@ -204,14 +215,29 @@ void idle_watcher() {
 
 }  // namespace
 
-void gate_forget_context(void* ctx) {
+int gate_forget_context(void* ctx) {
   {
     std::lock_guard<std::mutex> g(g_inflight_mu);
     g_inflight.erase(ctx);  // the context's events die with it
   }
-  std::lock_guard<std::mutex> g(g_mu);
-  g_contexts.erase(std::remove_if(g_contexts.begin(), g_contexts.end(), [&](auto& e) { return e.first == ctx; }),
-                   g_contexts.end());
+  int slot = -1;
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    for (auto& e : g_contexts)
+      if (e.first == ctx) slot = e.second;
+    g_contexts.erase(std::remove_if(g_contexts.begin(), g_contexts.end(), [&](auto& e) { return e.first == ctx; }),
+                     g_contexts.end());
+    // The fast path stays on the slot while a context of it is left.
+    uint64_t mask = 0;
+    for (auto& e : g_contexts) mask |= uint64_t{1} << e.second;
+    if (mask) {
+      g_slots_mask = mask;
+      refresh_locked();
+    }
+  }
+  // Waits out a watcher pass or drain that took the context before it was dropped.
+  std::lock_guard<std::mutex> barrier(g_use_mu);
+  return slot;
 }
 
 void gate_refresh() {
@@ -221,6 +247,7 @@ void gate_refresh() {
 
 void gate_reset_after_fork() {
   new (&g_mu) std::mutex();
+  new (&g_use_mu) std::mutex();
   new (&g_watch_mu) std::mutex();
   new (&g_watch_cv) std::condition_variable();  // the parent's watcher thread does not exist here
   g_watcher_started.store(false);
@@ -240,6 +267,7 @@ void gate_drain(int dev) {
   static auto pop = reinterpret_cast<Pop>(real_cuda_symbol("cuCtxPopCurrent_v2"));
   static auto sync = reinterpret_cast<Sync>(real_cuda_symbol("cuCtxSynchronize"));
   if (!push || !pop || !sync) return;
+  std::lock_guard<std::mutex> use(g_use_mu);  // the contexts stay alive until the drain ends
   std::vector<void*> mine;
   {
     std::lock_guard<std::mutex> g(g_mu);

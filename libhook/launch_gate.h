@@ -74,9 +74,14 @@ void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result)
 void gate_set_inflight_cap(uint32_t cap);
 
 // A context of hook slot `slot` exists in this process (it may be the only
-// GPU: then the fast path applies). `ctx` is remembered for draining.
+// GPU: then the fast path applies). `ctx` is remembered for draining, once
+// however often it is noted (a primary context is retained many times).
 void gate_note_context(void* ctx, int slot);
-void gate_forget_context(void* ctx);
+// Before the driver destroys `ctx`: the gate drops it and its throttle events
+// and returns once none of the hook's own threads (idle watcher, drain) still
+// uses them. Returns the slot it was noted with (-1: not known), so a failed
+// destroy can note it again.
+int gate_forget_context(void* ctx);
 // Re-reads lease pointers (after registration or a reconnect).
 void gate_refresh();
 // Waits for this process's queued work on shm device `dev` (a revoked lease).

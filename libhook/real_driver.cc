@@ -15,6 +15,7 @@ namespace vgpu::hook {
 
 std::atomic<bool> g_resolved{false};
 void* g_real[kHookCount];
+void* g_proc[kHookCount];
 
 namespace {
 
@@ -29,21 +30,28 @@ std::atomic<void*> g_nvml{nullptr};
 std::atomic<bool> g_nvml_tried{false};
 thread_local bool t_in_init = false;
 
-void* resolve_one(GetProcV2 v2, GetProcV1 v1, const HookEntry& e) {
+// What the driver's cuGetProcAddress answers for row `e`, asked for the row's
+// own version. Only used to recognise that answer later (redirect_to_wrapper),
+// and only asked when the driver exports the row's symbol: a driver without
+// it answers a newer version with an older ABI (535/550 do), which must not
+// be mistaken for this row.
+void* proc_answer(GetProcV2 v2, GetProcV1 v1, const HookEntry& e) {
   void* p = nullptr;
   uint64_t flags = e.per_thread ? kPerThreadStream : kLegacyStream;
   int status = 0;
   int rc = v2 ? v2(e.base, &p, e.version, flags, &status) : v1 ? v1(e.base, &p, e.version, flags) : 1;
-  if (rc != 0 || !p) p = real_dlsym()(g_cuda.load(), e.symbol);
-  return p;
+  return rc == 0 ? p : nullptr;
 }
 
 void resolve_all(void* cuda) {
   auto v2 = reinterpret_cast<GetProcV2>(real_dlsym()(cuda, "cuGetProcAddress_v2"));
   auto v1 = reinterpret_cast<GetProcV1>(real_dlsym()(cuda, "cuGetProcAddress"));
   for (int i = 0; i < kHookCount; ++i) {
-    g_real[i] = resolve_one(v2, v1, hook_entry(i));
-    if (!g_real[i]) VGPU_LOG(LogLevel::kDebug, "the driver has no %s", hook_entry(i).symbol);
+    const HookEntry& e = hook_entry(i);
+    // Exactly the export of that name: never another version of the function.
+    g_real[i] = real_dlsym()(cuda, e.symbol);
+    g_proc[i] = g_real[i] ? proc_answer(v2, v1, e) : nullptr;
+    if (!g_real[i]) VGPU_LOG(LogLevel::kDebug, "the driver has no %s", e.symbol);
   }
 }
 

@@ -1,11 +1,17 @@
 // RealDriver: the real libcuda.so.1 (and libnvidia-ml.so.1) behind the hook.
 //
 // The driver is opened with dlopen("libcuda.so.1") on first need, never in a
-// constructor, and every hooked symbol is resolved through the driver's own
-// cuGetProcAddress_v2 by (base name, version, per-thread flag), so each
-// wrapper forwards to exactly the ABI it replaces (a _ptsz wrapper to the
-// real _ptsz function, a legacy wrapper to the legacy function). Symbols the
-// driver does not report that way are looked up by name in its handle.
+// constructor. Each hooked row's real function is the driver's export of
+// exactly the row's symbol name (dlsym on the driver's handle), so a wrapper
+// forwards to exactly the ABI it replaces (a _ptsz wrapper to the real _ptsz
+// function, a legacy wrapper to the legacy function). A row the driver does
+// not export has no real function: its wrapper returns CUDA_ERROR_NOT_FOUND
+// (charging.h) and calls nothing. cuGetProcAddress is deliberately not used
+// for this: drivers 535/550 answer a version above their own with success and
+// their newest older ABI (cuGraphAddNode for cuGraphAddNode_v2), which a
+// wrapper of the newer ABI must never call. The driver's cuGetProcAddress
+// answer for each exported row is remembered only to recognise it when an
+// application's lookup returns it (hook_table.h redirect_to_wrapper).
 //
 // Thread-safety: all functions are thread-safe. Pointers stay valid for the
 // life of the process (the libraries are never closed).
