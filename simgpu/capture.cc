@@ -63,6 +63,18 @@ void finish(const std::shared_ptr<Capture>& c) {
   g_active.erase(std::remove(g_active.begin(), g_active.end(), c), g_active.end());
 }
 
+// A destroyed context's captures end (their graphs with them), so they stop
+// restricting other threads.
+void end_context_captures(Context* ctx) {
+  std::lock_guard<std::mutex> g(g_mu);
+  auto active = g_active;
+  for (auto& c : active)
+    if (c->ctx == ctx) {
+      finish(c);
+      graph_delete(c->graph);
+    }
+}
+
 }  // namespace
 
 CUstreamCaptureMode& thread_capture_mode() { return t_mode; }
@@ -190,6 +202,8 @@ CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mod
       mode != CU_STREAM_CAPTURE_MODE_RELAXED)
     return CUDA_ERROR_INVALID_VALUE;
   if (s->is_legacy_null) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+  static std::once_flag once;
+  std::call_once(once, [] { Driver::get().on_context_destroy(end_context_captures); });
   std::lock_guard<std::mutex> g(g_mu);
   if (s->capture) return CUDA_ERROR_ILLEGAL_STATE;
   auto c = std::make_shared<Capture>();

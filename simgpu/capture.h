@@ -62,10 +62,6 @@ CUresult check_event_sync(const std::shared_ptr<EventRecord>& rec);
 bool capture_wait_event(const std::shared_ptr<Stream>& s, const std::shared_ptr<EventRecord>& rec,
                         unsigned flags, CUresult* err);
 
-}  // namespace simgpu
-
-namespace simgpu {
-
 // The calling thread's capture interaction mode (GLOBAL until exchanged).
 CUstreamCaptureMode& thread_capture_mode();
 

@@ -457,4 +457,17 @@ TEST_F(SimCapture, IsolationAndMergeAcrossCaptureBoundaries) {
   EXPECT_EQ(cuStreamEndCapture(s_, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
 }
 
+TEST_F(SimCapture, DestroyingTheContextEndsItsCaptures) {
+  CUcontext other;
+  ASSERT_EQ(cuCtxCreate(&other, nullptr, 0, 0), CUDA_SUCCESS);  // now current
+  CUstream s;
+  ASSERT_EQ(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  EXPECT_EQ(on_thread([] { return cuCtxSynchronize(); }), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  ASSERT_EQ(cuCtxDestroy(other), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSetCurrent(ctx_), CUDA_SUCCESS);
+  EXPECT_EQ(on_thread([] { return cuCtxSynchronize(); }), CUDA_SUCCESS);  // no capture left
+  EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
+}
+
 }  // namespace
