@@ -1,7 +1,10 @@
 // Stream capture entry points: cuStreamBeginCapture (legacy, _v2, _ptsz),
 // cuStreamEndCapture, cuStreamIsCapturing, cuStreamGetCaptureInfo (v1, _v2,
-// _v3, each with _ptsz) and cuThreadExchangeStreamCaptureMode. The rules live
-// in capture.cc.
+// _v3, each with _ptsz), cuStreamBeginCaptureToGraph(_ptsz),
+// cuStreamUpdateCaptureDependencies (v1, _v2, each with _ptsz) and
+// cuThreadExchangeStreamCaptureMode. The rules live in capture.cc.
+#include <cstring>
+
 #include "capture.h"
 
 using namespace simgpu;
@@ -12,6 +15,35 @@ CUresult begin(CUstream h, CUstreamCaptureMode mode, bool per_thread) {
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
   return capture_begin(s, mode);
+}
+
+// Captured edges carry no data: edge data, when given, must be all default.
+CUresult node_list(const CUgraphNode* deps, const CUgraphEdgeData* edges, size_t n, std::vector<CUgraphNode>* out) {
+  if (n > 0 && !deps) return CUDA_ERROR_INVALID_VALUE;
+  const CUgraphEdgeData zero{};
+  for (size_t i = 0; edges && i < n; ++i)
+    if (std::memcmp(&edges[i], &zero, sizeof zero) != 0) return not_supported("capture edges with edge data");
+  out->assign(deps, deps + n);
+  return CUDA_SUCCESS;
+}
+
+CUresult begin_to_graph(CUstream h, CUgraph g, const CUgraphNode* deps, const CUgraphEdgeData* edges, size_t n,
+                        CUstreamCaptureMode mode, bool per_thread) {
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  std::shared_ptr<Stream> s;
+  if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  std::vector<CUgraphNode> list;
+  if (CUresult r = node_list(deps, edges, n, &list)) return r;
+  return capture_begin(s, mode, g, list);
+}
+
+CUresult update_deps(CUstream h, CUgraphNode* deps, const CUgraphEdgeData* edges, size_t n, unsigned flags,
+                     bool per_thread) {
+  std::shared_ptr<Stream> s;
+  if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  std::vector<CUgraphNode> list;
+  if (CUresult r = node_list(deps, edges, n, &list)) return r;
+  return capture_update_deps(s, list, flags);
 }
 
 CUresult end(CUstream h, CUgraph* out, bool per_thread) {
@@ -40,6 +72,33 @@ SIMGPU_EXPORT CUresult cuStreamBeginCapture_ptsz(CUstream h) {
 SIMGPU_EXPORT CUresult cuStreamBeginCapture_v2(CUstream h, CUstreamCaptureMode mode) { return begin(h, mode, false); }
 SIMGPU_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream h, CUstreamCaptureMode mode) {
   return begin(h, mode, true);
+}
+
+SIMGPU_EXPORT CUresult cuStreamBeginCaptureToGraph(CUstream h, CUgraph g, const CUgraphNode* deps,
+                                                   const CUgraphEdgeData* edges, size_t n, CUstreamCaptureMode mode) {
+  return begin_to_graph(h, g, deps, edges, n, mode, false);
+}
+SIMGPU_EXPORT CUresult cuStreamBeginCaptureToGraph_ptsz(CUstream h, CUgraph g, const CUgraphNode* deps,
+                                                        const CUgraphEdgeData* edges, size_t n,
+                                                        CUstreamCaptureMode mode) {
+  return begin_to_graph(h, g, deps, edges, n, mode, true);
+}
+
+SIMGPU_EXPORT CUresult cuStreamUpdateCaptureDependencies(CUstream h, CUgraphNode* deps, size_t n, unsigned flags) {
+  return update_deps(h, deps, nullptr, n, flags, false);
+}
+SIMGPU_EXPORT CUresult cuStreamUpdateCaptureDependencies_ptsz(CUstream h, CUgraphNode* deps, size_t n,
+                                                              unsigned flags) {
+  return update_deps(h, deps, nullptr, n, flags, true);
+}
+SIMGPU_EXPORT CUresult cuStreamUpdateCaptureDependencies_v2(CUstream h, CUgraphNode* deps,
+                                                            const CUgraphEdgeData* edges, size_t n, unsigned flags) {
+  return update_deps(h, deps, edges, n, flags, false);
+}
+SIMGPU_EXPORT CUresult cuStreamUpdateCaptureDependencies_v2_ptsz(CUstream h, CUgraphNode* deps,
+                                                                 const CUgraphEdgeData* edges, size_t n,
+                                                                 unsigned flags) {
+  return update_deps(h, deps, edges, n, flags, true);
 }
 
 SIMGPU_EXPORT CUresult cuStreamEndCapture(CUstream h, CUgraph* out) { return end(h, out, false); }

@@ -237,6 +237,13 @@ CUresult graph_add_op(CUgraph h, const std::vector<CUgraphNode>& deps, CUgraphNo
   return add_node(g, deps.data(), deps.size(), std::move(n), out);
 }
 
+bool graph_valid(CUgraph g) { return graph_of(g) != nullptr; }
+
+bool graph_has_node(CUgraph g, CUgraphNode node) {
+  auto* n = reinterpret_cast<GraphNode*>(node);
+  return graph_of(g) && g_nodes.contains(n) && n->graph == reinterpret_cast<Graph*>(g);
+}
+
 bool graph_node_reaches(CUgraphNode from, CUgraphNode ancestor) {
   auto* start = reinterpret_cast<GraphNode*>(from);
   if (!g_nodes.contains(start)) return false;

@@ -71,7 +71,7 @@ void end_context_captures(Context* ctx) {
   for (auto& c : active)
     if (c->ctx == ctx) {
       finish(c);
-      graph_delete(c->graph);
+      if (c->owns_graph) graph_delete(c->graph);
     }
 }
 
@@ -197,7 +197,8 @@ bool capture_wait_event(const std::shared_ptr<Stream>& s, const std::shared_ptr<
   return true;
 }
 
-CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mode) {
+CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mode, CUgraph into,
+                       const std::vector<CUgraphNode>& deps) {
   if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL &&
       mode != CU_STREAM_CAPTURE_MODE_RELAXED)
     return CUDA_ERROR_INVALID_VALUE;
@@ -206,15 +207,20 @@ CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mod
   std::call_once(once, [] { Driver::get().on_context_destroy(end_context_captures); });
   std::lock_guard<std::mutex> g(g_mu);
   if (s->capture) return CUDA_ERROR_ILLEGAL_STATE;
+  if (into && !graph_valid(into)) return CUDA_ERROR_INVALID_VALUE;
+  for (CUgraphNode d : deps)
+    if (!graph_has_node(into, d)) return CUDA_ERROR_INVALID_VALUE;
   auto c = std::make_shared<Capture>();
   c->id = g_next_id.fetch_add(1);
   c->mode = mode;
   c->owner = std::this_thread::get_id();
   c->ctx = s->ctx;
-  c->graph = graph_new();
+  c->graph = into ? into : graph_new();
+  c->owns_graph = !into;
   c->origin = s.get();
   join(c, s);
   s->capture_deps.clear();
+  add_unique(&s->capture_deps, deps);
   g_active.push_back(c);
   return CUDA_SUCCESS;
 }
@@ -244,11 +250,25 @@ CUresult capture_end(const std::shared_ptr<Stream>& s, CUgraph* out) {
   }
   finish(c);
   if (r) {
-    graph_delete(c->graph);
+    if (c->owns_graph) graph_delete(c->graph);
     *out = nullptr;
     return r;
   }
   *out = c->graph;
+  return CUDA_SUCCESS;
+}
+
+CUresult capture_update_deps(const std::shared_ptr<Stream>& s, const std::vector<CUgraphNode>& deps,
+                             unsigned flags) {
+  if (flags != 0 && flags != CU_STREAM_ADD_CAPTURE_DEPENDENCIES && flags != CU_STREAM_SET_CAPTURE_DEPENDENCIES)
+    return CUDA_ERROR_INVALID_VALUE;
+  std::lock_guard<std::mutex> g(g_mu);
+  auto c = s->capture;
+  if (!c) return CUDA_ERROR_ILLEGAL_STATE;
+  for (CUgraphNode d : deps)
+    if (!graph_has_node(c->graph, d)) return CUDA_ERROR_INVALID_VALUE;
+  if (flags == CU_STREAM_SET_CAPTURE_DEPENDENCIES) s->capture_deps.clear();
+  add_unique(&s->capture_deps, deps);
   return CUDA_SUCCESS;
 }
 

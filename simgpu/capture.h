@@ -23,6 +23,7 @@ struct Capture {
   std::thread::id owner;  // thread that began the capture
   Context* ctx = nullptr;
   CUgraph graph = nullptr;
+  bool owns_graph = true;  // false: cuStreamBeginCaptureToGraph's graph stays the caller's
   Stream* origin = nullptr;
   bool invalidated = false;
   bool ended = false;
@@ -66,8 +67,15 @@ bool capture_wait_event(const std::shared_ptr<Stream>& s, const std::shared_ptr<
 CUstreamCaptureMode& thread_capture_mode();
 
 // cuStreamBeginCapture: UNSUPPORTED on the legacy stream, ILLEGAL_STATE when
-// `s` already captures, INVALID_VALUE for an unknown mode.
-CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mode);
+// `s` already captures, INVALID_VALUE for an unknown mode. With `into`
+// (cuStreamBeginCaptureToGraph), nodes go into that graph after `deps`
+// (INVALID_VALUE unless they are its nodes).
+CUresult capture_begin(const std::shared_ptr<Stream>& s, CUstreamCaptureMode mode, CUgraph into = nullptr,
+                       const std::vector<CUgraphNode>& deps = {});
+// cuStreamUpdateCaptureDependencies: ILLEGAL_STATE unless `s` captures;
+// INVALID_VALUE for nodes not in the capture's graph or unknown flags.
+CUresult capture_update_deps(const std::shared_ptr<Stream>& s, const std::vector<CUgraphNode>& deps,
+                             unsigned flags);
 // cuStreamEndCapture: ILLEGAL_STATE when `s` does not capture, UNMATCHED when
 // it was not the origin, WRONG_THREAD (capture goes on), then INVALIDATED or
 // UNJOINED (capture ended, *out = NULL) or the graph.

@@ -20,6 +20,10 @@ void graph_delete(CUgraph g);
 // stream-order deps of its own) each time the instantiated graph is launched.
 CUresult graph_add_op(CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphNodeType type, StreamOp op,
                       CUgraphNode* out);
+// True when `g` is a live graph.
+bool graph_valid(CUgraph g);
+// True when `node` is a live node of graph `g`.
+bool graph_has_node(CUgraph g, CUgraphNode node);
 // True when `ancestor` is `from` or reachable from `from` through dependencies.
 bool graph_node_reaches(CUgraphNode from, CUgraphNode ancestor);
 

@@ -457,6 +457,78 @@ TEST_F(SimCapture, IsolationAndMergeAcrossCaptureBoundaries) {
   EXPECT_EQ(cuStreamEndCapture(s_, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
 }
 
+TEST_F(SimCapture, BeginCaptureToGraphAppendsToTheCallersGraph) {
+  std::atomic<int> ran{0};
+  CUgraph g, other;
+  ASSERT_EQ(cuGraphCreate(&g, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphCreate(&other, 0), CUDA_SUCCESS);
+  CUDA_HOST_NODE_PARAMS hp{bump, &ran};
+  CUgraphNode first, foreign;
+  ASSERT_EQ(cuGraphAddHostNode(&first, g, nullptr, 0, &hp), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphAddEmptyNode(&foreign, other, nullptr, 0), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamBeginCaptureToGraph(s_, nullptr, nullptr, nullptr, 0, CU_STREAM_CAPTURE_MODE_GLOBAL),
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(cuStreamBeginCaptureToGraph(s_, g, &foreign, nullptr, 1, CU_STREAM_CAPTURE_MODE_GLOBAL),
+            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(status(s_), CU_STREAM_CAPTURE_STATUS_NONE);
+  ASSERT_EQ(cuStreamBeginCaptureToGraph(s_, g, &first, nullptr, 1, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  CUstreamCaptureStatus st;
+  CUgraph during = nullptr;
+  const CUgraphNode* deps;
+  size_t n = 0;
+  ASSERT_EQ(exported<Info2>("cuStreamGetCaptureInfo_v2")(s_, &st, nullptr, &during, &deps, &n), CUDA_SUCCESS);
+  EXPECT_EQ(during, g);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(deps[0], first);
+  ASSERT_EQ(cuLaunchHostFunc(s_, bump, &ran), CUDA_SUCCESS);
+  CUgraph out = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &out), CUDA_SUCCESS);
+  EXPECT_EQ(out, g);
+  EXPECT_EQ(node_types(g).size(), 2u);
+  CUgraphExec exec;
+  ASSERT_EQ(cuGraphInstantiate(&exec, g, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphLaunch(exec, s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(s_), CUDA_SUCCESS);
+  EXPECT_EQ(ran.load(), 2);
+  cuGraphExecDestroy(exec);
+  // An invalidated capture leaves the caller's graph alive.
+  ASSERT_EQ(cuStreamBeginCaptureToGraph(s_, g, nullptr, nullptr, 0, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamSynchronize(s_), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+  EXPECT_EQ(cuStreamEndCapture(s_, &out), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+  EXPECT_EQ(cuGraphDestroy(g), CUDA_SUCCESS);
+  EXPECT_EQ(cuGraphDestroy(other), CUDA_SUCCESS);
+}
+
+TEST_F(SimCapture, UpdateCaptureDependenciesAddsOrReplaces) {
+  using Update1 = CUresult (*)(CUstream, CUgraphNode*, size_t, unsigned);
+  auto update1 = exported<Update1>("cuStreamUpdateCaptureDependencies");
+  EXPECT_EQ(update1(s_, nullptr, 0, 0), CUDA_ERROR_ILLEGAL_STATE);
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  ASSERT_EQ(spin(s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuEventRecord(e_, s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamWaitEvent(s2_, e_, 0), CUDA_SUCCESS);
+  ASSERT_EQ(spin(s2_), CUDA_SUCCESS);  // s2 is not joined back ...
+  CUstreamCaptureStatus st;
+  const CUgraphNode* deps;
+  size_t n = 0;
+  ASSERT_EQ(exported<Info2>("cuStreamGetCaptureInfo_v2")(s2_, &st, nullptr, nullptr, &deps, &n), CUDA_SUCCESS);
+  ASSERT_EQ(n, 1u);
+  CUgraphNode branch = deps[0];
+  EXPECT_EQ(update1(s_, &branch, 1, 7), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(update1(s_, &branch, 1, CU_STREAM_ADD_CAPTURE_DEPENDENCIES), CUDA_SUCCESS);  // ... but s_ adopts it
+  ASSERT_EQ(exported<Info2>("cuStreamGetCaptureInfo_v2")(s_, &st, nullptr, nullptr, &deps, &n), CUDA_SUCCESS);
+  EXPECT_EQ(n, 2u);
+  ASSERT_EQ(cuStreamUpdateCaptureDependencies(s_, &branch, nullptr, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES),
+            CUDA_SUCCESS);
+  ASSERT_EQ(exported<Info2>("cuStreamGetCaptureInfo_v2")(s_, &st, nullptr, nullptr, &deps, &n), CUDA_SUCCESS);
+  ASSERT_EQ(n, 1u);
+  EXPECT_EQ(deps[0], branch);
+  CUgraph g;
+  ASSERT_EQ(cuStreamEndCapture(s_, &g), CUDA_SUCCESS);  // joined through the update
+  EXPECT_EQ(node_types(g).size(), 2u);
+  cuGraphDestroy(g);
+}
+
 TEST_F(SimCapture, DestroyingTheContextEndsItsCaptures) {
   CUcontext other;
   ASSERT_EQ(cuCtxCreate(&other, nullptr, 0, 0), CUDA_SUCCESS);  // now current
