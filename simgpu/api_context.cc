@@ -1,5 +1,6 @@
 // Contexts: primary context retain/release/reset/state, cuCtxCreate v2/v3/v4,
 // destroy, the per-thread context stack, synchronize and queries.
+#include "capture.h"
 #include "event.h"
 
 using namespace simgpu;
@@ -125,6 +126,7 @@ SIMGPU_EXPORT CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int* version) 
 SIMGPU_EXPORT CUresult cuCtxSynchronize() {
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   synchronize_context(c);
   run_sync_hooks(c);
   return CUDA_SUCCESS;
@@ -134,6 +136,7 @@ SIMGPU_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   Context* c = nullptr;
   CUresult r = ctx ? check_context(ctx, &c) : current_context(&c);
   if (r) return r;
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   synchronize_context(c);
   run_sync_hooks(c);
   return CUDA_SUCCESS;

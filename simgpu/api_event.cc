@@ -1,4 +1,5 @@
 // Events: create, record (with flags), query, synchronize, elapsed time, destroy.
+#include "capture.h"
 #include "event.h"
 
 namespace simgpu {
@@ -49,6 +50,13 @@ CUresult record(CUevent h, CUstream hs, bool per_thread) {
   if (s->ctx != e->ctx) return CUDA_ERROR_INVALID_HANDLE;
   auto rec = std::make_shared<EventRecord>();
   rec->stream = s;
+  CUresult captured = CUDA_SUCCESS;
+  if (capture_event_record(s, rec.get(), &captured)) {
+    if (captured) return captured;
+    std::lock_guard<std::mutex> g(e->mu);
+    e->last = rec;
+    return CUDA_SUCCESS;
+  }
   StreamOp op;
   op.work = [rec] { rec->time_ns.store(monotonic_ns(), std::memory_order_release); };
   std::lock_guard<std::mutex> g(e->mu);  // record order == enqueue order
@@ -113,13 +121,16 @@ SIMGPU_EXPORT CUresult cuEventQuery(CUevent h) {
   Event* e = nullptr;
   if (CUresult r = check_event(h, &e)) return r;
   auto rec = e->latest();
+  if (CUresult r = check_event_sync(rec)) return r;
   return (!rec || rec->stream->done(rec->seq)) ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 SIMGPU_EXPORT CUresult cuEventSynchronize(CUevent h) {
   Event* e = nullptr;
   if (CUresult r = check_event(h, &e)) return r;
-  if (auto rec = e->latest()) rec->stream->wait_for(rec->seq);
+  auto rec = e->latest();
+  if (CUresult r = check_event_sync(rec)) return r;
+  if (rec) rec->stream->wait_for(rec->seq);
   run_sync_hooks(e->ctx);
   return CUDA_SUCCESS;
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 
+#include "graph.h"
 #include "memory.h"
 #include "module.h"
 
@@ -31,6 +32,7 @@ struct GraphNode {
   int device = 0;  // mem alloc
   size_t bytes = 0;
   CUdeviceptr dptr = 0;  // mem alloc result / mem free target
+  std::shared_ptr<const StreamOp> op;  // captured work (stream capture), run as is
   ~GraphNode() {
     if (type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && dptr && !find_allocation(dptr)) give_back_address(device, dptr, bytes);
   }
@@ -173,6 +175,7 @@ CUresult charge_allocations(const GraphExec& e, Context* ctx) {
 }
 
 StreamOp op_for(const std::shared_ptr<GraphNode>& n) {
+  if (n->op) return *n->op;
   StreamOp op;
   switch (n->type) {
     case CU_GRAPH_NODE_TYPE_KERNEL:
@@ -208,6 +211,55 @@ CUresult launch(CUgraphExec h, CUstream hs, bool per_thread) {
 }
 
 }  // namespace
+
+CUgraph graph_new() {
+  auto* g = new Graph();
+  g_graphs.add(g);
+  return reinterpret_cast<CUgraph>(g);
+}
+
+void graph_delete(CUgraph h) {
+  Graph* g = graph_of(h);
+  if (!g) return;
+  g_graphs.remove(g);
+  for (auto& n : g->nodes) g_nodes.remove(n.get());
+  delete g;
+}
+
+CUresult graph_add_op(CUgraph h, const std::vector<CUgraphNode>& deps, CUgraphNodeType type, StreamOp op,
+                      CUgraphNode* out) {
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = type;
+  op.deps.clear();
+  n->op = std::make_shared<const StreamOp>(std::move(op));
+  return add_node(g, deps.data(), deps.size(), std::move(n), out);
+}
+
+bool graph_valid(CUgraph g) { return graph_of(g) != nullptr; }
+
+bool graph_has_node(CUgraph g, CUgraphNode node) {
+  auto* n = reinterpret_cast<GraphNode*>(node);
+  return graph_of(g) && g_nodes.contains(n) && n->graph == reinterpret_cast<Graph*>(g);
+}
+
+bool graph_node_reaches(CUgraphNode from, CUgraphNode ancestor) {
+  auto* start = reinterpret_cast<GraphNode*>(from);
+  if (!g_nodes.contains(start)) return false;
+  std::vector<GraphNode*> todo{start};
+  std::vector<GraphNode*> seen;
+  while (!todo.empty()) {
+    GraphNode* n = todo.back();
+    todo.pop_back();
+    if (reinterpret_cast<CUgraphNode>(n) == ancestor) return true;
+    if (std::find(seen.begin(), seen.end(), n) != seen.end()) continue;
+    seen.push_back(n);
+    todo.insert(todo.end(), n->deps.begin(), n->deps.end());
+  }
+  return false;
+}
+
 }  // namespace simgpu
 
 using namespace simgpu;

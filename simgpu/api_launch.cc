@@ -1,6 +1,7 @@
 // Kernel launches (cuLaunchKernel, cuLaunchKernelEx, cooperative launches) and
 // host work in stream order (cuLaunchHostFunc, cuStreamAddCallback), each with
 // its per-thread-default-stream variant.
+#include "capture.h"
 #include "module.h"
 
 using namespace simgpu;
@@ -33,8 +34,7 @@ CUresult launch(CUfunction f, const unsigned grid[3], const unsigned block[3], u
   StreamOp op;
   op.engine_ns = kernel_duration_ns(*fn, params, extra);
   op.is_kernel = true;
-  enqueue_ordered(s, std::move(op));
-  return CUDA_SUCCESS;
+  return submit_op(s, std::move(op), CU_GRAPH_NODE_TYPE_KERNEL);
 }
 
 CUresult launch_ex(const CUlaunchConfig* c, CUfunction f, void** params, void** extra, bool per_thread) {
@@ -53,8 +53,7 @@ CUresult host_work(CUstream h, bool per_thread, std::function<void()> fn) {
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
   StreamOp op;
   op.work = std::move(fn);
-  enqueue_ordered(s, std::move(op));
-  return CUDA_SUCCESS;
+  return submit_op(s, std::move(op), CU_GRAPH_NODE_TYPE_HOST);
 }
 
 }  // namespace

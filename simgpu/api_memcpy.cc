@@ -8,6 +8,7 @@
 // CUDA_ERROR_INVALID_VALUE.
 #include <cstring>
 
+#include "capture.h"
 #include "memory.h"
 
 using namespace simgpu;
@@ -35,14 +36,20 @@ CUresult check_side(Side side, const void* p, size_t n) {
   return CUDA_ERROR_INVALID_VALUE;
 }
 
-// Queues `work` on the resolved stream; waits for it when `sync`.
-CUresult submit(CUstream h, bool per_thread, bool sync, std::function<void()> work) {
+// Queues `work` on the resolved stream (or captures it as a node of `type`);
+// waits for it when `sync`. A synchronous copy is a potentially unsafe call
+// during stream capture (it synchronizes).
+CUresult submit(CUstream h, bool per_thread, bool sync, std::function<void()> work,
+                CUgraphNodeType type = CU_GRAPH_NODE_TYPE_MEMCPY) {
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  if (sync)
+    if (CUresult r = check_stream_sync(s)) return r;
   StreamOp op;
   op.work = std::move(work);
-  uint64_t seq = enqueue_ordered(s, std::move(op));
-  if (sync) s->wait_for(seq);
+  uint64_t seq = 0;
+  if (CUresult r = submit_op(s, std::move(op), type, &seq)) return r;
+  if (sync && seq) s->wait_for(seq);
   return CUDA_SUCCESS;
 }
 
@@ -69,7 +76,7 @@ CUresult fill(CUdeviceptr dst, T value, size_t count, CUstream h, bool per_threa
   return submit(h, per_thread, sync, [dst, value, count] {
     T* p = static_cast<T*>(dev(dst));
     for (size_t i = 0; i < count; ++i) p[i] = value;
-  });
+  }, CU_GRAPH_NODE_TYPE_MEMSET);
 }
 
 // --- 2D copies ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 // and cuPointerGetAttribute.
 #include <sys/mman.h>
 
+#include "capture.h"
 #include "memory.h"
 
 using namespace simgpu;
@@ -79,11 +80,13 @@ CUresult write_pointer_attribute(void* data, CUpointer_attribute attr, const All
 }  // namespace
 
 SIMGPU_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   return alloc_current(bytesize, bytesize, MemKind::kDevice, 0, dptr);
 }
 
 SIMGPU_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, size_t WidthInBytes,
                                           size_t Height, unsigned int ElementSizeBytes) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
   if (!dptr || !pPitch || WidthInBytes == 0 || Height == 0) return CUDA_ERROR_INVALID_VALUE;
@@ -96,6 +99,7 @@ SIMGPU_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* dptr, size_t* pPitch, siz
 }
 
 SIMGPU_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, unsigned int flags) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST) {
     if (CUresult r = require_init()) return r;
     return CUDA_ERROR_INVALID_VALUE;
@@ -104,6 +108,7 @@ SIMGPU_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* dptr, size_t bytesize, uns
 }
 
 SIMGPU_EXPORT CUresult cuMemFree_v2(CUdeviceptr dptr) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
   if (dptr == 0) return CUDA_SUCCESS;  // like free(NULL)
@@ -138,9 +143,13 @@ SIMGPU_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr* pbase, size_t* psize
 
 // --- page-locked host memory ------------------------------------------------
 
-SIMGPU_EXPORT CUresult cuMemAllocHost_v2(void** pp, size_t bytesize) { return host_alloc(pp, bytesize, 0); }
+SIMGPU_EXPORT CUresult cuMemAllocHost_v2(void** pp, size_t bytesize) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
+  return host_alloc(pp, bytesize, 0);
+}
 
 SIMGPU_EXPORT CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   constexpr unsigned kValid = CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP | CU_MEMHOSTALLOC_WRITECOMBINED;
   if (Flags & ~kValid) {
     if (CUresult r = require_init()) return r;
@@ -150,6 +159,7 @@ SIMGPU_EXPORT CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int F
 }
 
 SIMGPU_EXPORT CUresult cuMemFreeHost(void* p) {
+  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
   auto base = reinterpret_cast<CUdeviceptr>(p);

@@ -1,5 +1,6 @@
 // Streams: create (with priority), destroy, synchronize, query, wait on an
 // event, and queries, each with its per-thread-default-stream variant.
+#include "capture.h"
 #include "event.h"
 
 using namespace simgpu;
@@ -22,6 +23,7 @@ CUresult create(CUstream* ph, unsigned flags, int priority) {
 CUresult sync(CUstream h, bool per_thread) {
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  if (CUresult r = check_stream_sync(s)) return r;
   if (s->is_legacy_null) {
     synchronize_context(s->ctx);  // the NULL stream waits for all blocking streams
   } else {
@@ -34,6 +36,7 @@ CUresult sync(CUstream h, bool per_thread) {
 CUresult query(CUstream h, bool per_thread) {
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  if (CUresult r = check_stream_sync(s)) return r;
   return s->idle() ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
@@ -44,6 +47,8 @@ CUresult wait_event(CUstream h, CUevent he, unsigned flags, bool per_thread) {
   auto* e = reinterpret_cast<Event*>(he);
   if (!g_events.contains(e)) return CUDA_ERROR_INVALID_HANDLE;
   auto rec = e->latest();
+  CUresult captured = CUDA_SUCCESS;
+  if (capture_wait_event(s, rec, flags, &captured)) return captured;
   if (!rec) return CUDA_SUCCESS;  // never recorded: nothing to wait for
   StreamOp op;
   op.deps.emplace_back(rec->stream, rec->seq);

@@ -30,6 +30,7 @@ namespace simgpu {
 
 struct Context;
 struct Stream;
+struct Capture;  // capture.h
 
 // A set of live handles of one kind. Lookups are O(1) under a mutex.
 template <class T>
@@ -94,6 +95,11 @@ struct Stream : std::enable_shared_from_this<Stream> {
 
   std::atomic<uint64_t> enqueued{0};
   std::atomic<uint64_t> completed{0};
+
+  // Stream capture (capture.cc), guarded by its mutex: the capture sequence
+  // this stream belongs to, and the nodes the next captured op depends on.
+  std::shared_ptr<Capture> capture;
+  std::vector<CUgraphNode> capture_deps;
 
  private:
   void run();

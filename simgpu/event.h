@@ -10,6 +10,10 @@ struct EventRecord {
   std::shared_ptr<Stream> stream;
   uint64_t seq = 0;
   std::atomic<uint64_t> time_ns{0};
+  // Set when recorded in a capturing stream: nothing was queued (seq is 0);
+  // the record stands for the stream's capture dependencies at that point.
+  std::shared_ptr<Capture> capture;
+  std::vector<CUgraphNode> capture_nodes;
 };
 
 struct Event {
