@@ -144,7 +144,10 @@ void Backstop::check_leases(const Observation& o, std::vector<Verdict>* out) {
       LeaseWindow& w = windows_[{tenant, static_cast<int>(g)}];
       uint64_t held = g < facts.held_ns.size() ? facts.held_ns[g] : 0;
       auto b = busy.find(tenant);
-      w.polls.push_back({b == busy.end() ? 0 : b->second.first, held, o.interval_ns});
+      // One engine: a tenant cannot be busy longer than the interval (plus a
+      // sample straddling its start).
+      uint64_t busy_ns = b == busy.end() ? 0 : std::min(b->second.first, o.interval_ns + kSamplePeriodSlackNs);
+      w.polls.push_back({busy_ns, held, o.interval_ns});
       if (w.polls.size() > kLeaseWindowPolls) w.polls.pop_front();
       if (w.polls.size() < kLeaseWindowPolls || b == busy.end()) continue;
       uint64_t busy_sum = 0, held_sum = 0, span = 0;

@@ -86,7 +86,10 @@ Enforcement::Enforcement(EventLoop& loop, TenantRegistry& tenants, HookServer& h
       cfg_(cfg),
       reader_(std::move(reader)),
       backstop_(cfg, now_ns(), [this](int32_t pid) { return process_allowlisted(pid, cfg_.allowlist); }) {
-  last_seen_us_.assign(tenants_.gpus().size(), 0);
+  // NVML's samples are stamped in wall-clock µs: only those after this
+  // vgpud started count (a restarted vgpud must not judge the GPU time of
+  // its predecessor's leases).
+  last_seen_us_.assign(tenants_.gpus().size(), unix_ns() / 1000);
   physical_.resize(tenants_.gpus().size());
   last_poll_ns_ = now_ns();
   hooks_.on_overrun([this](int32_t pid, int tenant, int gpu, uint64_t overrun) {
