@@ -15,6 +15,9 @@ MemoryView virtual_view(int slot, uint64_t real_free, uint64_t real_total) {
   MemoryLedger& ledger = HookCore::get().ledger();
   uint64_t quota = slot < 0 ? kUnlimited : ledger.limit(slot);
   if (quota == kUnlimited) return {real_free, real_total};
+  // Pools may have returned memory at a synchronization since their charge
+  // was last settled: report what they keep now.
+  HookCore::get().pools().settle_all(slot, ledger);
   uint64_t used = std::min(ledger.used(slot), quota);
   return {std::min(real_free, quota - used), std::min(real_total, quota)};
 }

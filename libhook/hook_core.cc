@@ -82,6 +82,7 @@ void HookCore::after_fork_child() {
   vmm_.clear();
   arrays_.clear();
   contexts_.clear();
+  pools_.clear();
 }
 
 int HookCore::current_slot() {
@@ -107,6 +108,9 @@ void HookCore::release_context(uint64_t ctx) {
     uncharge(c.slot, c.bytes);
     total += c.bytes;
   }
+  // The driver frees the memory of the context's device pools with it (or
+  // destroys them); only it knows how much, so each pool is asked again.
+  pools_.settle_all(-1, ledger());
   if (!owned.empty())
     VGPU_LOG(LogLevel::kDebug, "context %#llx torn down: %zu allocations, %llu bytes returned",
              static_cast<unsigned long long>(ctx), owned.size(), static_cast<unsigned long long>(total));
@@ -120,6 +124,9 @@ bool HookCore::charge(int slot, uint64_t bytes, const char* api) {
   }
   MemoryLedger& l = ledger();
   if (slot < 0 || l.reserve(slot, bytes)) return true;
+  // Memory the process's own pools keep idle counts against the quota: give
+  // it back to the device rather than refuse.
+  if (pools_.trim_and_settle(slot, l) && l.reserve(slot, bytes)) return true;
   VGPU_WARN_CAPPED("%s: %s refused on GPU %d: %s in use of a %s quota", api, format_bytes(bytes).c_str(), slot,
                    format_bytes(l.used(slot)).c_str(), format_bytes(l.limit(slot)).c_str());
   return false;

@@ -16,6 +16,7 @@
 #include "device_map.h"
 #include "memory_ledger.h"
 #include "options.h"
+#include "pool_charges.h"
 #include "shm_ledger.h"
 
 namespace vgpu::hook {
@@ -37,6 +38,7 @@ class HookCore {
   AllocationRegistry& vmm() { return vmm_; }             // CUmemGenericAllocationHandle
   AllocationRegistry& arrays() { return arrays_; }       // CUarray, CUmipmappedArray
   AllocationRegistry& contexts() { return contexts_; }   // CUcontext
+  PoolCharges& pools() { return pools_; }                 // CUmemoryPool reservations
 
   // Slot of the calling thread's current context's device, -1 if none.
   int current_slot();
@@ -44,13 +46,16 @@ class HookCore {
   uint64_t current_context();
   // After the driver destroyed context `ctx` (cuCtxDestroy, a primary reset
   // or last release): returns the charge of everything it held — linear,
-  // managed, stream-ordered and graph memory, arrays. Its own overhead charge
-  // is the caller's (api_context.cc).
+  // managed and graph memory, arrays, and whatever pools no longer keep
+  // (pool charges are settled to RESERVED_MEM_CURRENT). Its own overhead
+  // charge is the caller's (api_context.cc).
   void release_context(uint64_t ctx);
 
-  // Reserves `bytes` on `slot` for `api`. On refusal logs (capped) and
-  // returns false: the caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0
-  // (device unknown) is not charged and always succeeds.
+  // Reserves `bytes` on `slot` for `api`. When the quota would be exceeded,
+  // first trims the process's tracked pools on `slot` (their idle memory)
+  // and tries once more. On refusal logs (capped) and returns false: the
+  // caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0 (device unknown) is
+  // not charged and always succeeds.
   bool charge(int slot, uint64_t bytes, const char* api);
   void uncharge(int slot, uint64_t bytes);
   // Takes the record of `key` from `reg` and returns its charge.
@@ -72,6 +77,7 @@ class HookCore {
   std::mutex daemon_mu_;
   DeviceMap devices_;
   AllocationRegistry pointers_, vmm_, arrays_, contexts_;
+  PoolCharges pools_;
 };
 
 }  // namespace vgpu::hook
