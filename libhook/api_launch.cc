@@ -17,6 +17,7 @@ using namespace vgpu::hook;
   namespace {                                                                                 \
   __attribute__((noinline, cold)) CUresult sym##_gated PARAMS {                               \
     VGPU_REAL_OR_RETURN(real, sym);                                                           \
+    if (gate_stream_capturing(stream, pt)) return real ARGS; /* a graph node, gated at launch */ \
     GateTicket ticket;                                                                        \
     if (CUresult gate = gate_launch(&ticket)) return gate;                                    \
     CUresult r = real ARGS;                                                                   \
@@ -53,6 +54,7 @@ VGPU_LAUNCH(cuLaunchHostFunc_ptsz, s, true, (CUstream s, CUhostFn fn, void* data
 // Graph launches also charge the graph's memory nodes (graph_memory.h).
 #define VGPU_GATED_GRAPH(sym, pt)                              \
   VGPU_REAL_OR_RETURN(real, sym);                              \
+  if (gate_stream_capturing(s, pt)) return launch_graph_charged(real, g, s); \
   GateTicket ticket;                                           \
   if (CUresult gate = gate_launch(&ticket)) return gate;       \
   CUresult r = launch_graph_charged(real, g, s);               \

@@ -160,6 +160,7 @@ void DaemonClient::finish_registration() {
   state_.store(State::kRegistered);
   gate_refresh();
   std::thread([this] {
+    RelaxedCaptureMode relaxed;  // drains sync from here: never invalidate an application's capture
     while (receive_loop() && reconnect()) {
     }
   }).detach();

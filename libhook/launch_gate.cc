@@ -75,6 +75,7 @@ void throttle_before_launch() {
   static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
   CUcontext ctx = current_context();
   if (!ctx || !query || !sync) return;
+  RelaxedCaptureMode relaxed;  // the application's thread may be in GLOBAL mode
   std::unique_lock<std::mutex> l(g_inflight_mu);
   Inflight& f = g_inflight[ctx];
   while (!f.pending.empty() && query(f.pending.front()) != CUDA_ERROR_NOT_READY) {
@@ -116,6 +117,33 @@ void refresh_locked() {
 }
 
 }  // namespace
+
+bool gate_stream_capturing(CUstream stream, bool per_thread) {
+  using IsCapturing = CUresult (*)(CUstream, CUstreamCaptureStatus*);
+  static auto is = real_fn<IsCapturing>("cuStreamIsCapturing");
+  static auto is_pt = real_fn<IsCapturing>("cuStreamIsCapturing_ptsz");
+  auto fn = per_thread && is_pt ? is_pt : is;
+  CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+  return fn && fn(stream, &st) == CUDA_SUCCESS && st == CU_STREAM_CAPTURE_STATUS_ACTIVE;
+}
+
+RelaxedCaptureMode::RelaxedCaptureMode() {
+  using Exchange = CUresult (*)(CUstreamCaptureMode*);
+  static auto exchange = real_fn<Exchange>("cuThreadExchangeStreamCaptureMode");
+  CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
+  if (exchange && exchange(&m) == CUDA_SUCCESS) {
+    saved_ = static_cast<int>(m);
+    changed_ = true;
+  }
+}
+
+RelaxedCaptureMode::~RelaxedCaptureMode() {
+  using Exchange = CUresult (*)(CUstreamCaptureMode*);
+  static auto exchange = real_fn<Exchange>("cuThreadExchangeStreamCaptureMode");
+  if (!changed_ || !exchange) return;
+  auto m = static_cast<CUstreamCaptureMode>(saved_);
+  exchange(&m);
+}
 
 void gate_note_context(void* ctx, int slot) {
   if (slot < 0 || slot >= 64) return;
@@ -188,6 +216,7 @@ void report_idle_leases() {
 
 void idle_watcher() {
   static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
+  RelaxedCaptureMode relaxed;  // for the thread's lifetime: never invalidates an application's capture
   uint64_t seen = 0;
   for (;;) {
     {

@@ -67,6 +67,26 @@ inline bool gate_fast_path() {
   return true;
 }
 
+// True if `stream` (`per_thread`: of a _ptsz entry point) is being captured
+// into a graph: such a launch only records a node, so it is neither gated nor
+// followed by an event (an event in a capture cannot be queried, and waiting
+// for a lease inside a capture gains nothing). The graph is gated when it is
+// launched. Any answer but "active" (IMPLICIT on the legacy stream, errors)
+// counts as not capturing: the driver then gives the launch its own error.
+bool gate_stream_capturing(CUstream stream, bool per_thread);
+// Runs the hook's own potentially unsafe calls (event queries, syncs) in
+// RELAXED capture mode on the calling thread, so they never invalidate a
+// capture another stream of the process is making; restores the mode after.
+class RelaxedCaptureMode {
+ public:
+  RelaxedCaptureMode();
+  ~RelaxedCaptureMode();
+
+ private:
+  int saved_;
+  bool changed_ = false;
+};
+
 // After a throttled launch on `stream` (`per_thread`: a _ptsz/_ptds entry
 // point, whose NULL stream is the per-thread one): records its completion event.
 void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result);
