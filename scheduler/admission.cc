@@ -73,6 +73,7 @@ bool Admission::admit(int fd, uid_t uid, uint64_t now) {
   ++mine;
   ++total_;
   pending_[fd] = now + limits_.hello_timeout_ns;
+  order_.emplace_back(now + limits_.hello_timeout_ns, fd);
   buckets_[fd] = {static_cast<double>(limits_.messages_per_second), now};
   return true;
 }
@@ -86,17 +87,26 @@ void Admission::closed(int fd, uid_t uid) {
   if (total_) --total_;
 }
 
+void Admission::drop_stale() const {
+  while (!order_.empty()) {
+    auto it = pending_.find(order_.front().second);
+    if (it != pending_.end() && it->second == order_.front().first) return;
+    order_.pop_front();  // registered, closed, or the fd was reused
+  }
+}
+
 std::vector<int> Admission::expired(uint64_t now) {
   std::vector<int> out;
-  for (auto& [fd, deadline] : pending_)
-    if (deadline <= now) out.push_back(fd);
+  for (drop_stale(); !order_.empty() && order_.front().first <= now; drop_stale()) {
+    out.push_back(order_.front().second);
+    order_.pop_front();
+  }
   return out;
 }
 
 uint64_t Admission::next_deadline() const {
-  uint64_t when = UINT64_MAX;
-  for (auto& [fd, deadline] : pending_) when = std::min(when, deadline);
-  return when;
+  drop_stale();
+  return order_.empty() ? UINT64_MAX : order_.front().first;
 }
 
 bool Admission::allow_message(int fd, uint64_t now) {

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <vector>
@@ -57,6 +58,11 @@ class Admission {
   size_t total_ = 0;
   std::map<uid_t, size_t> per_uid_;
   std::map<int, uint64_t> pending_;  // fd -> Hello deadline
+  // The same deadlines in the order they fall (one timeout for all, so
+  // arrival order); entries no longer pending are skipped lazily. Keeps
+  // next_deadline() O(1) on the loop's every timer re-arm.
+  mutable std::deque<std::pair<uint64_t, int>> order_;
+  void drop_stale() const;
   struct Bucket {
     double tokens;
     uint64_t at;

@@ -6,10 +6,17 @@
 // decisions on the tenants' lease words (tenant_shm.h): a grant sets the
 // granted bit with a new epoch and futex-wakes the tenant's waiting
 // launches; a revoke clears the bit and sends Revoke to every process of the
-// holder that launched during the lease; when all have drained (LeaseReturn,
-// disconnect or drain timeout) the holder is charged and the next is granted.
-// While nobody else is due the lease is renewed in place (new epoch, no
-// message); a lease nobody launched under for a whole quantum is taken back.
+// holder that launched during the lease; when all have drained (LeaseReturn
+// or disconnect) the holder is charged and the next is granted. A holder that
+// has not drained by the revoke deadline loses the lease by force and pays
+// for the overrun when it answers (none by drain_timeout: an offence reported
+// through on_overrun). While nobody else is due the lease is renewed in place
+// (new epoch, no message); a lease nobody launched under for a whole quantum
+// is taken back.
+//
+// Everything a process sends or writes in its tenant's ledger is checked
+// against vgpud's own state (docs/security.md); connections are bounded by
+// Admission before they register.
 //
 // Not thread-safe: runs on vgpud's event loop.
 #pragma once

@@ -1,7 +1,8 @@
 // A process-shared, robust pthread mutex for state in shared memory: a
 // process that dies holding it cannot wedge the others; the next locker gets
 // EOWNERDEAD, repairs the state it guards and marks the mutex consistent.
-// Used by simgpu's node state and by vgpud's tenant memory.
+// Used by simgpu's node state and by the hooks' tenant ledger (never by
+// vgpud, which takes no lock a tenant can hold).
 #pragma once
 
 #include <errno.h>
