@@ -4,6 +4,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -17,9 +18,14 @@
 
 #include "driver_probe.skel.h"
 #include "driver_probe_abi.h"
+#include "elf_symbols.h"
 
 namespace vgpu::sched {
 namespace {
+
+// enum bpf_attach_type's BPF_TRACE_UPROBE_MULTI (Linux >= 6.6; absent from
+// Debian 12's 6.1 UAPI headers).
+constexpr uint32_t kTraceUprobeMulti = 48;
 
 #define VGPU_PROBE_NAME(sym, cls) #sym,
 constexpr const char* kProbeNames[VGPU_FN_COUNT] = {VGPU_DRIVER_PROBES(VGPU_PROBE_NAME)};
@@ -91,14 +97,32 @@ Result<std::unique_ptr<DriverProbe>> DriverProbe::attach(const std::string& libr
   if (!path) return make_error(path.error());
   std::unique_ptr<DriverProbe> probe(new DriverProbe());
   probe->library_ = *path;
-  if (auto loaded = probe->load(); !loaded) return make_error(loaded.error());
+  if (options.uprobe_multi) {
+    if (auto loaded = probe->load(true); !loaded) return make_error(loaded.error());
+    int err = 0;
+    if (auto linked = probe->attach_multi(options, &err); linked) {
+      probe->attach_exit_tracking();
+      return probe;
+    } else if (err != EINVAL && err != E2BIG && err != EOPNOTSUPP && err != ENOSYS && err != 524 /* ENOTSUPP */) {
+      return make_error(linked.error());
+    }
+    probe->unload();  // the kernel has no uprobe_multi links: one uprobe per entry point
+  }
+  if (auto loaded = probe->load(false); !loaded) return make_error(loaded.error());
   if (auto linked = probe->attach_all(options); !linked) return make_error(linked.error());
+  probe->attach_exit_tracking();
   return probe;
 }
 
-Result<bool> DriverProbe::load() {
+Result<bool> DriverProbe::load(bool multi) {
   skel_ = driver_probe_bpf__open();
   if (!skel_) return make_error(load_failure(errno));
+  bpf_program* multi_prog = skel_->progs.vgpu_driver_call;
+  bpf_program* prog = nullptr;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    if (prog != skel_->progs.on_process_exit) bpf_program__set_autoload(prog, (prog == multi_prog) == multi);
+  }
+  if (multi) bpf_program__set_expected_attach_type(multi_prog, static_cast<bpf_attach_type>(kTraceUprobeMulti));
   if (int rc = driver_probe_bpf__load(skel_); rc != 0) return make_error(load_failure(-rc));
   ring_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), &DriverProbe::on_sample, this, nullptr);
   if (!ring_) return make_error(std::string("BPF ring buffer: ") + std::strerror(errno));
@@ -133,20 +157,100 @@ Result<bool> DriverProbe::attach_all(const DriverProbeOptions& options) {
     return make_error("driver library " + library_ +
                       " exports none of the CUDA driver entry points (cuInit, cuMemAlloc_v2, "
                       "cuLaunchKernel...): is it libcuda.so?");
-  // Exit tracking is a convenience (final counts, reused pids); without it
-  // vgpud still forgets processes it knows are dead.
+  return true;
+}
+
+// union bpf_attr as BPF_LINK_CREATE reads it for BPF_TRACE_UPROBE_MULTI
+// (Linux >= 6.6). Debian 12's kernel headers (6.1) predate it, so the layout
+// is spelled out here: four u32, then the uprobe_multi member at offset 16.
+struct UprobeMultiLinkAttr {
+  uint32_t prog_fd = 0;
+  uint32_t target_fd = 0;
+  uint32_t attach_type = 0;
+  uint32_t flags = 0;
+  uint64_t path = 0;             // const char*
+  uint64_t offsets = 0;          // const unsigned long* file offsets
+  uint64_t ref_ctr_offsets = 0;  // none
+  uint64_t cookies = 0;          // const __u64*: the vgpu_driver_fn of each offset
+  uint32_t cnt = 0;
+  uint32_t multi_flags = 0;      // 0: entry probes
+  uint32_t pid = 0;              // 0: every process
+  uint32_t reserved = 0;
+};
+static_assert(sizeof(UprobeMultiLinkAttr) == 64, "bpf_attr link_create layout");
+
+Result<bool> DriverProbe::attach_multi(const DriverProbeOptions& options, int* err) {
+  *err = 0;
+  if (!kernel_has_uprobes())
+    return make_error("the kernel has no uprobe support (CONFIG_UPROBE_EVENTS): driver calls "
+                      "cannot be observed");
+  std::vector<std::string> wanted;
+  std::vector<int> fns;
+  for (int fn = 0; fn < VGPU_FN_COUNT; ++fn) {
+    if (kIsLaunch[fn] && !options.launches) continue;
+    wanted.emplace_back(kProbeNames[fn]);
+    fns.push_back(fn);
+  }
+  auto offsets = elf_function_offsets(library_, wanted);
+  if (!offsets) return make_error("driver library " + library_ + ": " + offsets.error());
+  std::vector<unsigned long> where;
+  std::vector<uint64_t> cookies;
+  std::vector<std::string> attached, missing;
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    auto it = offsets->find(wanted[i]);
+    if (it == offsets->end()) {
+      missing.push_back(wanted[i]);
+      continue;
+    }
+    where.push_back(static_cast<unsigned long>(it->second));
+    cookies.push_back(static_cast<uint64_t>(fns[i]));
+    attached.push_back(wanted[i]);
+  }
+  if (attached.empty())
+    return make_error("driver library " + library_ +
+                      " exports none of the CUDA driver entry points (cuInit, cuMemAlloc_v2, "
+                      "cuLaunchKernel...): is it libcuda.so?");
+  UprobeMultiLinkAttr attr;
+  attr.prog_fd = static_cast<uint32_t>(bpf_program__fd(skel_->progs.vgpu_driver_call));
+  attr.attach_type = kTraceUprobeMulti;
+  attr.path = reinterpret_cast<uint64_t>(library_.c_str());
+  attr.offsets = reinterpret_cast<uint64_t>(where.data());
+  attr.cookies = reinterpret_cast<uint64_t>(cookies.data());
+  attr.cnt = static_cast<uint32_t>(where.size());
+  long fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);
+  if (fd < 0) {
+    *err = errno;
+    return make_error("attaching the driver probes to " + library_ + ": " + std::strerror(errno));
+  }
+  multi_fd_ = static_cast<int>(fd);
+  attached_ = std::move(attached);
+  missing_ = std::move(missing);
+  return true;
+}
+
+// Exit tracking is a convenience (final counts, reused pids); without it
+// vgpud still forgets processes it knows are dead.
+void DriverProbe::attach_exit_tracking() {
   if (bpf_link* link = bpf_program__attach(skel_->progs.on_process_exit))
     links_.push_back(link);
   else
     missing_.emplace_back("raw_tp:sched_process_exit");
-  return true;
 }
 
-DriverProbe::~DriverProbe() {
+void DriverProbe::unload() {
   for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.clear();
+  if (multi_fd_ >= 0) close(multi_fd_);
+  multi_fd_ = -1;
   if (ring_) ring_buffer__free(ring_);
+  ring_ = nullptr;
   if (skel_) driver_probe_bpf__destroy(skel_);
+  skel_ = nullptr;
+  attached_.clear();
+  missing_.clear();
 }
+
+DriverProbe::~DriverProbe() { unload(); }
 
 int DriverProbe::fd() const { return ring_buffer__epoll_fd(ring_); }
 

@@ -59,6 +59,11 @@ struct DriverCounts {
 // keep first-call and allocation detection.
 struct DriverProbeOptions {
   bool launches = true;  // cuLaunchKernel*, cuLaunchCooperativeKernel*, cuGraphLaunch*
+  // One uprobe_multi link for all entry points where the kernel has it
+  // (Linux >= 6.6); otherwise, or when false, one uprobe per entry point.
+  // Detaching per-entry uprobes waits ~0.1 s each (serialised in the kernel);
+  // a multi link detaches at once.
+  bool uprobe_multi = true;
 };
 
 class DriverProbe {
@@ -95,17 +100,26 @@ class DriverProbe {
   const std::string& library() const { return library_; }  // resolved path
   std::vector<std::string> attached() const { return attached_; }
   std::vector<std::string> missing() const { return missing_; }
+  // True if the entry points are attached through one uprobe_multi link.
+  bool multi_link() const { return multi_fd_ >= 0; }
 
  private:
   DriverProbe() = default;
-  Result<bool> load();
+  // Loads either the single multi-link program or the per-symbol ones.
+  Result<bool> load(bool multi);
   Result<bool> attach_all(const DriverProbeOptions& options);
+  // Attaches every wanted entry point in one uprobe_multi link. Fails with
+  // errno in *err (EINVAL, E2BIG, EOPNOTSUPP... on kernels without it).
+  Result<bool> attach_multi(const DriverProbeOptions& options, int* err);
+  void attach_exit_tracking();
+  void unload();
   static int on_sample(void* self, void* data, size_t size);
 
   std::string library_;
   driver_probe_bpf* skel_ = nullptr;
   ring_buffer* ring_ = nullptr;
   std::vector<bpf_link*> links_;
+  int multi_fd_ = -1;  // the uprobe_multi link, when used
   std::vector<std::string> attached_, missing_;
   const std::function<void(const DriverEvent&)>* on_event_ = nullptr;  // during consume()
 };

@@ -9,8 +9,10 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/utsname.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,12 +28,21 @@ using namespace std::chrono_literals;
 
 constexpr auto kDeadline = 20s;
 
-class DriverProbeTest : public ::testing::Test {
+// Linux >= 6.6 takes uprobe_multi links; older kernels use one uprobe per
+// entry point (the parameter false forces that path here too).
+bool kernel_has_uprobe_multi() {
+  utsname u{};
+  int major = 0, minor = 0;
+  return uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 6));
+}
+
+class DriverProbeTest : public ::testing::TestWithParam<bool> {
  protected:
   // Attaches through the unversioned symlink (libcuda.so -> libcuda.so.1), as
   // a node's configured driver path may be.
   void SetUp() override {
-    auto probe = DriverProbe::attach(vgpu::test::simgpu_dir() + "/libcuda.so");
+    auto probe = DriverProbe::attach(vgpu::test::simgpu_dir() + "/libcuda.so", {.uprobe_multi = GetParam()});
     if (!probe && probe.error().find("not permitted") != std::string::npos)
       GTEST_SKIP() << "cannot load BPF here: " << probe.error();
     ASSERT_TRUE(probe.ok()) << probe.error();
@@ -61,7 +72,7 @@ class DriverProbeTest : public ::testing::Test {
   std::vector<DriverEvent> events_;
 };
 
-TEST_F(DriverProbeTest, ProbesTheResolvedLibrary) {
+TEST_P(DriverProbeTest, ProbesTheResolvedLibrary) {
   char real[PATH_MAX];
   ASSERT_NE(realpath((vgpu::test::simgpu_dir() + "/libcuda.so.1").c_str(), real), nullptr);
   EXPECT_EQ(probe_->library(), real);
@@ -71,7 +82,7 @@ TEST_F(DriverProbeTest, ProbesTheResolvedLibrary) {
     EXPECT_NE(std::find(attached.begin(), attached.end(), name), attached.end()) << name;
 }
 
-TEST_F(DriverProbeTest, SeesFirstCallAllocationAndLaunchesOfAProcess) {
+TEST_P(DriverProbeTest, SeesFirstCallAllocationAndLaunchesOfAProcess) {
   constexpr uint64_t kBytes = 12345678;
   constexpr uint64_t kLaunches = 2500;
   vgpu::test::SimNode node;
@@ -106,7 +117,7 @@ TEST_F(DriverProbeTest, SeesFirstCallAllocationAndLaunchesOfAProcess) {
   EXPECT_LE(counts.first_seen_ns, counts.last_ns);
 }
 
-TEST_F(DriverProbeTest, ExitIsMarkedAndForgetDropsTheRecord) {
+TEST_P(DriverProbeTest, ExitIsMarkedAndForgetDropsTheRecord) {
   auto missing = probe_->missing();
   if (std::find(missing.begin(), missing.end(), "raw_tp:sched_process_exit") != missing.end())
     GTEST_SKIP() << "exit tracking could not be attached on this kernel";
@@ -126,7 +137,7 @@ TEST_F(DriverProbeTest, ExitIsMarkedAndForgetDropsTheRecord) {
   EXPECT_EQ(probe_->counts().count(pid), 0u);
 }
 
-TEST_F(DriverProbeTest, RefusesALibraryWithoutDriverEntryPoints) {
+TEST_P(DriverProbeTest, RefusesALibraryWithoutDriverEntryPoints) {
   // The test binary itself: an ELF file that exports no cu* entry point.
   auto other = DriverProbe::attach("/proc/self/exe");
   ASSERT_FALSE(other.ok());
@@ -135,8 +146,8 @@ TEST_F(DriverProbeTest, RefusesALibraryWithoutDriverEntryPoints) {
 }
 
 // Launch probes left out: no launch is counted, allocations are still seen.
-TEST_F(DriverProbeTest, WithoutLaunchProbesAllocationsAreStillSeen) {
-  auto lean = DriverProbe::attach(vgpu::test::simgpu_dir() + "/libcuda.so.1", {.launches = false});
+TEST_P(DriverProbeTest, WithoutLaunchProbesAllocationsAreStillSeen) {
+  auto lean = DriverProbe::attach(vgpu::test::simgpu_dir() + "/libcuda.so.1", {.launches = false, .uprobe_multi = GetParam()});
   ASSERT_TRUE(lean.ok()) << lean.error();
   auto attached = (*lean)->attached();
   EXPECT_EQ(std::find(attached.begin(), attached.end(), "cuLaunchKernel"), attached.end());
@@ -161,6 +172,26 @@ TEST_F(DriverProbeTest, WithoutLaunchProbesAllocationsAreStillSeen) {
   EXPECT_EQ(lean_counts[pid].launches, 0u);
   EXPECT_EQ(lean_counts[pid].allocs, 1u);
 }
+
+// vgpud must be gone within a second of SIGTERM (issue 12): detaching the
+// probes is most of its shutdown. One uprobe per entry point takes ~0.1 s each
+// to detach (~2 s for all); the multi link goes at once.
+TEST_P(DriverProbeTest, AttachesAsOneLinkWhereTheKernelCanAndDetachesQuickly) {
+  if (!GetParam()) {
+    EXPECT_FALSE(probe_->multi_link());
+    return;
+  }
+  if (!kernel_has_uprobe_multi()) GTEST_SKIP() << "kernel older than 6.6: no uprobe_multi links";
+  EXPECT_TRUE(probe_->multi_link());
+  auto start = std::chrono::steady_clock::now();
+  probe_.reset();
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 500ms) << "detaching took "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+}
+
+INSTANTIATE_TEST_SUITE_P(Link, DriverProbeTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "UprobeMulti" : "PerEntryPoint"; });
 
 TEST(DriverProbeErrors, MissingLibraryIsNamed) {
   auto probe = DriverProbe::attach("/nonexistent/vgpu/libcuda.so.1");
