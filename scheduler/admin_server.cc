@@ -61,9 +61,12 @@ Result<bool> AdminServer::start(const std::string& path, const std::string& grou
   server_ = builder.BuildAndStart();
   if (!server_) return make_error("cannot start the admin API server");
 
+  if (!wait_for_no_listener(path, SOCK_STREAM, std::chrono::seconds(3)))
+    return make_error("another vgpud is already serving the admin API on " + path + " (still answering after 3 s)");
   auto fd = listen_unix(path, SOCK_STREAM, 0660, 64);
   if (!fd) return Error{fd.error()};
   listen_fd_ = *fd;
+  path_id_ = socket_identity(path);
   if (have_group_ && chown(path.c_str(), 0, admin_gid_) != 0)
     log_warn("cannot give %s to group %s: %s", path.c_str(), group.c_str(), std::strerror(errno));
   path_ = path;
@@ -89,7 +92,7 @@ void AdminServer::shutdown() {
   if (listen_fd_ >= 0) {
     daemon_.loop().remove(listen_fd_);
     close(listen_fd_);
-    unlink(path_.c_str());
+    unlink_if_ours(path_, path_id_);
     listen_fd_ = -1;
   }
   if (server_) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "unix_listener.h"
 #include "vgpu/result.h"
 
 namespace grpc {
@@ -41,6 +42,7 @@ class AdminServer {
   std::unique_ptr<grpc::Server> server_;
   int listen_fd_ = -1;
   std::string path_;
+  SocketIdentity path_id_;  // the socket file this vgpud bound
   gid_t admin_gid_ = 0;
   bool have_group_ = false;
 };

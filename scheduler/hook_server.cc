@@ -59,7 +59,7 @@ HookServer::~HookServer() {
   for (auto& [fd, c] : clients_) close(fd);
   if (listen_fd_ >= 0) {
     close(listen_fd_);
-    unlink(path_.c_str());
+    unlink_if_ours(path_, path_id_);
   }
 }
 
@@ -70,18 +70,17 @@ Result<bool> HookServer::listen(const std::string& path) {
   std::strcpy(addr.sun_path, path.c_str());
   std::string dir = path.substr(0, path.find_last_of('/'));
   if (!dir.empty()) mkdir(dir.c_str(), 0755);
-  int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    close(probe);
-    return make_error("another vgpud is already listening on " + path);
-  }
-  close(probe);
+  // A vgpud that is stopping keeps answering until it is gone (well under a
+  // second); a restart waits for it rather than failing.
+  if (!wait_for_no_listener(path, SOCK_SEQPACKET, std::chrono::seconds(3)))
+    return make_error("another vgpud is already listening on " + path + " (still answering after 3 s)");
   // A stale socket of a dead vgpud is replaced. Any process may connect:
   // identity comes from its token.
   auto fd = listen_unix(path, SOCK_SEQPACKET, 0666, 512);
   if (!fd) return Error{fd.error()};
   listen_fd_ = *fd;
   path_ = path;
+  path_id_ = socket_identity(path);
   loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(); });
   return true;
 }

@@ -33,6 +33,7 @@
 #include "admission.h"
 #include "event_loop.h"
 #include "identity.h"
+#include "unix_listener.h"
 #include "lease_arbiter.h"
 #include "tenant_registry.h"
 #include "vgpu/protocol.h"
@@ -119,6 +120,7 @@ class HookServer {
   std::unique_ptr<IdentityResolver> identity_;
   int listen_fd_ = -1;
   std::string path_;
+  SocketIdentity path_id_;  // the socket file this vgpud bound
   std::map<int, std::unique_ptr<ClientInfo>> clients_;
   std::vector<GpuLeaseState> gpus_;
   std::function<void(int32_t, int, int, uint64_t)> on_overrun_;

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -81,8 +82,13 @@ int main(int argc, char** argv) {
   d->loop().add(sfd, EPOLLIN, [d, sfd](uint32_t) {
     signalfd_siginfo si;
     if (read(sfd, &si, sizeof si) > 0) log_info("signal %u: shutting down", si.ssi_signo);
+    sd_notify(0, "STOPPING=1");
     d->stop();
   });
+  // Under systemd (Type=notify) the unit is started once the sockets accept
+  // connections; elsewhere NOTIFY_SOCKET is unset and this does nothing.
+  sd_notifyf(0, "READY=1\nMAINPID=%d\nSTATUS=serving %zu tenants", static_cast<int>(getpid()),
+             d->tenants().all().size());
   d->run();
   close(sfd);
   return 0;

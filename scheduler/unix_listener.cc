@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 namespace vgpu::sched {
@@ -25,6 +26,35 @@ Result<int> listen_unix(const std::string& path, int type, unsigned mode, int ba
   }
   chmod(path.c_str(), mode);
   return fd;
+}
+
+bool wait_for_no_listener(const std::string& path, int type, std::chrono::milliseconds patience) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return true;  // listen_unix reports it
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  auto deadline = std::chrono::steady_clock::now() + patience;
+  for (;;) {
+    int probe = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    if (probe < 0) return true;
+    bool answered = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(probe);
+    if (!answered) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    usleep(20'000);
+  }
+}
+
+SocketIdentity socket_identity(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
+void unlink_if_ours(const std::string& path, SocketIdentity id) {
+  if (path.empty() || id.ino == 0) return;
+  SocketIdentity now = socket_identity(path);
+  if (now.dev == id.dev && now.ino == id.ino) unlink(path.c_str());
 }
 
 int accept_with_credentials(int listen_fd, ucred* cred) {

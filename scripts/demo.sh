@@ -8,11 +8,23 @@
 # share ends it.
 #
 # Settings (environment): DEMO_SECONDS (default 8), DEMO_SKIP_BUILD=1 to reuse
-# an existing build/.
+# an existing build/, DEMO_PREFIX=DIR to run vgpud, vgpuctl and libvgpu.so from
+# an installed tree (DIR/usr/bin, DIR/usr/lib/vgpu: `DESTDIR=DIR cmake --install
+# build --prefix /usr`, or the .deb packages unpacked into DIR); simgpu and the
+# workload program always come from build/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build"
 RUN_SECONDS="${DEMO_SECONDS:-8}"
+if [ -n "${DEMO_PREFIX:-}" ]; then
+  VGPUD_BIN="$DEMO_PREFIX/usr/bin/vgpud"
+  VGPUCTL_BIN="$DEMO_PREFIX/usr/bin/vgpuctl"
+  HOOK_LIB="$DEMO_PREFIX/usr/lib/vgpu/libvgpu.so"
+else
+  VGPUD_BIN="$BUILD/bin/vgpud"
+  VGPUCTL_BIN="$BUILD/bin/vgpuctl"
+  HOOK_LIB="$BUILD/lib/libvgpu.so"
+fi
 
 if [ "${DEMO_SKIP_BUILD:-0}" != 1 ]; then
   "$ROOT/scripts/build.sh"
@@ -55,7 +67,7 @@ YAML
 
 echo "== vgpud: three tenants on one simulated 24 GiB GPU =="
 sed -n '/^tenants:/,$p' "$OUT/vgpud.yaml"
-"$BUILD/bin/vgpud" --config "$OUT/vgpud.yaml" 2>"$OUT/vgpud.log" &
+"$VGPUD_BIN" --config "$OUT/vgpud.yaml" 2>"$OUT/vgpud.log" &
 VGPUD=$!
 for _ in $(seq 200); do [ -S "$OUT/vgpud.sock" ] && break; sleep 0.05; done
 [ -S "$OUT/vgpud.sock" ] || { echo "vgpud did not start:" >&2; cat "$OUT/vgpud.log" >&2; exit 1; }
@@ -65,7 +77,7 @@ for _ in $(seq 200); do [ -S "$OUT/vgpud.sock" ] && break; sleep 0.05; done
 start_tenant() {
   local name="$1" token="$2"
   shift 2
-  LD_PRELOAD="$BUILD/lib/libvgpu.so" VGPU_SOCKET="$OUT/vgpud.sock" VGPU_TOKEN="$token" \
+  LD_PRELOAD="$HOOK_LIB" VGPU_SOCKET="$OUT/vgpud.sock" VGPU_TOKEN="$token" \
     "$BUILD/bin/vgpu-workload" --label "$name" --json "$@" >"$OUT/$name.json" 2>"$OUT/$name.err" &
   PIDS+=($!)
 }
@@ -82,7 +94,7 @@ start_tenant train-a-extra demo-train-a-token --count 20 --kernel-us 1000 --allo
 echo "-- and a process without a valid token tries too:"
 start_tenant intruder not-a-token --count 20 --kernel-us 1000 --alloc-size 1Gi
 sleep 1
-VGPUCTL=("$BUILD/bin/vgpuctl" --socket "$OUT/admin.sock")
+VGPUCTL=("$VGPUCTL_BIN" --socket "$OUT/admin.sock")
 echo "-- the operator raises train-a's quota to 10Gi while everything runs:"
 echo "   \$ vgpuctl tenant update train-a --memory 10Gi"
 "${VGPUCTL[@]}" tenant update train-a --memory 10Gi | sed 's/^/   /'

@@ -12,7 +12,9 @@ PACKAGES=(
   # fuzzing (fuzz/run.sh, ctest fuzz_short): clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
   # libraries of vgpud, vgpuctl and the tests
-  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libsystemd-dev
+  # packages (cpack -G DEB: dpkg-shlibdeps) and the unit check (systemd-analyze)
+  dpkg-dev systemd
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
   # vgpud's eBPF driver probes: BPF compiler, skeleton generator, loader library,
   # kernel UAPI headers (asm/ptrace.h for pt_regs; no vmlinux.h is needed)
