@@ -1,9 +1,11 @@
 // Two tenants' sides of a lease revoked while the holder captures a graph
 // (run under libvgpu.so with vgpud; tests/integration/vgpud_drain_test.cc):
-//   hook_drain_probe holder KERNEL_MS HOLD_MS
-//     begins a GLOBAL capture on a blocking stream, captures 4 kernels, then
-//     queues one KERNEL_MS kernel on a non-blocking stream (followed by a host
-//     function stamping its end) and prints "launched"; once that kernel has
+//   hook_drain_probe holder KERNEL_MS HOLD_MS CAPTURE WORK
+//     CAPTURE: blocking | nonblocking (the captured stream's kind);
+//     WORK: nonblocking | blocking | legacy | per_thread (where the long kernel
+//     is queued). Begins a GLOBAL capture, captures 4 kernels, then queues one
+//     KERNEL_MS kernel on the WORK stream (followed by a host function
+//     stamping its end) and prints "launched"; once that kernel has
 //     finished it keeps the capture open HOLD_MS more, ends it, and runs the
 //     graph. Prints "holder capture=<rc> graph=<rc> kernel_end=<ns>".
 //   hook_drain_probe contender
@@ -42,9 +44,14 @@ CUresult launch(CUstream s, unsigned long long ns) {
 
 void stamp_end(void*) { g_kernel_end.store(mono_ns()); }
 
-int holder(unsigned long long kernel_ms, unsigned long long hold_ms) {
+int holder(unsigned long long kernel_ms, unsigned long long hold_ms, const char* cap_kind, const char* work_kind) {
   CUstream cap, work;
-  if (cuStreamCreate(&cap, CU_STREAM_DEFAULT) || cuStreamCreate(&work, CU_STREAM_NON_BLOCKING)) return 1;
+  unsigned cap_flags = !std::strcmp(cap_kind, "blocking") ? CU_STREAM_DEFAULT : CU_STREAM_NON_BLOCKING;
+  if (cuStreamCreate(&cap, cap_flags)) return 1;
+  if (!std::strcmp(work_kind, "legacy")) work = CU_STREAM_LEGACY;
+  else if (!std::strcmp(work_kind, "per_thread")) work = CU_STREAM_PER_THREAD;
+  else if (cuStreamCreate(&work, !std::strcmp(work_kind, "blocking") ? CU_STREAM_DEFAULT : CU_STREAM_NON_BLOCKING))
+    return 1;
   // Registers with vgpud and takes the lease once before the capture begins.
   if (launch(work, 1000) || cuStreamSynchronize(work)) return 1;
   CUresult capture = cuStreamBeginCapture_v2(cap, CU_STREAM_CAPTURE_MODE_GLOBAL);
@@ -82,9 +89,9 @@ int contender() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool is_holder = argc == 4 && !std::strcmp(argv[1], "holder");
+  bool is_holder = argc == 6 && !std::strcmp(argv[1], "holder");
   if (!is_holder && !(argc == 2 && !std::strcmp(argv[1], "contender"))) {
-    std::fprintf(stderr, "usage: hook_drain_probe holder KERNEL_MS HOLD_MS | hook_drain_probe contender\n");
+    std::fprintf(stderr, "usage: hook_drain_probe holder KERNEL_MS HOLD_MS CAPTURE WORK | hook_drain_probe contender\n");
     return 2;
   }
   CUdevice dev;
@@ -96,5 +103,5 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!is_holder) return contender();
-  return holder(std::strtoull(argv[2], nullptr, 10), std::strtoull(argv[3], nullptr, 10));
+  return holder(std::strtoull(argv[2], nullptr, 10), std::strtoull(argv[3], nullptr, 10), argv[4], argv[5]);
 }
