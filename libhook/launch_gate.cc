@@ -14,6 +14,7 @@
 #include "daemon_client.h"
 #include "hook_core.h"
 #include "real_driver.h"
+#include "stream_drain.h"
 
 namespace vgpu::hook {
 
@@ -266,6 +267,7 @@ int gate_forget_context(void* ctx) {
   }
   // Waits out a watcher pass or drain that took the context before it was dropped.
   std::lock_guard<std::mutex> barrier(g_use_mu);
+  streams_forget_context(ctx);  // after the barrier: no drain recreates its events
   return slot;
 }
 
@@ -286,17 +288,11 @@ void gate_reset_after_fork() {
   g_slots_mask = 0;
   g_gate.single.store(nullptr);
   g_gate.touched.store(nullptr);
+  streams_reset_after_fork();
 }
 
 void gate_drain(int dev) {
-  using Push = CUresult (*)(CUcontext);
-  using Pop = CUresult (*)(CUcontext*);
-  using Sync = CUresult (*)();
-  static auto push = reinterpret_cast<Push>(real_cuda_symbol("cuCtxPushCurrent_v2"));
-  static auto pop = reinterpret_cast<Pop>(real_cuda_symbol("cuCtxPopCurrent_v2"));
-  static auto sync = reinterpret_cast<Sync>(real_cuda_symbol("cuCtxSynchronize"));
-  if (!push || !pop || !sync) return;
-  std::lock_guard<std::mutex> use(g_use_mu);  // the contexts stay alive until the drain ends
+  std::lock_guard<std::mutex> use(g_use_mu);  // the contexts and their events stay alive until the drain ends
   std::vector<void*> mine;
   {
     std::lock_guard<std::mutex> g(g_mu);
@@ -304,12 +300,17 @@ void gate_drain(int dev) {
       if (DaemonClient::get().shm_device(slot) == dev) mine.push_back(ctx);
   }
   // Everything queued under the lease runs to completion before vgpud hands
-  // the GPU to the next tenant; that time is charged to this tenant.
+  // the GPU to the next tenant; that time is charged to this tenant. Per
+  // stream, never cuCtxSynchronize: a context sync is refused while any stream
+  // of it captures, in every capture mode, and invalidates the capture.
   for (void* ctx : mine) {
-    if (push(static_cast<CUcontext>(ctx)) != CUDA_SUCCESS) continue;
-    sync();
-    CUcontext popped;
-    pop(&popped);
+    std::vector<CUevent> throttled;
+    {
+      std::lock_guard<std::mutex> g(g_inflight_mu);
+      auto it = g_inflight.find(ctx);
+      if (it != g_inflight.end()) throttled.assign(it->second.pending.begin(), it->second.pending.end());
+    }
+    drain_context_streams(ctx, throttled);
   }
 }
 

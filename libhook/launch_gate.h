@@ -104,7 +104,9 @@ void gate_note_context(void* ctx, int slot);
 int gate_forget_context(void* ctx);
 // Re-reads lease pointers (after registration or a reconnect).
 void gate_refresh();
-// Waits for this process's queued work on shm device `dev` (a revoked lease).
+// Waits for this process's queued work on shm device `dev` (a revoked lease):
+// per-stream events of every stream not being captured, never a context or
+// device sync (stream_drain.h), plus the pending throttle events.
 void gate_drain(int dev);
 void gate_reset_after_fork();
 

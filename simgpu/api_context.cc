@@ -126,7 +126,7 @@ SIMGPU_EXPORT CUresult cuCtxGetApiVersion(CUcontext ctx, unsigned int* version) 
 SIMGPU_EXPORT CUresult cuCtxSynchronize() {
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
-  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
+  if (CUresult r = check_context_sync(c)) return r;  // refused during stream capture
   synchronize_context(c);
   run_sync_hooks(c);
   return CUDA_SUCCESS;
@@ -136,7 +136,7 @@ SIMGPU_EXPORT CUresult cuCtxSynchronize_v2(CUcontext ctx) {
   Context* c = nullptr;
   CUresult r = ctx ? check_context(ctx, &c) : current_context(&c);
   if (r) return r;
-  if (CUresult r = check_unsafe_call()) return r;  // refused during stream capture
+  if (CUresult r = check_context_sync(c)) return r;  // refused during stream capture
   synchronize_context(c);
   run_sync_hooks(c);
   return CUDA_SUCCESS;

@@ -127,6 +127,20 @@ CUresult check_stream_sync(const std::shared_ptr<Stream>& s) {
   return check_unsafe_call();
 }
 
+CUresult check_context_sync(Context* ctx) {
+  {
+    std::lock_guard<std::mutex> g(g_mu);
+    CUresult r = CUDA_SUCCESS;
+    for (auto& c : g_active)
+      if (c->ctx == ctx && !c->ended) {
+        c->invalidated = true;
+        r = CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+      }
+    if (r) return r;
+  }
+  return check_unsafe_call();
+}
+
 bool capture_event_record(const std::shared_ptr<Stream>& s, EventRecord* rec, CUresult* err) {
   std::lock_guard<std::mutex> g(g_mu);
   *err = implicit_check(*s, true);

@@ -48,6 +48,13 @@ CUresult check_unsafe_call();
 // blocking stream of its context captures, else check_unsafe_call().
 CUresult check_stream_sync(const std::shared_ptr<Stream>& s);
 
+// cuCtxSynchronize of `ctx`: a context sync encompasses every stream of the
+// context, so while one of them captures it necessarily conflicts with the
+// capture and is refused in every mode (RELAXED permits only "potentially
+// unsafe" calls): UNSUPPORTED, those captures invalidated; else
+// check_unsafe_call().
+CUresult check_context_sync(Context* ctx);
+
 // Called by cuEventRecord with the event's new record: when `s` captures, fills
 // the record's capture fields and returns true (nothing must be queued). May
 // fail like submit_op (*err set, returns true).

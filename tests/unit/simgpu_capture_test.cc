@@ -258,10 +258,10 @@ TEST_F(SimCapture, SynchronizingOrQueryingTheCapturingStreamInvalidatesIt) {
 TEST_F(SimCapture, GlobalCaptureRefusesUnsafeCallsOfOtherGlobalThreadsButNotRelaxedOnes) {
   ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
   ASSERT_EQ(spin(s_), CUDA_SUCCESS);
-  auto relaxed_sync = [] {
+  auto relaxed_sync = [this] {
     CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
     cuThreadExchangeStreamCaptureMode(&m);
-    return cuCtxSynchronize();
+    return cuStreamSynchronize(s2_);  // a context sync would conflict in any mode (below)
   };
   auto thread_local_alloc = [] {
     CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_THREAD_LOCAL;
@@ -309,15 +309,15 @@ TEST_F(SimCapture, ThreadLocalAndRelaxedCapturesRestrictOnlyTheirOwnThread) {
   CUdeviceptr p;
   // THREAD_LOCAL: another (GLOBAL-mode) thread is not restricted; this thread is.
   ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), CUDA_SUCCESS);
-  EXPECT_EQ(on_thread([] { return cuCtxSynchronize(); }), CUDA_SUCCESS);
+  EXPECT_EQ(on_thread([this] { return cuStreamSynchronize(s2_); }), CUDA_SUCCESS);
   EXPECT_EQ(status(s_), CU_STREAM_CAPTURE_STATUS_ACTIVE);
   EXPECT_EQ(cuMemAlloc(&p, 4096), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
   EXPECT_EQ(cuStreamEndCapture(s_, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
   // RELAXED: nobody is restricted.
   ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
   ASSERT_EQ(cuMemAlloc(&p, 4096), CUDA_SUCCESS);
-  EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
-  EXPECT_EQ(on_thread([] { return cuCtxSynchronize(); }), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
+  EXPECT_EQ(on_thread([this] { return cuStreamSynchronize(s2_); }), CUDA_SUCCESS);
   EXPECT_EQ(cuMemFree(p), CUDA_SUCCESS);
   ASSERT_EQ(cuStreamEndCapture(s_, &g), CUDA_SUCCESS);
   cuGraphDestroy(g);
@@ -325,9 +325,9 @@ TEST_F(SimCapture, ThreadLocalAndRelaxedCapturesRestrictOnlyTheirOwnThread) {
   ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
   CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
   ASSERT_EQ(cuThreadExchangeStreamCaptureMode(&m), CUDA_SUCCESS);
-  EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
   ASSERT_EQ(cuThreadExchangeStreamCaptureMode(&m), CUDA_SUCCESS);
-  EXPECT_EQ(cuCtxSynchronize(), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);  // own GLOBAL capture
+  EXPECT_EQ(cuStreamSynchronize(s2_), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);  // own GLOBAL capture
   EXPECT_EQ(cuStreamEndCapture(s_, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
 }
 
@@ -365,6 +365,52 @@ TEST_F(SimCapture, LegacyStreamIsImplicitlySynchronizedWithCapturingBlockingStre
   EXPECT_EQ(spin(nullptr), CUDA_SUCCESS);
   ASSERT_EQ(cuStreamEndCapture(s_, &g), CUDA_SUCCESS);
   cuGraphDestroy(g);
+  EXPECT_EQ(cuStreamDestroy(blocking), CUDA_SUCCESS);
+}
+
+// The programming guide: synchronizing a broader handle (device, context) that
+// encompasses an active capture is invalid; RELAXED only permits "potentially
+// unsafe" calls, not those that necessarily conflict with a capture.
+TEST_F(SimCapture, ContextSyncIsRefusedInEveryModeWhileAStreamOfTheContextCaptures) {
+  auto relaxed_ctx_sync = [] {
+    CUstreamCaptureMode m = CU_STREAM_CAPTURE_MODE_RELAXED;
+    cuThreadExchangeStreamCaptureMode(&m);
+    return cuCtxSynchronize();
+  };
+  CUgraph g;
+  for (auto mode : {CU_STREAM_CAPTURE_MODE_GLOBAL, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL,
+                    CU_STREAM_CAPTURE_MODE_RELAXED}) {
+    SCOPED_TRACE(mode);
+    ASSERT_EQ(cuStreamBeginCapture(s_, mode), CUDA_SUCCESS);
+    EXPECT_EQ(on_thread(relaxed_ctx_sync), CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED);
+    EXPECT_EQ(status(s_), CU_STREAM_CAPTURE_STATUS_INVALIDATED);
+    EXPECT_EQ(cuStreamEndCapture(s_, &g), CUDA_ERROR_STREAM_CAPTURE_INVALIDATED);
+  }
+  EXPECT_EQ(on_thread(relaxed_ctx_sync), CUDA_SUCCESS);  // no capture: allowed
+}
+
+// What the hook's drain relies on (launch_gate.h, gate_drain): an event
+// recorded on the legacy stream completes only after the work queued before it
+// on every blocking stream, per-thread default streams of other threads
+// included, but not after work on non-blocking streams.
+TEST_F(SimCapture, LegacyStreamEventCoversBlockingAndPerThreadStreamsOnly) {
+  CUstream blocking;
+  ASSERT_EQ(cuStreamCreate(&blocking, CU_STREAM_DEFAULT), CUDA_SUCCESS);
+  ASSERT_EQ(spin(blocking, 150'000'000), CUDA_SUCCESS);
+  std::atomic<int> per_thread_done{0};
+  ASSERT_EQ(on_thread([&] {
+              CUresult r = spin(CU_STREAM_PER_THREAD, 250'000'000);
+              return r ? r : cuLaunchHostFunc(CU_STREAM_PER_THREAD, bump, &per_thread_done);
+            }),
+            CUDA_SUCCESS);
+  ASSERT_EQ(spin(s_, 3'000'000'000ull), CUDA_SUCCESS);  // non-blocking: not covered
+  ASSERT_EQ(cuEventRecord(e_, CU_STREAM_LEGACY), CUDA_SUCCESS);
+  EXPECT_EQ(cuEventQuery(e_), CUDA_ERROR_NOT_READY);
+  ASSERT_EQ(cuEventSynchronize(e_), CUDA_SUCCESS);
+  EXPECT_EQ(cuStreamQuery(blocking), CUDA_SUCCESS);
+  EXPECT_EQ(per_thread_done.load(), 1);
+  EXPECT_EQ(cuStreamQuery(s_), CUDA_ERROR_NOT_READY);
+  EXPECT_EQ(cuStreamSynchronize(s_), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamDestroy(blocking), CUDA_SUCCESS);
 }
 
