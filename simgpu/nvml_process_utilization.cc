@@ -55,6 +55,7 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev
   nvml::Session s;
   int index = 0;
   if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (s.state().devices[index].mig_enabled) return NVML_ERROR_NOT_SUPPORTED;  // as NVML in MIG mode
   if (!processSamplesCount) return NVML_ERROR_INVALID_ARGUMENT;
   return deliver(samples_of(s, index, lastSeenTimeStamp), utilization != nullptr, processSamplesCount,
                  [&](size_t i, const UtilSample& x) { utilization[i] = {x.pid, x.timestamp_us, x.sm_percent, 0, 0, 0}; });
@@ -65,6 +66,7 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessesUtilizationInfo(nvmlDevice
   nvml::Session s;
   int index = 0;
   if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (s.state().devices[index].mig_enabled) return NVML_ERROR_NOT_SUPPORTED;  // as NVML in MIG mode
   if (!info) return NVML_ERROR_INVALID_ARGUMENT;
   if (info->version != nvmlProcessesUtilizationInfo_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
   nvmlProcessUtilizationInfo_v1_t* out = info->procUtilArray;

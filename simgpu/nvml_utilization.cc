@@ -79,6 +79,7 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t devic
   nvml::Session s;
   int index = 0;
   if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (s.state().devices[index].mig_enabled) return NVML_ERROR_NOT_SUPPORTED;  // as NVML in MIG mode
   if (!utilization) return NVML_ERROR_INVALID_ARGUMENT;
   std::lock_guard<std::mutex> g(g_mu);
   utilization->gpu = sample(s, index);
