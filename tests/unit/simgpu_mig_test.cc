@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -140,7 +141,7 @@ TEST_F(Mig, CudaSeesTheMigDeviceWithItsMigUuidAndMemory) {
   int n = 0;
   ASSERT_EQ(cuDeviceGetCount(&n), CUDA_SUCCESS);
   ASSERT_EQ(n, 2);
-  CUuuid v2, legacy;
+  CUuuid v2;
   ASSERT_EQ(cuDeviceGetUuid_v2(&v2, 0), CUDA_SUCCESS);
   char hex[33];
   for (int i = 0; i < 16; ++i) std::snprintf(hex + 2 * i, 3, "%02x", static_cast<unsigned char>(v2.bytes[i]));
@@ -151,7 +152,6 @@ TEST_F(Mig, CudaSeesTheMigDeviceWithItsMigUuidAndMemory) {
       << "cuDeviceGetUuid (legacy) names the GPU, _v2 the MIG device:\n" << out;
   EXPECT_NE(out.find("total=" + std::to_string(40 * kGi) + " sms=60"), std::string::npos) << out;
   EXPECT_NE(out.find("ordinal=1 uuid_v2=" + flat(uuid(gpu1_))), std::string::npos) << out;
-  (void)legacy;
   char name[128];
   ASSERT_EQ(cuDeviceGetName(name, sizeof name, 0), CUDA_SUCCESS);
   EXPECT_NE(std::strstr(name, "MIG 3g.40gb"), nullptr) << name;
