@@ -8,6 +8,7 @@
 #include "real_driver.h"
 #include "uuid_text.h"
 #include "vgpu/nvml_subset.h"
+#include "vgpu/nvml_units.h"
 
 namespace vgpu::hook {
 namespace {
@@ -23,23 +24,30 @@ DeviceMap::DeviceMap() {
 void DeviceMap::load_physical() {
   auto init = reinterpret_cast<PFN_nvmlInit_v2>(real_nvml_symbol("nvmlInit_v2"));
   auto count_fn = reinterpret_cast<PFN_nvmlDeviceGetCount_v2>(real_nvml_symbol("nvmlDeviceGetCount_v2"));
-  auto handle_fn = reinterpret_cast<PFN_nvmlDeviceGetHandleByIndex_v2>(real_nvml_symbol("nvmlDeviceGetHandleByIndex_v2"));
   auto uuid_fn = reinterpret_cast<PFN_nvmlDeviceGetUUID>(real_nvml_symbol("nvmlDeviceGetUUID"));
+  NvmlUnitFunctions f;
+  f.handle_by_index = reinterpret_cast<PFN_nvmlDeviceGetHandleByIndex_v2>(real_nvml_symbol("nvmlDeviceGetHandleByIndex_v2"));
+  f.mig_mode = reinterpret_cast<PFN_nvmlDeviceGetMigMode>(real_nvml_symbol("nvmlDeviceGetMigMode"));
+  f.max_mig_count = reinterpret_cast<PFN_nvmlDeviceGetMaxMigDeviceCount>(real_nvml_symbol("nvmlDeviceGetMaxMigDeviceCount"));
+  f.mig_by_index =
+      reinterpret_cast<PFN_nvmlDeviceGetMigDeviceHandleByIndex>(real_nvml_symbol("nvmlDeviceGetMigDeviceHandleByIndex"));
   unsigned count = 0;
-  if (!init || !count_fn || !handle_fn || !uuid_fn || init() != NVML_SUCCESS || count_fn(&count) != NVML_SUCCESS) {
+  if (!init || !count_fn || !f.handle_by_index || !uuid_fn || init() != NVML_SUCCESS ||
+      count_fn(&count) != NVML_SUCCESS) {
     if (std::getenv("CUDA_VISIBLE_DEVICES"))
       VGPU_LOG(LogLevel::kWarn, "NVML is unavailable: per-GPU limits follow CUDA ordinals, "
                                 "which CUDA_VISIBLE_DEVICES renumbers");
     return;
   }
-  for (unsigned i = 0; i < count && i < kMaxDevices; ++i) {
-    nvmlDevice_t h = nullptr;
+  int units = 0;
+  for_each_nvml_unit(f, count, kMaxDevices, [&](nvmlDevice_t h, unsigned, int) {
     char text[NVML_DEVICE_UUID_V2_BUFFER_SIZE] = {};
-    if (handle_fn(i, &h) != NVML_SUCCESS || uuid_fn(h, text, sizeof text) != NVML_SUCCESS ||
-        !parse_uuid_text(text, uuids_[i]))
-      std::memset(uuids_[i], 0, 16);  // unmatched: no ordinal maps to it
-  }
-  physical_count_ = static_cast<int>(count < kMaxDevices ? count : kMaxDevices);
+    if (uuid_fn(h, text, sizeof text) != NVML_SUCCESS || !parse_uuid_text(text, uuids_[units]))
+      std::memset(uuids_[units], 0, 16);  // unmatched: no ordinal maps to it
+    ++units;
+  });
+  // A GPU whose handle fails ends the list there: later slots would shift.
+  physical_count_ = units;
 }
 
 int DeviceMap::lookup_uuid(const unsigned char uuid[16]) {
@@ -75,7 +83,8 @@ int DeviceMap::slot_of_ordinal(int ordinal) {
   if (!get_uuid || get_uuid(uuid, ordinal) != 0) return -1;  // not cached: cuInit may come later
   int slot = lookup_uuid(uuid);
   if (slot == -3) slot = ordinal;
-  if (slot == -1) VGPU_LOG(LogLevel::kWarn, "CUDA device %d is not among NVML's devices; no quota applies", ordinal);
+  if (slot == -1)
+    VGPU_LOG(LogLevel::kWarn, "CUDA device %d is not among NVML's GPUs and MIG devices; no quota applies", ordinal);
   ordinal_slot_[ordinal].store(slot, std::memory_order_release);
   return slot;
 }

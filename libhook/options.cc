@@ -15,7 +15,8 @@ const std::vector<OptionSpec>& option_table() {
       {"VGPU_MEMORY_LIMIT", "CUDA_DEVICE_MEMORY_LIMIT", "unlimited",
        "Device-memory quota of every GPU of the process (512Mi, 4Gi, 4g, plain bytes)."},
       {"VGPU_MEMORY_LIMIT_<i>", "CUDA_DEVICE_MEMORY_LIMIT_<i>", "VGPU_MEMORY_LIMIT",
-       "Quota of the physical GPU with NVML index <i>; overrides VGPU_MEMORY_LIMIT for it."},
+       "Quota of unit <i>: the GPU with NVML index <i>, or with MIG the <i>-th unit (GPUs and MIG devices); "
+       "overrides VGPU_MEMORY_LIMIT for it."},
       {"VGPU_CHARGE_MANAGED", "", "1",
        "1: cuMemAllocManaged is charged to the quota of the current device; 0: it is not."},
       {"VGPU_CONTEXT_OVERHEAD", "", "0",

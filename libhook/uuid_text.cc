@@ -16,7 +16,7 @@ int hex_value(char c) {
 
 bool parse_uuid_text(const char* text, unsigned char out[16]) {
   if (!text) return false;
-  if (std::strncmp(text, "GPU-", 4) == 0) text += 4;
+  if (std::strncmp(text, "GPU-", 4) == 0 || std::strncmp(text, "MIG-", 4) == 0) text += 4;
   int nibbles = 0;
   for (; *text && nibbles < 32; ++text) {
     if (*text == '-') continue;

@@ -1,6 +1,10 @@
 // The node's GPUs as NVML reports them (libnvidia-ml.so.1, opened at run time:
-// the real one on a GPU node, simgpu's in tests). Indexes are NVML indexes;
-// identity is the UUID. Read once at startup.
+// the real one on a GPU node, simgpu's in tests), as schedulable units
+// (vgpu/nvml_units.h): a GPU not in MIG mode is one unit, a GPU in MIG mode
+// contributes one unit per MIG device (each has its own quota and lease). A
+// unit's index is its position in that list — the NVML index on a node
+// without MIG; identity is the UUID ("GPU-..." or "MIG-..."). Read once at
+// startup: a MIG layout changed later needs a vgpud restart.
 #pragma once
 
 #include <cstdint>
@@ -12,16 +16,20 @@
 namespace vgpu::sched {
 
 struct Gpu {
-  int index = 0;
-  std::string uuid;            // "GPU-xxxxxxxx-...."
+  int index = 0;               // unit index (tenant memory device, config index)
+  std::string uuid;            // "GPU-xxxxxxxx-...." or, for a MIG device, "MIG-..."
   unsigned char uuid_bytes[16] = {};
   std::string name;
-  uint64_t memory = 0;         // bytes
+  uint64_t memory = 0;         // bytes (a MIG device's own memory)
+  int nvml_index = 0;          // the physical GPU's NVML index
+  int mig_index = -1;          // MIG device index on that GPU; -1: the whole GPU
+  std::string gpu_uuid;        // the physical GPU's UUID (== uuid without MIG)
 };
 
 Result<std::vector<Gpu>> discover_gpus();
 
-// Live readings of a GPU (NVML): physical memory in use and utilization.
+// Live readings of unit `index` (NVML): physical memory in use and
+// utilization (0 on a MIG device: NVML has no utilization in MIG mode).
 struct GpuReading {
   uint64_t memory_used = 0;
   double busy_fraction = 0;
@@ -54,9 +62,16 @@ struct ProcessBusy {
 // (1/6 s until learnt). Empty when there is no new sample, or NVML cannot
 // tell (old driver, MIG): the caller cannot distinguish, by design.
 std::vector<ProcessBusy> read_process_busy(int index, uint64_t* last_seen_us);
-// Parses "GPU-8b1c...": the 16 bytes of a UUID string.
+// Parses "GPU-8b1c..." or "MIG-8b1c...": the 16 bytes of a UUID string.
 bool parse_uuid(const std::string& s, unsigned char out[16]);
-// Resolves a config entry (index or UUID / unique UUID prefix) to an index.
+// Resolves a config entry to a unit index: a unit index, a GPU UUID or
+// unique prefix ("GPU-" optional), or a MIG device's UUID or unique prefix
+// ("MIG-..."). A GPU in MIG mode is no unit: naming it is an error that
+// lists its MIG devices.
 Result<int> resolve_gpu(const std::vector<Gpu>& gpus, const std::string& entry);
+// The NVML handle of unit `index` (nvmlDevice_t, a GPU or MIG device handle)
+// as discover_gpus() found it; nullptr before discover_gpus or out of range.
+// For the readers in gpu_processes.cc. Thread-safe.
+void* unit_handle(int index);
 
 }  // namespace vgpu::sched

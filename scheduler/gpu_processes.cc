@@ -44,7 +44,13 @@ const Functions& nvml() {
   return f;
 }
 
+// Unit `index`'s handle (a MIG device handle for a MIG unit); the NVML index
+// when discover_gpus() has not run (a reader used on its own).
 bool device(int index, nvmlDevice_t* d) {
+  if (void* h = unit_handle(index)) {
+    *d = static_cast<nvmlDevice_t>(h);
+    return true;
+  }
   return nvml().handle && index >= 0 && nvml().handle(static_cast<unsigned>(index), d) == NVML_SUCCESS;
 }
 

@@ -79,11 +79,11 @@ int attribute_value(CUdevice_attribute a, int dev, bool* known) {
     case CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT: return 512;
     case CU_DEVICE_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT: return 32;
     case CU_DEVICE_ATTRIBUTE_GPU_OVERLAP: return 1;
-    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: return 132;
+    case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: return static_cast<int>(d.sm_count);
     case CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY: return 1;
     case CU_DEVICE_ATTRIBUTE_CONCURRENT_KERNELS: return 1;
     case CU_DEVICE_ATTRIBUTE_ECC_ENABLED: return 1;
-    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: return 0x18 + phys(dev) * 0x10;
+    case CU_DEVICE_ATTRIBUTE_PCI_BUS_ID: return 0x18 + (d.mig_parent >= 0 ? d.mig_parent : phys(dev)) * 0x10;
     case CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE: return 2619000;
     case CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH: return 5120;
     case CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE: return 52428800;
@@ -117,7 +117,6 @@ int attribute_value(CUdevice_attribute a, int dev, bool* known) {
     case CU_DEVICE_ATTRIBUTE_MEM_SYNC_DOMAIN_COUNT: return 4;
     case CU_DEVICE_ATTRIBUTE_GPU_PCI_DEVICE_ID: return 0x233010de;
     default:
-      (void)d;
       *known = a > 0 && a < CU_DEVICE_ATTRIBUTE_MAX;
       return 0;  // a real attribute this model does not have: reported as 0
   }
@@ -180,7 +179,15 @@ SIMGPU_EXPORT CUresult cuDeviceGetUuid_v2(CUuuid* uuid, CUdevice dev) {
   return CUDA_SUCCESS;
 }
 
-SIMGPU_EXPORT CUresult cuDeviceGetUuid(CUuuid* uuid, CUdevice dev) { return cuDeviceGetUuid_v2(uuid, dev); }
+// The legacy entry point predates MIG UUIDs: on a MIG device it returns the
+// UUID of the GPU the device is carved from (cuDeviceGetUuid_v2 returns the
+// MIG UUID, as cuda.h documents).
+SIMGPU_EXPORT CUresult cuDeviceGetUuid(CUuuid* uuid, CUdevice dev) {
+  if (CUresult r = cuDeviceGetUuid_v2(uuid, dev)) return r;
+  const DeviceInfo& d = Driver::get().device(phys(dev));
+  if (d.mig_parent >= 0) std::memcpy(uuid->bytes, Driver::get().device(d.mig_parent).uuid, 16);
+  return CUDA_SUCCESS;
+}
 
 SIMGPU_EXPORT CUresult cuDeviceTotalMem_v2(size_t* bytes, CUdevice dev) {
   if (!bytes) return CUDA_ERROR_INVALID_VALUE;

@@ -210,36 +210,84 @@ int unsupported_entry_point(const char* name) { return static_cast<int>(not_supp
 namespace simgpu {
 
 namespace {
-std::string uuid_string(const unsigned char* u) {
+std::string uuid_string(const char* prefix, const unsigned char* u) {
   char s[48];
-  std::snprintf(s, sizeof s, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-                u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+  std::snprintf(s, sizeof s, "%s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", prefix, u[0],
+                u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
   return s;
 }
 
-// One entry: an index, or a UUID (with or without "GPU-") or a unique prefix
-// of one. -1 if it names no device or more than one.
+// The entry that runs CUDA work for GPU entry `gpu`: the GPU itself, or, in
+// MIG mode, its first MIG device (-1 if it has none).
+int cuda_entry_of_gpu(int gpu, const NodeState& node) {
+  if (!node.devices[gpu].mig_enabled) return gpu;
+  for (int m = node.gpu_count; m < node.device_count; ++m)
+    if (node.devices[m].mig_parent == gpu) return m;
+  return -1;
+}
+
+// The unique entry of `kind` ("GPU" or "MIG") whose UUID starts with `want`.
+int match_uuid(const std::string& want, const char* kind, const NodeState& node) {
+  bool mig = kind[0] == 'M';
+  int found = -1;
+  for (int i = 0; i < node.device_count; ++i) {
+    if ((node.devices[i].mig_parent >= 0) != mig) continue;
+    if (uuid_string(kind, node.devices[i].uuid).rfind(want, 0) == 0) {
+      if (found >= 0) return -1;
+      found = i;
+    }
+  }
+  return found;
+}
+
+// "MIG-GPU-<uuid>/<gpu instance>/<compute instance>" (drivers before R470).
+int match_legacy_mig(const std::string& e, const NodeState& node) {
+  size_t slash = e.find('/');
+  if (slash == std::string::npos) return -1;
+  int gpu = match_uuid(e.substr(4, slash - 4), "GPU", node);
+  unsigned gi = 0, ci = 0;
+  char extra = 0;
+  if (gpu < 0 || std::sscanf(e.c_str() + slash, "/%u/%u%c", &gi, &ci, &extra) != 2) return -1;
+  for (int m = node.gpu_count; m < node.device_count; ++m)
+    if (node.devices[m].mig_parent == gpu && node.devices[m].gpu_instance_id == gi &&
+        node.devices[m].compute_instance_id == ci)
+      return m;
+  return -1;
+}
+
+// One entry: an index, a GPU UUID (with or without "GPU-") or a unique prefix
+// of one, or a MIG device's UUID ("MIG-<uuid>" or the legacy form). A GPU in
+// MIG mode named by index or UUID stands for its first MIG device. -1 if it
+// names nothing or more than one device.
 int resolve_visible_entry(const std::string& e, const NodeState& node) {
   if (e.empty()) return -1;
   if (e.find_first_not_of("0123456789") == std::string::npos) {
     long i = std::strtol(e.c_str(), nullptr, 10);
-    return i < node.device_count ? static_cast<int>(i) : -1;
+    return i < node.gpu_count ? cuda_entry_of_gpu(static_cast<int>(i), node) : -1;
   }
-  std::string want = e.rfind("GPU-", 0) == 0 ? e : "GPU-" + e;
-  int found = -1;
-  for (int i = 0; i < node.device_count; ++i)
-    if (uuid_string(node.devices[i].uuid).rfind(want, 0) == 0) {
-      if (found >= 0) return -1;
-      found = i;
-    }
-  return found;
+  if (e.rfind("MIG-GPU-", 0) == 0) return match_legacy_mig(e, node);
+  if (e.rfind("MIG-", 0) == 0) return match_uuid(e, "MIG", node);
+  int gpu = match_uuid(e.rfind("GPU-", 0) == 0 ? e : "GPU-" + e, "GPU", node);
+  return gpu < 0 ? -1 : cuda_entry_of_gpu(gpu, node);
 }
+
+bool is_mig(int entry, const NodeState& node) { return node.devices[entry].mig_parent >= 0; }
 }  // namespace
 
+// CUDA enumerates at most one MIG device per process (NVIDIA's MIG user
+// guide: "only enumeration of a single MIG instance is supported"): later MIG
+// devices are left out, without ending the list.
 std::vector<int> parse_visible_devices(const char* value, const NodeState& node) {
   std::vector<int> out;
+  bool have_mig = false;
+  auto add = [&](int d) {
+    if (is_mig(d, node) && have_mig) return;
+    have_mig = have_mig || is_mig(d, node);
+    out.push_back(d);
+  };
   if (!value) {
-    for (int i = 0; i < node.device_count; ++i) out.push_back(i);
+    for (int i = 0; i < node.gpu_count; ++i)
+      if (int d = cuda_entry_of_gpu(i, node); d >= 0) add(d);
     return out;
   }
   std::string v = value;
@@ -251,7 +299,7 @@ std::vector<int> parse_visible_devices(const char* value, const NodeState& node)
     while (!e.empty() && e.back() == ' ') e.pop_back();
     int d = resolve_visible_entry(e, node);
     if (d < 0 || std::find(out.begin(), out.end(), d) != out.end()) break;  // documented: stop here
-    out.push_back(d);
+    add(d);
     pos = comma + 1;
   }
   return out;

@@ -187,7 +187,10 @@ CUresult check_device(CUdevice dev);
 inline int phys(CUdevice ordinal) { return Driver::get().physical(ordinal); }
 inline int ordinal(int physical) { return Driver::get().ordinal_of(physical); }
 // Parses CUDA_VISIBLE_DEVICES against the node's devices: indexes or UUIDs
-// ("GPU-<uuid or unique prefix>"); parsing stops at the first invalid entry.
+// ("GPU-<uuid or unique prefix>", "MIG-<uuid or prefix>", legacy
+// "MIG-GPU-<uuid>/<gi>/<ci>"); parsing stops at the first invalid entry. A GPU
+// in MIG mode is reached through its MIG devices only, and at most one MIG
+// device is enumerated (see docs/simgpu.md, "MIG"). Returns node entries.
 std::vector<int> parse_visible_devices(const char* value, const NodeState& node);
 // The calling thread's current context; CUDA_ERROR_INVALID_CONTEXT if none, or
 // CUDA_ERROR_CONTEXT_IS_DESTROYED if it was destroyed while current.

@@ -18,6 +18,7 @@
 #include <functional>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace simgpu {
 
@@ -77,26 +78,80 @@ namespace {
 
 std::string state_path(const std::string& name) { return "/dev/shm/simgpu-" + name; }
 
-void fill_device(DeviceInfo* d, int index, uint64_t memory, const std::string& node) {
-  std::memset(d, 0, sizeof *d);
-  d->total_memory = memory;
-  std::snprintf(d->name, sizeof d->name, "NVIDIA H100 80GB HBM3 (simgpu)");
-  // Deterministic per node name and index, so tests can predict it, and
-  // different on different simulated nodes.
-  uint64_t h = 1469598103934665603ull;
-  for (char c : node) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  h ^= static_cast<uint64_t>(index + 1) * 0x9e3779b97f4a7c15ull;
+// splitmix64 from a seed: every byte depends on the whole seed.
+void hash_uuid(uint64_t h, unsigned char out[16]) {
   for (int i = 0; i < 16; ++i) {
-    // splitmix64 steps: every byte depends on the whole seed.
     h += 0x9e3779b97f4a7c15ull;
     uint64_t z = h;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    d->uuid[i] = static_cast<unsigned char>(z ^ (z >> 31));
+    out[i] = static_cast<unsigned char>(z ^ (z >> 31));
   }
-  d->uuid[6] = static_cast<unsigned char>((d->uuid[6] & 0x0f) | 0x40);  // RFC 4122 v4 shape
-  d->uuid[8] = static_cast<unsigned char>((d->uuid[8] & 0x3f) | 0x80);
+  out[6] = static_cast<unsigned char>((out[6] & 0x0f) | 0x40);  // RFC 4122 v4 shape
+  out[8] = static_cast<unsigned char>((out[8] & 0x3f) | 0x80);
+}
+
+// Deterministic per node name and entry, so tests can predict it, and
+// different on different simulated nodes; `kind` separates GPU and MIG UUIDs.
+uint64_t uuid_seed(const std::string& node, int index, uint64_t kind) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : node) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h ^ (static_cast<uint64_t>(index + 1) * 0x9e3779b97f4a7c15ull) ^ kind;
+}
+
+constexpr const char* kGpuName = "NVIDIA H100 80GB HBM3";
+
+void fill_device(DeviceInfo* d, int index, uint64_t memory, const std::string& node) {
+  std::memset(d, 0, sizeof *d);
+  d->total_memory = memory;
+  std::snprintf(d->name, sizeof d->name, "%s (simgpu)", kGpuName);
+  hash_uuid(uuid_seed(node, index, 0), d->uuid);
   std::snprintf(d->pci_bus_id, sizeof d->pci_bus_id, "0000:%02x:00.0", 0x18 + index * 0x10);
+  d->mig_parent = -1;
+  d->sm_count = 132;
+}
+
+// Multiprocessors of an H100 SXM MIG device by compute slices.
+uint32_t mig_sm_count(int slices) {
+  static const uint32_t kSms[] = {0, 16, 32, 60, 64, 80, 96, 132};
+  return kSms[slices];
+}
+
+// MIG device `mig_index` of GPU `gpu` (entry `index`).
+void fill_mig_device(DeviceInfo* d, int index, int gpu, int mig_index, const MigProfile& p, const NodeState& s,
+                     const std::string& node) {
+  std::memset(d, 0, sizeof *d);
+  d->total_memory = p.memory;
+  std::snprintf(d->name, sizeof d->name, "%s MIG %s (simgpu)", kGpuName, p.name.c_str());
+  hash_uuid(uuid_seed(node, index, 0x4d4947ull << 40), d->uuid);  // "MIG"
+  std::memcpy(d->pci_bus_id, s.devices[gpu].pci_bus_id, sizeof d->pci_bus_id);
+  d->mig_parent = gpu;
+  d->gpu_instance_id = static_cast<uint32_t>(mig_index + 1);
+  d->compute_instance_id = 0;
+  d->mig_index = static_cast<uint32_t>(mig_index);
+  d->sm_count = mig_sm_count(p.slices);
+  std::snprintf(d->profile, sizeof d->profile, "%s", p.name.c_str());
+}
+
+// The MIG devices SIMGPU_MIG gives GPU `g` (none for a SimConfig built
+// without them).
+const std::vector<MigProfile>& mig_of(const SimConfig& c, int g) {
+  static const std::vector<MigProfile> kNone;
+  return static_cast<size_t>(g) < c.mig.size() ? c.mig[static_cast<size_t>(g)] : kNone;
+}
+
+// Fills every entry from the configuration: GPUs, then MIG devices.
+void fill_devices(NodeState* s, const SimConfig& c) {
+  s->gpu_count = static_cast<int32_t>(c.memory.size());
+  int n = s->gpu_count;
+  for (int i = 0; i < s->gpu_count; ++i) fill_device(&s->devices[i], i, c.memory[i], c.state_name);
+  for (int g = 0; g < s->gpu_count; ++g) {
+    const auto& list = mig_of(c, g);
+    s->devices[g].mig_enabled = list.empty() ? 0 : 1;
+    for (size_t m = 0; m < list.size() && n < kMaxDevices; ++m, ++n)
+      fill_mig_device(&s->devices[n], n, g, static_cast<int>(m), list[m], *s, c.state_name);
+  }
+  s->device_count = n;
 }
 
 bool any_live_process(NodeState* s) {
@@ -108,13 +163,10 @@ bool any_live_process(NodeState* s) {
 void initialize(NodeState* s, const SimConfig& c) {
   std::memset(static_cast<void*>(s), 0, sizeof *s);
   vgpu::init_robust_shared_mutex(&s->lock);
-  s->device_count = static_cast<int32_t>(c.memory.size());
   s->context_overhead = c.context_overhead;
   s->timeslice_ns = c.timeslice_ns;
-  for (int i = 0; i < s->device_count; ++i) {
-    fill_device(&s->devices[i], i, c.memory[i], c.state_name);
-    s->engine[i].owner = -1;
-  }
+  fill_devices(s, c);
+  for (auto& e : s->engine) e.owner = -1;
   s->layout = kStateLayout;
   std::atomic_thread_fence(std::memory_order_release);
   s->magic = kStateMagic;
@@ -126,11 +178,10 @@ void reconfigure(NodeState* s, const SimConfig& c) {
   Node probe_lock_only = Node::unowned(s);
   probe_lock_only.lock();
   reap_dead_locked(s);
-  s->device_count = static_cast<int32_t>(c.memory.size());
   s->context_overhead = c.context_overhead;
   s->timeslice_ns = c.timeslice_ns;
+  fill_devices(s, c);
   for (int i = 0; i < kMaxDevices; ++i) {
-    if (i < s->device_count) fill_device(&s->devices[i], i, c.memory[i], c.state_name);
     s->used[i].store(0);
     EngineState& e = s->engine[i];
     e.owner = -1;
@@ -142,11 +193,19 @@ void reconfigure(NodeState* s, const SimConfig& c) {
 }
 
 bool same_shape(const NodeState* s, const SimConfig& c) {
-  if (s->device_count != static_cast<int32_t>(c.memory.size())) return false;
+  if (s->gpu_count != static_cast<int32_t>(c.memory.size())) return false;
   if (s->context_overhead != c.context_overhead || s->timeslice_ns != c.timeslice_ns) return false;
-  for (int i = 0; i < s->device_count; ++i)
+  for (int i = 0; i < s->gpu_count; ++i)
     if (s->devices[i].total_memory != c.memory[i]) return false;
-  return true;
+  // MIG devices: same profiles in the same order.
+  int n = s->gpu_count;
+  for (int g = 0; g < s->gpu_count; ++g) {
+    for (const MigProfile& p : mig_of(c, g)) {
+      if (n >= s->device_count || s->devices[n].mig_parent != g || p.name != s->devices[n].profile) return false;
+      ++n;
+    }
+  }
+  return n == s->device_count;
 }
 
 // Maps the node's state file, creating or re-configuring it. `under_flock`
@@ -187,6 +246,14 @@ NodeState* map_state(const SimConfig& c, std::string* error, const std::function
 }
 
 }  // namespace
+
+uint64_t used_memory(const NodeState& s, int d) {
+  if (!s.devices[d].mig_enabled) return s.used[d].load();
+  uint64_t sum = 0;
+  for (int m = s.gpu_count; m < s.device_count; ++m)
+    if (s.devices[m].mig_parent == d) sum += s.used[m].load();
+  return sum;
+}
 
 // Returns everything slot `i` holds (memory, engine share) and frees it.
 void release_slot_locked(NodeState* s, int i) {

@@ -7,6 +7,12 @@
 // lock; everything else is guarded by `lock`, a robust process-shared mutex (a
 // process that dies holding it cannot wedge the node; the next locker repairs).
 // Slots of processes that died are reclaimed by reap_dead_locked().
+//
+// Device entries: devices[0, gpu_count) are the physical GPUs in NVML index
+// order; devices[gpu_count, device_count) are MIG devices (SIMGPU_MIG), each
+// with its own memory (carved from its GPU's), its own execution engine (MIG
+// instances do not time-slice with their siblings) and its own MIG UUID. A GPU
+// in MIG mode runs no context itself; its NVML memory is its instances' sum.
 #pragma once
 
 #include <pthread.h>
@@ -22,13 +28,20 @@ namespace simgpu {
 constexpr int kMaxProcesses = 256;
 constexpr int kUtilBuckets = 64;  // per-process utilization history: 64 sample periods
 constexpr uint64_t kStateMagic = 0x53494d4750553031ull;  // "SIMGPU01"
-constexpr uint32_t kStateLayout = 5;
+constexpr uint32_t kStateLayout = 6;  // 6: MIG device entries
 
 struct DeviceInfo {
   uint64_t total_memory;
   char name[96];
-  unsigned char uuid[16];
-  char pci_bus_id[16];
+  unsigned char uuid[16];   // GPU UUID, or MIG UUID of a MIG device
+  char pci_bus_id[16];      // a MIG device has its GPU's
+  int32_t mig_parent;       // -1: a GPU; else the GPU entry a MIG device is carved from
+  uint32_t mig_enabled;     // on a GPU: 1 when it is in MIG mode
+  uint32_t gpu_instance_id; // MIG device: its GPU instance (1-based per GPU)
+  uint32_t compute_instance_id;  // MIG device: its compute instance (0: the only one)
+  uint32_t mig_index;       // MIG device: index among its GPU's MIG devices (NVML)
+  uint32_t sm_count;        // multiprocessors of the GPU or MIG device
+  char profile[16];         // MIG device: "3g.40gb"
 };
 
 // One sample period of one process's engine time on one device, for NVML's
@@ -84,7 +97,8 @@ struct NodeState {
   uint64_t magic;
   uint32_t layout;
   pthread_mutex_t lock;
-  int32_t device_count;
+  int32_t device_count;   // entries of `devices`: GPUs and MIG devices
+  int32_t gpu_count;      // physical GPUs (NVML devices), devices[0, gpu_count)
   uint64_t context_overhead;
   uint64_t timeslice_ns;
   DeviceInfo devices[kMaxDevices];
@@ -134,6 +148,9 @@ class Node {
 
 // Requires the node lock.
 void reap_dead_locked(NodeState* s);
+// Bytes in use on entry `d` as the hardware would report it: a GPU in MIG
+// mode reports the sum over its MIG devices. Lock-free (atomic reads).
+uint64_t used_memory(const NodeState& s, int d);
 bool process_alive(int32_t pid, uint64_t start_time);
 uint64_t process_start_time(int32_t pid);
 uint64_t monotonic_ns();

@@ -22,7 +22,9 @@ std::shared_mutex g_mu;         // shared: entry points; exclusive: init/shutdow
 Node* g_node = nullptr;         // guarded by g_mu
 unsigned g_refs = 0;            // guarded by g_mu
 std::atomic<uint64_t> g_generation{0};
-nvmlDevice_st g_devices[kMaxDevices] = {{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}};
+nvmlDevice_st g_devices[kMaxDevices] = {{0}, {1}, {2},  {3},  {4},  {5},  {6},  {7},
+                                       {8}, {9}, {10}, {11}, {12}, {13}, {14}, {15}};
+static_assert(kMaxDevices == 16, "one handle per entry");
 
 constexpr unsigned kKnownInitFlags = NVML_INIT_FLAG_NO_GPUS | NVML_INIT_FLAG_NO_ATTACH;
 
@@ -94,12 +96,31 @@ nvmlReturn_t Session::device(nvmlDevice_t handle, int* index) const {
   return NVML_ERROR_INVALID_ARGUMENT;
 }
 
+nvmlReturn_t Session::any_device(nvmlDevice_t handle, int* entry) const {
+  if (!node_) return NVML_ERROR_UNINITIALIZED;
+  for (int i = 0; i < node_->state()->device_count; ++i) {
+    if (handle == &g_devices[i]) {
+      *entry = i;
+      return NVML_SUCCESS;
+    }
+  }
+  return NVML_ERROR_INVALID_ARGUMENT;
+}
+
 nvmlDevice_t handle_of(int index) { return &g_devices[index]; }
 
-void format_uuid(const unsigned char b[16], char out[41]) {
-  std::snprintf(out, 41, "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+namespace {
+void format_prefixed(const char* prefix, const unsigned char b[16], char out[41]) {
+  std::snprintf(out, 41, "%s-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", prefix,
                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
                 b[13], b[14], b[15]);
+}
+}  // namespace
+
+void format_uuid(const unsigned char b[16], char out[41]) { format_prefixed("GPU", b, out); }
+
+void format_entry_uuid(const DeviceInfo& d, char out[41]) {
+  format_prefixed(d.mig_parent >= 0 ? "MIG" : "GPU", d.uuid, out);
 }
 
 nvmlReturn_t copy_string(const char* text, char* out, unsigned length) {

@@ -37,26 +37,35 @@ class Session {
   nvmlReturn_t status() const { return node_ ? NVML_SUCCESS : NVML_ERROR_UNINITIALIZED; }
   Node& node() const { return *node_; }
   NodeState& state() const { return *node_->state(); }
-  int device_count() const { return node_->state()->device_count; }
+  // Physical GPUs: the NVML device indexes. MIG devices are reached through
+  // their GPU (nvml_mig.cc) or their UUID.
+  int device_count() const { return node_->state()->gpu_count; }
   // Increments on every fresh attachment (refcount 0 -> 1), so per-process
   // caches keyed on the node can tell that the node may have changed.
   uint64_t generation() const;
 
-  // Resolves a handle issued by this library to its index; UNINITIALIZED
-  // first, INVALID_ARGUMENT for NULL, foreign or out-of-range handles.
+  // Resolves a GPU handle issued by this library to its index; UNINITIALIZED
+  // first, INVALID_ARGUMENT for NULL, foreign or out-of-range handles, and
+  // for MIG device handles (queries that take only GPUs use this).
   nvmlReturn_t device(nvmlDevice_t handle, int* index) const;
+  // As device(), but a MIG device handle is accepted too: *entry is then its
+  // NodeState entry (>= gpu_count). For the queries NVML documents on MIG
+  // device handles (UUID, name, memory, processes, MIG ids).
+  nvmlReturn_t any_device(nvmlDevice_t handle, int* entry) const;
 
  private:
   std::shared_lock<std::shared_mutex> guard_;
   Node* node_;
 };
 
-// The stable handle of device `index` (valid across init/shutdown cycles, as
-// real NVML handles are).
+// The stable handle of entry `index` (a GPU or a MIG device; valid across
+// init/shutdown cycles, as real NVML handles are).
 nvmlDevice_t handle_of(int index);
 
 // Formats the 16 UUID bytes as NVML does: "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
 void format_uuid(const unsigned char bytes[16], char out[41]);
+// The UUID of an entry: "GPU-..." for a GPU, "MIG-..." (R470+ form) for a MIG device.
+void format_entry_uuid(const DeviceInfo& d, char out[41]);
 
 // Copies a NUL-terminated `text` into `out` of `length` bytes, as NVML string
 // queries do: INVALID_ARGUMENT for NULL, INSUFFICIENT_SIZE if it does not fit.

@@ -69,9 +69,10 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvml
   Session s;
   if (nvmlReturn_t r = s.status()) return r;
   if (!uuid || !device) return NVML_ERROR_INVALID_ARGUMENT;
-  for (int i = 0; i < s.device_count(); ++i) {
+  // MIG UUIDs too: the handle is then the MIG device's.
+  for (int i = 0; i < s.state().device_count; ++i) {
     char text[41];
-    nvml::format_uuid(s.state().devices[i].uuid, text);
+    nvml::format_entry_uuid(s.state().devices[i], text);
     if (strcasecmp(text, uuid) == 0) {
       *device = nvml::handle_of(i);
       return NVML_SUCCESS;
@@ -103,23 +104,24 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMinorNumber(nvmlDevice_t device, un
 SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned int length) {
   Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
   return nvml::copy_string(s.state().devices[index].name, name, length);
 }
 
 SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned int length) {
   Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
   char text[41];
-  nvml::format_uuid(s.state().devices[index].uuid, text);
+  nvml::format_entry_uuid(s.state().devices[index], text);
   return nvml::copy_string(text, uuid, length);
 }
 
+// A MIG device handle answers with its GPU's PCI location.
 SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* pci) {
   Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
   if (!pci) return NVML_ERROR_INVALID_ARGUMENT;
   unsigned domain = 0, bus = 0, dev = 0, fn = 0;
   if (!parse_bus_id(s.state().devices[index].pci_bus_id, &domain, &bus, &dev, &fn)) return NVML_ERROR_UNKNOWN;

@@ -1,6 +1,8 @@
 // nvmlDeviceGetMemoryInfo (v1) and _v2: the device's physical memory as the
 // whole node uses it. `used` is NodeState::used, which includes every context's
-// overhead, as on a real GPU where context memory shows as used.
+// overhead, as on a real GPU where context memory shows as used. A MIG device
+// handle reports the MIG device's memory; a GPU in MIG mode reports its whole
+// memory as total and its MIG devices' use as used.
 #include "nvml_core.h"
 
 using namespace simgpu;
@@ -16,10 +18,10 @@ struct MemoryView {
 nvmlReturn_t read_memory(nvmlDevice_t device, MemoryView* out) {
   nvml::Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
   s.node().reap_dead();
   out->total = s.state().devices[index].total_memory;
-  out->used = s.state().used[index].load();
+  out->used = used_memory(s.state(), index);
   if (out->used > out->total) out->used = out->total;  // never report free < 0
   out->free = out->total - out->used;
   return NVML_SUCCESS;

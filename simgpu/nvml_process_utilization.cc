@@ -54,7 +54,9 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t dev
                                                                 unsigned long long lastSeenTimeStamp) {
   nvml::Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
+  // NVML has no utilization in MIG mode, for the GPU or its MIG devices.
+  if (s.state().devices[index].mig_enabled || s.state().devices[index].mig_parent >= 0) return NVML_ERROR_NOT_SUPPORTED;
   if (!processSamplesCount) return NVML_ERROR_INVALID_ARGUMENT;
   return deliver(samples_of(s, index, lastSeenTimeStamp), utilization != nullptr, processSamplesCount,
                  [&](size_t i, const UtilSample& x) { utilization[i] = {x.pid, x.timestamp_us, x.sm_percent, 0, 0, 0}; });
@@ -64,7 +66,9 @@ SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetProcessesUtilizationInfo(nvmlDevice
                                                                       nvmlProcessesUtilizationInfo_t* info) {
   nvml::Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
+  // NVML has no utilization in MIG mode, for the GPU or its MIG devices.
+  if (s.state().devices[index].mig_enabled || s.state().devices[index].mig_parent >= 0) return NVML_ERROR_NOT_SUPPORTED;
   if (!info) return NVML_ERROR_INVALID_ARGUMENT;
   if (info->version != nvmlProcessesUtilizationInfo_v1) return NVML_ERROR_ARGUMENT_VERSION_MISMATCH;
   nvmlProcessUtilizationInfo_v1_t* out = info->procUtilArray;

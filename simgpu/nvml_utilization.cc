@@ -78,7 +78,9 @@ unsigned sample(nvml::Session& s, int device) {
 SIMGPU_NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, nvmlUtilization_t* utilization) {
   nvml::Session s;
   int index = 0;
-  if (nvmlReturn_t r = s.device(device, &index)) return r;
+  if (nvmlReturn_t r = s.any_device(device, &index)) return r;
+  // NVML has no utilization in MIG mode, for the GPU or its MIG devices.
+  if (s.state().devices[index].mig_enabled || s.state().devices[index].mig_parent >= 0) return NVML_ERROR_NOT_SUPPORTED;
   if (!utilization) return NVML_ERROR_INVALID_ARGUMENT;
   std::lock_guard<std::mutex> g(g_mu);
   utilization->gpu = sample(s, index);

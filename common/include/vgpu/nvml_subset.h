@@ -74,6 +74,10 @@ typedef enum nvmlReturn_enum {
 /* Reported in a field (e.g. nvmlProcessInfo_t.usedGpuMemory) the driver cannot fill. */
 #define NVML_VALUE_NOT_AVAILABLE (-1)
 
+/* nvmlDeviceGetMigMode: current and pending modes. */
+#define NVML_DEVICE_MIG_DISABLE 0x0
+#define NVML_DEVICE_MIG_ENABLE 0x1
+
 /* nvmlInitWithFlags flags. */
 #define NVML_INIT_FLAG_NO_GPUS 1   /* succeed even when no GPU is found */
 #define NVML_INIT_FLAG_NO_ATTACH 2 /* do not attach GPUs */
@@ -211,7 +215,14 @@ typedef nvmlProcessesUtilizationInfo_v1_t nvmlProcessesUtilizationInfo_t;
   X(nvmlDeviceGetUtilizationRates, (nvmlDevice_t device, nvmlUtilization_t* utilization))         \
   X(nvmlDeviceGetProcessUtilization, (nvmlDevice_t device, nvmlProcessUtilizationSample_t* utilization, \
                                       unsigned int* processSamplesCount, unsigned long long lastSeenTimeStamp)) \
-  X(nvmlDeviceGetProcessesUtilizationInfo, (nvmlDevice_t device, nvmlProcessesUtilizationInfo_t* procesesUtilInfo))
+  X(nvmlDeviceGetProcessesUtilizationInfo, (nvmlDevice_t device, nvmlProcessesUtilizationInfo_t* procesesUtilInfo)) \
+  X(nvmlDeviceGetMigMode, (nvmlDevice_t device, unsigned int* currentMode, unsigned int* pendingMode))              \
+  X(nvmlDeviceGetMaxMigDeviceCount, (nvmlDevice_t device, unsigned int* count))                                   \
+  X(nvmlDeviceGetMigDeviceHandleByIndex, (nvmlDevice_t device, unsigned int index, nvmlDevice_t* migDevice))      \
+  X(nvmlDeviceIsMigDeviceHandle, (nvmlDevice_t device, unsigned int* isMigDevice))                                \
+  X(nvmlDeviceGetDeviceHandleFromMigDeviceHandle, (nvmlDevice_t migDevice, nvmlDevice_t* device))                 \
+  X(nvmlDeviceGetGpuInstanceId, (nvmlDevice_t device, unsigned int* id))                                          \
+  X(nvmlDeviceGetComputeInstanceId, (nvmlDevice_t device, unsigned int* id))
 
 #define VGPU_NVML_DECLARE(name, params) \
   nvmlReturn_t name params;             \
