@@ -73,7 +73,8 @@ CUresult charged_context(int slot, const char* api, Call call, Undo undo, uint64
   bool known_slot = slot >= 0 && slot < kMaxDevices;
   uint64_t guess = std::max(floor, known_slot ? g_last_overhead[slot].load(std::memory_order_relaxed) : 0);
   if (!core.charge(slot, guess, api)) return CUDA_ERROR_OUT_OF_MEMORY;
-  Measured m = measure_driver_call(slot, call);
+  uint64_t held = core.own_charge(slot);
+  Measured m = measure_driver_call(slot, held > guess ? held - guess : 0, call);
   if (m.result != CUDA_SUCCESS) {
     core.uncharge(slot, guess);
     return m.result;

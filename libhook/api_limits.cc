@@ -31,7 +31,7 @@ CUresult set_limit(CUlimit limit, size_t value, decltype(&::cuCtxSetLimit) real)
     return real(limit, value);
   core.ensure_daemon();
   int slot = core.current_slot();
-  Measured m = measure_driver_call(slot, [&] { return real(limit, value); });
+  Measured m = measure_driver_call(slot, core.own_charge(slot), [&] { return real(limit, value); });
   if (m.result != CUDA_SUCCESS || m.delta == 0) return m.result;
   Charge held;
   if (!core.limits().take(ctx, &held)) held = {slot, 0, ctx};

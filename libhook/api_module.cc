@@ -26,7 +26,7 @@ CUresult measured_load(Handle* handle, const char* api, Call call, Unload unload
   HookCore& core = HookCore::get();
   core.ensure_daemon();
   int slot = core.current_slot();
-  Measured m = measure_driver_call(slot, call);
+  Measured m = measure_driver_call(slot, core.own_charge(slot), call);
   if (m.result != CUDA_SUCCESS || m.delta <= 0) return m.result;
   uint64_t bytes = static_cast<uint64_t>(m.delta);
   if (!core.charge(slot, bytes, api)) {

@@ -52,8 +52,9 @@ std::mutex& measure_mutex() {
   return *mu;
 }
 
-bool process_used_memory(int slot, uint64_t* bytes) {
+bool process_used_memory(int slot, uint64_t* bytes, bool* listed) {
   *bytes = 0;
+  *listed = false;
   const NvmlCalls& n = nvml();
   nvmlDevice_t dev = nullptr;
   if (!n.ok || slot < 0 || n.handle(static_cast<unsigned>(slot), &dev) != NVML_SUCCESS) return false;
@@ -73,6 +74,7 @@ bool process_used_memory(int slot, uint64_t* bytes) {
       // NVML_VALUE_NOT_AVAILABLE: the driver cannot say (e.g. no permission).
       if (infos[i].usedGpuMemory == static_cast<unsigned long long>(NVML_VALUE_NOT_AVAILABLE)) return false;
       *bytes = infos[i].usedGpuMemory;
+      *listed = true;
       return true;
     }
   return true;  // not listed: holds nothing on this GPU (or a pid namespace hides it: 0 either way)

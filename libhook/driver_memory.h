@@ -34,8 +34,11 @@
 namespace vgpu::hook {
 
 // This process's device memory on physical GPU `slot` (NVML index) per NVML;
-// false when NVML cannot answer (then *bytes is 0).
-bool process_used_memory(int slot, uint64_t* bytes);
+// false when NVML cannot answer (then *bytes is 0). *listed: NVML lists the
+// process on that GPU. It does so only while the process has a context there,
+// so memory that outlives contexts (pools, VMM handles) is invisible to it
+// before the process's first context on the GPU.
+bool process_used_memory(int slot, uint64_t* bytes, bool* listed);
 
 // The result of one measured driver call.
 struct Measured {
@@ -48,16 +51,22 @@ struct Measured {
 std::mutex& measure_mutex();
 
 // Runs `call` (the real driver call) under measure_mutex() and returns its
-// result with the change of this process's use on `slot` across it. The
-// caller holds no other hook lock that a measured call could need.
+// result with the change of this process's use on `slot` across it.
+// `held_unlisted`: what the process is known to hold on `slot` (the hook's own
+// charges there), used as the "before" reading when NVML does not list the
+// process yet — so a first context does not count memory that was already
+// held but invisible. The caller holds no other hook lock a measured call
+// could need.
 template <class Call>
-Measured measure_driver_call(int slot, Call call) {
+Measured measure_driver_call(int slot, uint64_t held_unlisted, Call call) {
   std::lock_guard<std::mutex> g(measure_mutex());
   Measured m;
   uint64_t before = 0, after = 0;
-  bool ok_before = slot >= 0 && process_used_memory(slot, &before);
+  bool listed = false, listed_after = false;
+  bool ok_before = slot >= 0 && process_used_memory(slot, &before, &listed);
+  if (ok_before && !listed) before = held_unlisted;
   m.result = call();
-  if (ok_before && process_used_memory(slot, &after)) {
+  if (ok_before && process_used_memory(slot, &after, &listed_after)) {
     m.known = true;
     m.delta = static_cast<int64_t>(after) - static_cast<int64_t>(before);
   }

@@ -147,6 +147,11 @@ bool HookCore::charge(int slot, uint64_t bytes, const char* api) {
   return false;
 }
 
+uint64_t HookCore::own_charge(int slot) {
+  if (slot < 0 || slot >= kMaxDevices) return 0;
+  return &ledger() == &shm_ledger_ ? shm_ledger_.mine(slot) : ledger_.used(slot);
+}
+
 void HookCore::uncharge(int slot, uint64_t bytes) {
   if (slot >= 0 && bytes > 0) ledger().release(slot, bytes);
 }

@@ -66,6 +66,8 @@ class HookCore {
   // caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0 (device unknown) is
   // not charged and always succeeds.
   bool charge(int slot, uint64_t bytes, const char* api);
+  // What this process itself has charged on `slot` (not its tenant's total).
+  uint64_t own_charge(int slot);
   void uncharge(int slot, uint64_t bytes);
   // Takes the record of `key` from `reg` and returns its charge.
   void uncharge_record(AllocationRegistry& reg, uint64_t key);
