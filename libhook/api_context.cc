@@ -1,5 +1,12 @@
-// Exported wrappers: contexts, charged VGPU_CONTEXT_OVERHEAD each (a real
-// context takes device memory for its local memory, printf buffer and heap).
+// Exported wrappers: contexts, each charged the device memory the driver
+// took to create it (its local memory, printf FIFO, heap, internal state):
+// measured as the change of the process's own NVML use across the real call
+// (driver_memory.h), never less than the floor (HookCore::context_floor:
+// vgpud's enforcement.context_overhead, or VGPU_CONTEXT_OVERHEAD standalone).
+// The device's last measured overhead is reserved before the call, so a
+// context that cannot fit is normally refused before it exists; if the
+// measurement turns out larger and the rest does not fit, the new context is
+// destroyed again and the call fails with CUDA_ERROR_OUT_OF_MEMORY.
 // A created context is charged from cuCtxCreate to cuCtxDestroy; a device's
 // primary context from its first retain until a release or reset leaves it
 // inactive (asked of the driver with cuDevicePrimaryCtxGetState).
@@ -11,9 +18,13 @@
 // forgets it before the real call.
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "charging.h"
+#include "driver_memory.h"
+#include "log.h"
+#include "vgpu/units.h"
 #include "launch_gate.h"
 #include "real_driver.h"
 
@@ -30,6 +41,7 @@ using PrimaryGetState = CUresult (*)(CUdevice, unsigned int*, int*);
 struct PrimaryState {
   std::mutex mu;
   bool charged = false;  // the context overhead is held
+  uint64_t bytes = 0;    // ... that many bytes
   int slot = -1;
   int refs = 0;
   uint64_t handle = 0;  // the CUcontext the last retain returned
@@ -37,6 +49,7 @@ struct PrimaryState {
   void adopt_process() {
     if (pid == getpid()) return;
     charged = false;
+    bytes = 0;
     refs = 0;
     handle = 0;
     pid = getpid();
@@ -44,13 +57,51 @@ struct PrimaryState {
 };
 PrimaryState g_primary[kMaxDevices];
 
+using CtxDestroy = CUresult (*)(CUcontext);
+using PrimaryRelease = CUresult (*)(CUdevice);
+
+// What the driver took for the last context created on each slot (bytes).
+std::atomic<uint64_t> g_last_overhead[kMaxDevices];
+
+// Creates a context through `call`, charging max(floor, what the driver
+// took); `undo` destroys it again when that charge is refused. *charged:
+// the bytes held on success.
+template <class Call, class Undo>
+CUresult charged_context(int slot, const char* api, Call call, Undo undo, uint64_t* charged) {
+  HookCore& core = HookCore::get();
+  uint64_t floor = core.context_floor();
+  bool known_slot = slot >= 0 && slot < kMaxDevices;
+  uint64_t guess = std::max(floor, known_slot ? g_last_overhead[slot].load(std::memory_order_relaxed) : 0);
+  if (!core.charge(slot, guess, api)) return CUDA_ERROR_OUT_OF_MEMORY;
+  uint64_t held = core.own_charge(slot);
+  Measured m = measure_driver_call(slot, held > guess ? held - guess : 0, call);
+  if (m.result != CUDA_SUCCESS) {
+    core.uncharge(slot, guess);
+    return m.result;
+  }
+  uint64_t took = m.known && m.delta > 0 ? static_cast<uint64_t>(m.delta) : 0;
+  if (m.known && known_slot) g_last_overhead[slot].store(took, std::memory_order_relaxed);
+  uint64_t want = std::max(floor, took);
+  if (want > guess && !core.charge(slot, want - guess, api)) {
+    undo();
+    core.uncharge(slot, guess);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  if (want < guess) core.uncharge(slot, guess - want);
+  VGPU_LOG(LogLevel::kDebug, "%s on GPU %d: the driver took %s, %s charged", api, slot, format_bytes(took).c_str(),
+           format_bytes(want).c_str());
+  *charged = want;
+  return CUDA_SUCCESS;
+}
+
 template <class Call>
 CUresult create_context(CUcontext* pctx, CUdevice dev, Call call) {
-  HookCore& core = HookCore::get();
-  uint64_t bytes = core.config().context_overhead;
   if (!pctx) return call();
+  HookCore& core = HookCore::get();
   int slot = core.devices().slot_of_ordinal(dev);
-  CUresult r = bytes == 0 ? call() : charged_call(slot, bytes, "cuCtxCreate", call);
+  static auto destroy = reinterpret_cast<CtxDestroy>(real_cuda_symbol("cuCtxDestroy_v2"));
+  uint64_t bytes = 0;
+  CUresult r = charged_context(slot, "cuCtxCreate", call, [&] { if (destroy) destroy(*pctx); }, &bytes);
   if (r != CUDA_SUCCESS) return r;
   if (bytes) core.contexts().add(reinterpret_cast<uint64_t>(*pctx), {slot, bytes});
   gate_note_context(*pctx, slot);
@@ -61,16 +112,19 @@ template <class Call>
 CUresult retain_primary(CUcontext* pctx, CUdevice dev, Call call) {
   if (!pctx || dev < 0 || dev >= kMaxDevices) return call();
   HookCore& core = HookCore::get();
-  uint64_t bytes = core.config().context_overhead;
   PrimaryState& p = g_primary[dev];
   std::lock_guard<std::mutex> g(p.mu);
   p.adopt_process();
   int slot = core.devices().slot_of_ordinal(dev);
-  bool charge = bytes != 0 && !p.charged;
-  CUresult r = charge ? charged_call(slot, bytes, "cuDevicePrimaryCtxRetain", call) : call();
+  static auto release = reinterpret_cast<PrimaryRelease>(real_cuda_symbol("cuDevicePrimaryCtxRelease_v2"));
+  uint64_t bytes = 0;
+  CUresult r = p.charged ? call()
+                         : charged_context(slot, "cuDevicePrimaryCtxRetain", call,
+                                           [&] { if (release) release(dev); }, &bytes);
   if (r != CUDA_SUCCESS) return r;
-  if (charge) {
+  if (!p.charged) {
     p.charged = true;
+    p.bytes = bytes;
     p.slot = slot;
   }
   ++p.refs;
@@ -83,8 +137,9 @@ CUresult retain_primary(CUcontext* pctx, CUdevice dev, Call call) {
 void primary_torn_down(PrimaryState& p) {
   HookCore& core = HookCore::get();
   if (p.handle) core.release_context(p.handle);
-  if (p.charged) core.uncharge(p.slot, core.config().context_overhead);
+  if (p.charged) core.uncharge(p.slot, p.bytes);
   p.charged = false;
+  p.bytes = 0;
   p.refs = 0;
   p.handle = 0;
 }

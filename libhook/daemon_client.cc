@@ -204,6 +204,19 @@ bool DaemonClient::await_registration() {
   return state_.load() == State::kRegistered;
 }
 
+int32_t DaemonClient::registered_pid() const {
+  const TenantControl* c = control();
+  int proc = proc_;
+  return c && proc >= 0 && proc < kShmMaxProcs ? c->pids[proc].load(std::memory_order_acquire) : 0;
+}
+
+bool DaemonClient::context_overhead_floor(uint64_t* bytes) const {
+  const TenantControl* c = control();
+  if (!c) return false;
+  *bytes = c->context_overhead.load(std::memory_order_acquire);
+  return true;
+}
+
 LeaseWord* DaemonClient::lease_word(int slot) {
   int d = shm_device(slot);
   return d >= 0 && shm_.ctl ? &shm_.ctl->leases[d] : nullptr;

@@ -50,6 +50,13 @@ class DaemonClient {
     return state_.load() == State::kRegistered ? shm_.ctl : nullptr;
   }
 
+  // This process's pid as vgpud recorded it (vgpud's pid namespace, which is
+  // NVML's when vgpud runs in the host's); 0 unless registered.
+  int32_t registered_pid() const;
+  // The floor of each context's charge vgpud set for the tenant
+  // (enforcement.context_overhead); false unless registered.
+  bool context_overhead_floor(uint64_t* bytes) const;
+
   // The lease word of hook slot `slot` (nullptr: not a GPU of vgpud, or not registered).
   LeaseWord* lease_word(int slot);
   int shm_device(int slot) const;
@@ -88,7 +95,7 @@ class DaemonClient {
   std::string socket_, token_, refusal_;
   int fd_ = -1;
   TenantShm shm_;
-  int proc_ = -1;
+  std::atomic<int> proc_{-1};
   int dev_of_slot_[kMaxDevices];
   ShmLedger* ledger_ = nullptr;
   DeviceMap* devices_ = nullptr;

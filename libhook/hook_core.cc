@@ -32,9 +32,20 @@ HookCore::HookCore() : config_(load_config()), ledger_(config_.memory_limit) {
   // Daemon mode: a token or a socket was given, or vgpud's socket exists.
   daemon_mode_ = !config_.token.empty() || config_.socket_set || access(config_.socket.c_str(), F_OK) == 0;
   if (daemon_mode_) {
+    if (const char* v = std::getenv("VGPU_CONTEXT_OVERHEAD"); v && *v)
+      VGPU_LOG(LogLevel::kWarn, "VGPU_CONTEXT_OVERHEAD is ignored under vgpud: the floor of each context's "
+                                "charge is vgpud's enforcement.context_overhead");
     g_gate.active.store(true, std::memory_order_relaxed);
     start_daemon();
   }
+}
+
+uint64_t HookCore::context_floor() {
+  if (!daemon_mode_) return config_.context_overhead;
+  ensure_daemon();
+  uint64_t bytes = 0;
+  if (DaemonClient::get().context_overhead_floor(&bytes)) daemon_floor_.store(bytes, std::memory_order_relaxed);
+  return daemon_floor_.load(std::memory_order_relaxed);
 }
 
 void HookCore::start_daemon() {
@@ -82,6 +93,8 @@ void HookCore::after_fork_child() {
   vmm_.clear();
   arrays_.clear();
   contexts_.clear();
+  modules_.clear();
+  limits_.clear();
   pools_.clear();
 }
 
@@ -103,6 +116,8 @@ void HookCore::release_context(uint64_t ctx) {
   std::vector<Charge> owned;
   pointers_.take_owned_by(ctx, &owned);
   arrays_.take_owned_by(ctx, &owned);
+  modules_.take_owned_by(ctx, &owned);  // the driver unloads the context's modules with it
+  limits_.take_owned_by(ctx, &owned);
   uint64_t total = 0;
   for (const Charge& c : owned) {
     uncharge(c.slot, c.bytes);
@@ -130,6 +145,11 @@ bool HookCore::charge(int slot, uint64_t bytes, const char* api) {
   VGPU_WARN_CAPPED("%s: %s refused on GPU %d: %s in use of a %s quota", api, format_bytes(bytes).c_str(), slot,
                    format_bytes(l.used(slot)).c_str(), format_bytes(l.limit(slot)).c_str());
   return false;
+}
+
+uint64_t HookCore::own_charge(int slot) {
+  if (slot < 0 || slot >= kMaxDevices) return 0;
+  return &ledger() == &shm_ledger_ ? shm_ledger_.mine(slot) : ledger_.used(slot);
 }
 
 void HookCore::uncharge(int slot, uint64_t bytes) {

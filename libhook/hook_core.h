@@ -37,8 +37,16 @@ class HookCore {
   AllocationRegistry& pointers() { return pointers_; }   // CUdeviceptr
   AllocationRegistry& vmm() { return vmm_; }             // CUmemGenericAllocationHandle
   AllocationRegistry& arrays() { return arrays_; }       // CUarray, CUmipmappedArray
-  AllocationRegistry& contexts() { return contexts_; }   // CUcontext
+  AllocationRegistry& contexts() { return contexts_; }   // CUcontext: its own memory
+  AllocationRegistry& modules() { return modules_; }     // CUmodule, CUlibrary: their globals
+  AllocationRegistry& limits() { return limits_; }       // CUcontext: cuCtxSetLimit memory
   PoolCharges& pools() { return pools_; }                 // CUmemoryPool reservations
+
+  // The least a context is charged (bytes; api_context.cc charges what the
+  // driver took if more). Daemon mode: vgpud's enforcement.context_overhead
+  // (the last value seen while vgpud is unreachable, 0 before the first);
+  // VGPU_CONTEXT_OVERHEAD is ignored there. Standalone: VGPU_CONTEXT_OVERHEAD.
+  uint64_t context_floor();
 
   // Slot of the calling thread's current context's device, -1 if none.
   int current_slot();
@@ -46,7 +54,8 @@ class HookCore {
   uint64_t current_context();
   // After the driver destroyed context `ctx` (cuCtxDestroy, a primary reset
   // or last release): returns the charge of everything it held — linear,
-  // managed and graph memory, arrays, and whatever pools no longer keep
+  // managed and graph memory, arrays, module globals, cuCtxSetLimit
+  // memory, and whatever pools no longer keep
   // (pool charges are settled to RESERVED_MEM_CURRENT). Its own overhead
   // charge is the caller's (api_context.cc).
   void release_context(uint64_t ctx);
@@ -57,6 +66,8 @@ class HookCore {
   // caller answers CUDA_ERROR_OUT_OF_MEMORY. A slot < 0 (device unknown) is
   // not charged and always succeeds.
   bool charge(int slot, uint64_t bytes, const char* api);
+  // What this process itself has charged on `slot` (not its tenant's total).
+  uint64_t own_charge(int slot);
   void uncharge(int slot, uint64_t bytes);
   // Takes the record of `key` from `reg` and returns its charge.
   void uncharge_record(AllocationRegistry& reg, uint64_t key);
@@ -76,7 +87,8 @@ class HookCore {
   std::atomic<bool> daemon_pending_{false};
   std::mutex daemon_mu_;
   DeviceMap devices_;
-  AllocationRegistry pointers_, vmm_, arrays_, contexts_;
+  AllocationRegistry pointers_, vmm_, arrays_, contexts_, modules_, limits_;
+  std::atomic<uint64_t> daemon_floor_{0};  // last enforcement.context_overhead seen
   PoolCharges pools_;
 };
 

@@ -20,7 +20,9 @@ const std::vector<OptionSpec>& option_table() {
       {"VGPU_CHARGE_MANAGED", "", "1",
        "1: cuMemAllocManaged is charged to the quota of the current device; 0: it is not."},
       {"VGPU_CONTEXT_OVERHEAD", "", "0",
-       "Bytes charged for each context (cuCtxCreate, first primary-context retain)."},
+       "Least bytes charged for each context (cuCtxCreate, first primary-context retain); the hook charges what it "
+       "measures the driver took when that is more. Standalone only: ignored under vgpud "
+       "(enforcement.context_overhead applies)."},
       {"VGPU_LOG_LEVEL", "LIBCUDA_LOG_LEVEL", "warn",
        "Messages on stderr: error, warn, info, debug (or HAMi-core's 0..4)."},
       {"VGPU_SOCKET", "", "/run/vgpu/vgpud.sock",

@@ -178,7 +178,7 @@ std::optional<Error> read_compute(const Reader& r, const YAML::Node& n, const st
 }
 
 std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, EnforcementConfig* e) {
-  if (auto err = r.only(n, "enforcement", {"policy", "poll_interval", "tolerance", "context_allowance", "grace",
+  if (auto err = r.only(n, "enforcement", {"policy", "poll_interval", "tolerance", "context_allowance", "context_overhead", "grace",
                                            "startup_grace", "allowlist", "overcommit", "revoke_deadline", "bpf",
                                            "bpf_launches"}))
     return err;
@@ -204,12 +204,16 @@ std::optional<Error> read_enforcement(const Reader& r, const YAML::Node& n, Enfo
     if (!v) return Error{v.error()};
     *d.out = *v;
   }
-  for (auto [key, out] : {std::pair{"tolerance", &e->tolerance}, std::pair{"context_allowance", &e->context_allowance}}) {
+  for (auto [key, out] : {std::pair{"tolerance", &e->tolerance}, std::pair{"context_allowance", &e->context_allowance},
+                          std::pair{"context_overhead", &e->context_overhead}}) {
     if (!n[key]) continue;
     auto b = bytes_at(r, n[key], std::string("enforcement.") + key);
     if (!b) return Error{b.error()};
     *out = *b;
   }
+  // A floor above any GPU's memory would refuse every context: surely a typo.
+  if (e->context_overhead > (64ull << 30))
+    return r.fail(n["context_overhead"], "enforcement.context_overhead", "must be at most 64Gi");
   if (n["allowlist"]) {
     const YAML::Node& l = n["allowlist"];
     if (!l.IsSequence()) return r.fail(l, "enforcement.allowlist", "must be a list");

@@ -55,6 +55,9 @@ struct EnforcementConfig {
   uint64_t poll_interval_ns = 200'000'000;     // NVML backstop poll, 10ms..10s
   uint64_t tolerance = 64ull << 20;            // bytes above a quota tolerated per GPU
   uint64_t context_allowance = 512ull << 20;   // per process on a GPU: its context, not in the quota
+  // Least bytes the hook charges each context to the quota (it charges what
+  // it measures the driver took, if more). Published in TenantControl.
+  uint64_t context_overhead = 0;
   uint64_t grace_ns = 500'000'000;             // unregistered holder of GPU memory
   uint64_t startup_grace_ns = 10'000'000'000;  // re-registration after vgpud starts
   // Process names or absolute executable paths never acted on. A name is

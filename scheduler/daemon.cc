@@ -23,7 +23,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   for (const Gpu& g : *gpus)
     log_info("GPU %d: %s %s, %llu MiB", g.index, g.uuid.c_str(), g.name.c_str(),
              static_cast<unsigned long long>(g.memory >> 20));
-  d->tenants_ = std::make_unique<TenantRegistry>(*gpus);
+  d->tenants_ = std::make_unique<TenantRegistry>(*gpus, cfg.enforcement.context_overhead);
   d->store_ = std::make_unique<StateStore>(cfg.state_dir);
   if (auto r = d->store_->open(); !r) return Error{r.error()};
   if (auto r = d->load_tenants(cfg); !r) return Error{r.error()};

@@ -91,6 +91,7 @@ void TenantRegistry::write_limits(Tenant* t) const {
     // A GPU the tenant may not use has a zero quota: every allocation is refused.
     t->shm.ctl->devices[i].limit.store(t->allowed[i] ? t->config.memory : 0, std::memory_order_release);
   }
+  t->shm.ctl->context_overhead.store(context_overhead_, std::memory_order_release);
 }
 
 Result<Tenant*> TenantRegistry::add(const TenantConfig& c) {

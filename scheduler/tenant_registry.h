@@ -39,7 +39,10 @@ struct Tenant {
 
 class TenantRegistry {
  public:
-  explicit TenantRegistry(std::vector<Gpu> gpus) : gpus_(std::move(gpus)) {}
+  // `context_overhead`: the floor of each context's charge, published to
+  // every tenant's control block (enforcement.context_overhead).
+  explicit TenantRegistry(std::vector<Gpu> gpus, uint64_t context_overhead = 0)
+      : gpus_(std::move(gpus)), context_overhead_(context_overhead) {}
 
   // Adds a tenant (its token must be set). Fails on a duplicate name or token,
   // an unknown device, or when the shared memory cannot be created.
@@ -60,6 +63,7 @@ class TenantRegistry {
   void write_limits(Tenant* t) const;
 
   std::vector<Gpu> gpus_;
+  uint64_t context_overhead_ = 0;
   std::map<int, std::unique_ptr<Tenant>> tenants_;
   int next_id_ = 1;
 };

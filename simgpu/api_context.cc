@@ -150,20 +150,6 @@ SIMGPU_EXPORT CUresult cuCtxGetStreamPriorityRange(int* least, int* greatest) {
   return CUDA_SUCCESS;
 }
 
-SIMGPU_EXPORT CUresult cuCtxGetLimit(size_t* value, CUlimit limit) {
-  if (!value) return CUDA_ERROR_INVALID_VALUE;
-  Context* c = nullptr;
-  if (CUresult r = current_context(&c)) return r;
-  switch (limit) {
-    case CU_LIMIT_STACK_SIZE: *value = 1024; break;
-    case CU_LIMIT_PRINTF_FIFO_SIZE: *value = 1 << 20; break;
-    case CU_LIMIT_MALLOC_HEAP_SIZE: *value = 8 << 20; break;
-    case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT: *value = 2048; break;
-    default: return CUDA_ERROR_UNSUPPORTED_LIMIT;
-  }
-  return CUDA_SUCCESS;
-}
-
 // --- primary contexts ---------------------------------------------------
 
 SIMGPU_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {

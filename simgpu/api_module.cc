@@ -1,9 +1,18 @@
 // Modules (cuModuleLoad*, cuModuleGetFunction), libraries and kernels
 // (cuLibraryLoadData, cuLibraryGetKernel, cuKernelGetFunction), function queries.
+//
+// Module globals. Like the real driver, loading a module allocates device
+// memory for its .global/.const variables in the module's context
+// (cuModuleGetGlobal returns their addresses); the memory is charged to the
+// device (cuMemGetInfo, NVML per-process use) until the module is unloaded or
+// its context is destroyed. A load whose globals do not fit fails with
+// CUDA_ERROR_OUT_OF_MEMORY. A library gets one copy per context: eagerly in
+// the context current at cuLibraryLoadData (if any), lazily in others.
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "memory.h"
 #include "module.h"
 
 namespace simgpu {
@@ -15,10 +24,37 @@ HandleTable<Library> g_libraries;
 
 namespace {
 
-Module* make_module(Context* ctx, std::vector<KernelDecl> kernels, Library* lib) {
+// Returns the globals block of `m` (if still registered) and its charge.
+void free_globals(Module* m) {
+  if (!m->globals_base) return;
+  // Gone already if the context's memory was freed first (destroy hooks).
+  if (auto a = unregister_allocation(m->globals_base)) {
+    give_back_address(a->device, a->base, a->extent);
+    uncharge_device(a->device, a->charged);
+  }
+  m->globals_base = 0;
+}
+
+CUresult alloc_globals(Module* m) {
+  uint64_t bytes = globals_extent(m->globals);
+  if (bytes == 0) return CUDA_SUCCESS;
+  if (bytes > UINT64_MAX - kPageSize) return CUDA_ERROR_OUT_OF_MEMORY;
+  uint64_t charge = (bytes + kPageSize - 1) / kPageSize * kPageSize;
+  return alloc_device_memory(m->ctx, bytes, charge, MemKind::kModuleGlobals, 0, &m->globals_base);
+}
+
+// A module of `ctx` with its globals allocated; nullptr (and *err) if they do
+// not fit.
+Module* make_module(Context* ctx, std::vector<KernelDecl> kernels, std::vector<GlobalDecl> globals, Library* lib,
+                    CUresult* err) {
   auto* m = new Module();
   m->ctx = ctx;
   m->library = lib;
+  m->globals = std::move(globals);
+  if ((*err = alloc_globals(m)) != CUDA_SUCCESS) {
+    delete m;
+    return nullptr;
+  }
   m->kernels = std::move(kernels);
   for (const KernelDecl& k : m->kernels) {
     auto f = std::make_unique<Function>();
@@ -35,10 +71,11 @@ Module* make_module(Context* ctx, std::vector<KernelDecl> kernels, Library* lib)
 void unload(Module* m) {
   if (!g_modules.remove(m)) return;
   for (auto& f : m->functions) g_functions.remove(f.get());
+  free_globals(m);
   // Function objects stay allocated: queued launches may still reference them.
 }
 
-CUresult load_image(const void* image, Context* ctx, std::vector<KernelDecl>* out) {
+CUresult load_image(const void* image, std::vector<KernelDecl>* out, std::vector<GlobalDecl>* globals) {
   if (!image) return CUDA_ERROR_INVALID_VALUE;
   const char* text = static_cast<const char*>(image);
   if (std::memcmp(text, "\x7f" "ELF", 4) == 0) {
@@ -50,8 +87,8 @@ CUresult load_image(const void* image, Context* ctx, std::vector<KernelDecl>* ou
     log_error("cuModuleLoadData: %s", parsed.error().c_str());
     return CUDA_ERROR_INVALID_PTX;
   }
-  (void)ctx;
   *out = std::move(parsed).value();
+  *globals = parse_ptx_globals(text);
   return CUDA_SUCCESS;
 }
 
@@ -64,20 +101,37 @@ bool read_whole_file(const char* path, std::string* out) {
   return true;
 }
 
-// The module of `lib` for the current context, created on first use.
-CUresult library_module(Library* lib, Module** out) {
-  Context* c = nullptr;
-  if (CUresult r = current_context(&c)) return r;
+// The module of `lib` for context `c`, created on first use.
+CUresult library_module_in(Library* lib, Context* c, Module** out) {
   std::lock_guard<std::mutex> g(lib->mu);
   for (Module* m : lib->modules)
     if (m->ctx == c && g_modules.contains(m)) {
       *out = m;
       return CUDA_SUCCESS;
     }
-  Module* m = make_module(c, lib->kernels, lib);
+  CUresult r = CUDA_SUCCESS;
+  Module* m = make_module(c, lib->kernels, lib->globals, lib, &r);
+  if (!m) return r;
   lib->modules.push_back(m);
   *out = m;
   return CUDA_SUCCESS;
+}
+
+// The module of `lib` for the current context, created on first use.
+CUresult library_module(Library* lib, Module** out) {
+  Context* c = nullptr;
+  if (CUresult r = current_context(&c)) return r;
+  return library_module_in(lib, c, out);
+}
+
+CUresult find_global(Module* m, const char* name, CUdeviceptr* dptr, size_t* bytes) {
+  for (const GlobalDecl& g : m->globals)
+    if (g.name == name) {
+      if (dptr) *dptr = m->globals_base + g.offset;
+      if (bytes) *bytes = g.size;
+      return CUDA_SUCCESS;
+    }
+  return CUDA_ERROR_NOT_FOUND;
 }
 
 const KernelDecl* decl_of(CUfunction f) {
@@ -138,8 +192,12 @@ SIMGPU_EXPORT CUresult cuModuleLoadData(CUmodule* module, const void* image) {
   Context* c = nullptr;
   if (CUresult r = current_context(&c)) return r;
   std::vector<KernelDecl> kernels;
-  if (CUresult r = load_image(image, c, &kernels)) return r;
-  *module = reinterpret_cast<CUmodule>(make_module(c, std::move(kernels), nullptr));
+  std::vector<GlobalDecl> globals;
+  if (CUresult r = load_image(image, &kernels, &globals)) return r;
+  CUresult r = CUDA_SUCCESS;
+  Module* m = make_module(c, std::move(kernels), std::move(globals), nullptr, &r);
+  if (!m) return r;
+  *module = reinterpret_cast<CUmodule>(m);
   return CUDA_SUCCESS;
 }
 
@@ -188,11 +246,11 @@ SIMGPU_EXPORT CUresult cuModuleGetFunctionCount(unsigned int* count, CUmodule mo
   return CUDA_SUCCESS;
 }
 
-SIMGPU_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr*, size_t*, CUmodule hmod, const char* name) {
+SIMGPU_EXPORT CUresult cuModuleGetGlobal_v2(CUdeviceptr* dptr, size_t* bytes, CUmodule hmod, const char* name) {
   if (CUresult r = require_init()) return r;
   if (!name) return CUDA_ERROR_INVALID_VALUE;
   if (!g_modules.contains(hmod)) return CUDA_ERROR_INVALID_HANDLE;
-  return CUDA_ERROR_NOT_FOUND;  // simgpu models no module globals
+  return find_global(reinterpret_cast<Module*>(hmod), name, dptr, bytes);  // both outputs optional
 }
 
 SIMGPU_EXPORT CUresult cuFuncGetName(const char** name, CUfunction hfunc) {
@@ -251,9 +309,19 @@ SIMGPU_EXPORT CUresult cuLibraryLoadData(CUlibrary* library, const void* code, C
   if (!library || !code) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult r = require_init()) return r;
   std::vector<KernelDecl> kernels;
-  if (CUresult r = load_image(code, nullptr, &kernels)) return r;
+  std::vector<GlobalDecl> globals;
+  if (CUresult r = load_image(code, &kernels, &globals)) return r;
   auto* lib = new Library();
   lib->kernels = std::move(kernels);
+  lib->globals = std::move(globals);
+  if (Context* c = nullptr; current_context(&c) == CUDA_SUCCESS) {
+    // Loaded into the current context now: its globals must fit there.
+    Module* m = nullptr;
+    if (CUresult r = library_module_in(lib, c, &m)) {
+      delete lib;
+      return r;
+    }
+  }
   for (size_t i = 0; i < lib->kernels.size(); ++i) {
     auto k = std::make_unique<Kernel>();
     k->library = lib;
@@ -340,4 +408,14 @@ SIMGPU_EXPORT CUresult cuKernelGetParamInfo(CUkernel kernel, size_t paramIndex, 
   if (CUresult r = require_init()) return r;
   if (!g_kernels.contains(kernel)) return CUDA_ERROR_INVALID_HANDLE;
   return cuFuncGetParamInfo(reinterpret_cast<CUfunction>(kernel), paramIndex, paramOffset, paramSize);
+}
+
+SIMGPU_EXPORT CUresult cuLibraryGetGlobal(CUdeviceptr* dptr, size_t* bytes, CUlibrary library, const char* name) {
+  if (CUresult r = require_init()) return r;
+  if (!name) return CUDA_ERROR_INVALID_VALUE;
+  auto* lib = reinterpret_cast<Library*>(library);
+  if (!g_libraries.contains(lib)) return CUDA_ERROR_INVALID_HANDLE;
+  Module* m = nullptr;
+  if (CUresult r = library_module(lib, &m)) return r;
+  return find_global(m, name, dptr, bytes);
 }

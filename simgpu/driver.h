@@ -119,6 +119,10 @@ struct Context {
   std::atomic<bool> active{true};
   std::shared_ptr<Stream> null_stream;  // legacy default stream
   uint64_t overhead_charged = 0;
+  // cuCtxSetLimit values set so far, by CUlimit, and the device memory they
+  // take beyond the defaults (which the context overhead covers). api_limits.cc.
+  std::unordered_map<int, size_t> limits;
+  uint64_t limits_charged = 0;
 
   std::mutex mu;
   std::vector<std::shared_ptr<Stream>> streams;  // explicit + per-thread, for sync

@@ -33,6 +33,7 @@ enum class MemKind : uint8_t {
   kGraph,           // graph memory nodes
   kPool,            // cuMemAllocAsync / FromPoolAsync (charge held by the pool)
   kArray,           // CUDA arrays (charge held by the array object)
+  kModuleGlobals,   // a loaded module's .global/.const variables (never cuMemFree'd)
   kVmmMapping,      // cuMemMap of a physical handle (charge held by the handle)
   kIpcImport,       // cuIpcOpenMemHandle (never charged: the exporter pays)
   kHostAlloc,       // cuMemAllocHost / cuMemHostAlloc (host memory, not charged)

@@ -30,6 +30,22 @@ struct KernelDecl {
 // Parses every .entry of a PTX text. Fails on text that is not PTX.
 vgpu::Result<std::vector<KernelDecl>> parse_ptx(std::string_view ptx);
 
+// A module-scope variable in the .global or .const state space: device memory
+// the driver allocates when the module is loaded (`offset` within the module's
+// globals block, honouring `.align`).
+struct GlobalDecl {
+  std::string name;
+  uint64_t offset = 0;
+  uint64_t size = 0;
+};
+
+// Every module-scope .global/.const variable of a PTX text (`.extern` ones
+// own no storage and are skipped). Sizes saturate at UINT64_MAX, so a huge
+// declaration fails the load as out of memory instead of wrapping.
+std::vector<GlobalDecl> parse_ptx_globals(std::string_view ptx);
+// The bytes a module's globals take: the end of the last one, page rounded.
+uint64_t globals_extent(const std::vector<GlobalDecl>& globals);
+
 struct Module;
 struct Library;
 
@@ -45,6 +61,10 @@ struct Module {
   Context* ctx = nullptr;
   Library* library = nullptr;  // set for modules made by a library
   std::vector<KernelDecl> kernels;
+  // The globals block: one device allocation (MemKind::kModuleGlobals) owned
+  // by ctx, charged to the device until the module is unloaded or ctx dies.
+  std::vector<GlobalDecl> globals;
+  CUdeviceptr globals_base = 0;
   std::vector<std::unique_ptr<Function>> functions;  // one per kernel
 };
 
@@ -57,6 +77,7 @@ struct Kernel {
 
 struct Library {
   std::vector<KernelDecl> kernels;
+  std::vector<GlobalDecl> globals;  // each context's module gets its own copy
   std::vector<std::unique_ptr<Kernel>> handles;
   std::mutex mu;
   std::vector<Module*> modules;  // one per context it was used in

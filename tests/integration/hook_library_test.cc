@@ -1,6 +1,9 @@
 // libvgpu.so as a whole: exports and dependencies, exactness under a thread
 // race, context overhead, virtualized views, quotas following GPU UUIDs, and
 // pass-through of what is not hooked.
+// simgpu's contexts take no memory here (SIMGPU_CONTEXT_OVERHEAD=0): the hook
+// charges what a context takes (hook_driver_memory_test), which would shift
+// the exact arithmetic these tests check.
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -63,7 +66,7 @@ TEST(HookLibrary, AProcessWithoutCudaPaysNothing) {
 }
 
 TEST(HookLibrary, ThreadRaceIsExact) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_race_probe"), "8", std::to_string(1 << 20), "5"},
               hook_env(node, {{"VGPU_MEMORY_LIMIT", "100Mi"}}));
   ASSERT_EQ(child.wait(std::chrono::seconds(120)), 0) << child.errors();
@@ -103,7 +106,7 @@ std::vector<DeviceLine> parse_views(const std::string& out) {
 // Two GPUs of 8 and 4 GiB with per-GPU quotas by NVML index; the views and the
 // limits must follow each GPU's UUID whatever ordinal CUDA gives it.
 void check_views_follow_uuid(const std::string& visible) {
-  SimNode node(Settings{{"SIMGPU_DEVICES", "2"}, {"SIMGPU_MEMORY", "8Gi,4Gi"}});
+  SimNode node(Settings{{"SIMGPU_DEVICES", "2"}, {"SIMGPU_MEMORY", "8Gi,4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   std::map<std::string, std::string> extra = {{"VGPU_MEMORY_LIMIT_0", "1Gi"}, {"VGPU_MEMORY_LIMIT_1", "2Gi"}};
   if (!visible.empty()) extra["CUDA_VISIBLE_DEVICES"] = visible;
   Child child({program("hook_views_probe"), std::to_string(256ull << 20)}, hook_env(node, extra));
@@ -129,7 +132,7 @@ TEST(HookDevices, ViewsAndLimitsFollowTheUuid) { check_views_follow_uuid(""); }
 TEST(HookDevices, ReorderedVisibleDevices) { check_views_follow_uuid("1,0"); }
 
 TEST(HookContexts, OverheadIsCharged) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   // Quota 4 units + one context of 1 unit: the probe's third allocation no
   // longer fits exactly, so it must be refused.
   unsigned long long unit = 64ull << 20;

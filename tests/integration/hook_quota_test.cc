@@ -1,6 +1,9 @@
 // Real driver-API programs under LD_PRELOAD=libvgpu.so on simgpu: every
 // allocation API through every lookup path hits the quota exactly
 // (tests/programs/hook_alloc_probe.cc describes the scenario).
+// simgpu's contexts take no memory here (SIMGPU_CONTEXT_OVERHEAD=0): the hook
+// charges what a context takes (hook_driver_memory_test), which would shift
+// the exact arithmetic these tests check.
 #include <string>
 #include <tuple>
 
@@ -28,7 +31,7 @@ class HookQuota : public ::testing::TestWithParam<std::tuple<std::string, std::s
 
 TEST_P(HookQuota, BoundaryRefusalAndFree) {
   auto [api, path] = GetParam();
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_alloc_probe"), api, path, std::to_string(kUnit)},
               hook_env(node, {{"VGPU_MEMORY_LIMIT", std::to_string(4 * kUnit)}}));
   ASSERT_EQ(child.wait(std::chrono::seconds(60)), 0) << child.output() << child.errors();
@@ -46,7 +49,7 @@ INSTANTIATE_TEST_SUITE_P(
 // Without the hook the same program fails at "one unit over": proves the
 // probe's OUT_OF_MEMORY comes from the hook, not from simgpu.
 TEST(HookQuotaControl, WithoutTheHookNothingIsRefused) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   auto env = node.env();
   Child child({program("hook_alloc_probe"), "alloc", "direct", std::to_string(kUnit)}, env);
   EXPECT_EQ(child.wait(std::chrono::seconds(60)), 1);
@@ -54,7 +57,7 @@ TEST(HookQuotaControl, WithoutTheHookNothingIsRefused) {
 }
 
 TEST(HookQuotaManaged, ChargeCanBeTurnedOff) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_alloc_probe"), "managed", "direct", std::to_string(kUnit)},
               hook_env(node, {{"VGPU_MEMORY_LIMIT", std::to_string(4 * kUnit)}, {"VGPU_CHARGE_MANAGED", "0"}}));
   EXPECT_EQ(child.wait(std::chrono::seconds(60)), 1);
@@ -62,14 +65,14 @@ TEST(HookQuotaManaged, ChargeCanBeTurnedOff) {
 }
 
 TEST(HookQuotaAliases, HamiVariablesWork) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_alloc_probe"), "alloc", "direct", std::to_string(kUnit)},
               hook_env(node, {{"CUDA_DEVICE_MEMORY_LIMIT", "256m"}}));
   ASSERT_EQ(child.wait(std::chrono::seconds(60)), 0) << child.output() << child.errors();
 }
 
 TEST(HookQuotaMalformed, TypoRefusesEverythingAndIsReportedOnce) {
-  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_alloc_probe"), "alloc", "direct", std::to_string(kUnit)},
               hook_env(node, {{"VGPU_MEMORY_LIMIT", "4GG"}}));
   EXPECT_EQ(child.wait(std::chrono::seconds(60)), 1);

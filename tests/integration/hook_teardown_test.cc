@@ -2,6 +2,9 @@
 // a 1 GiB quota filled from one context is available again after that
 // context is destroyed, its primary context reset, or the primary's last
 // retain released — in standalone mode and under vgpud.
+// simgpu's contexts take no memory here (SIMGPU_CONTEXT_OVERHEAD=0): the hook
+// charges what a context takes (hook_driver_memory_test), which would shift
+// the exact arithmetic these tests check.
 #include <map>
 #include <string>
 
@@ -26,14 +29,14 @@ std::map<std::string, std::string> standalone_env(const SimNode& node, const std
 class HookTeardown : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HookTeardown, TeardownReturnsEverythingTheContextHeld) {
-  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_teardown_probe"), GetParam(), "64"}, standalone_env(node, "64Mi"));
   ASSERT_EQ(child.wait(60s), 0) << child.output() << child.errors();
   EXPECT_EQ(child.output(), "ok\n");
 }
 
 TEST_P(HookTeardown, WithoutContextOverhead) {
-  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_teardown_probe"), GetParam(), "0"}, standalone_env(node, "0"));
   ASSERT_EQ(child.wait(60s), 0) << child.output() << child.errors();
   EXPECT_EQ(child.output(), "ok\n");
@@ -44,7 +47,7 @@ INSTANTIATE_TEST_SUITE_P(Modes, HookTeardown, ::testing::Values("destroy", "rese
 // The probe's "quota is full" checks would pass without a quota at all if the
 // hook were not enforcing one: without the hook nothing is refused.
 TEST(HookTeardownControl, WithoutTheHookNothingIsRefused) {
-  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}});
+  SimNode node(std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   Child child({program("hook_teardown_probe"), "destroy", "0"}, node.env());
   EXPECT_EQ(child.wait(60s), 1);
   EXPECT_NE(child.output().find("FAIL A one more MiB"), std::string::npos) << child.output();
@@ -54,7 +57,7 @@ class HookTeardownDaemon : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HookTeardownDaemon, TenantQuotaComesBack) {
   VgpudFixture f("  - {name: solo, token: teardown-tenant-token, memory: 1Gi}\n",
-                 std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}});
+                 std::map<std::string, std::string>{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   auto child = f.run({program("hook_teardown_probe"), GetParam(), "0"}, "teardown-tenant-token");

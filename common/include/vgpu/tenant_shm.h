@@ -43,7 +43,7 @@ namespace vgpu {
 
 constexpr uint64_t kTenantControlMagic = 0x5647505543544c32ull;  // "VGPUCTL2"
 constexpr uint64_t kTenantLedgerMagic = 0x564750554c454432ull;   // "VGPULED2"
-constexpr uint32_t kTenantShmLayout = 2;
+constexpr uint32_t kTenantShmLayout = 3;  // 3: TenantControl::context_overhead
 constexpr int kShmMaxDevices = 8;
 constexpr int kShmMaxProcs = 128;
 
@@ -69,6 +69,10 @@ struct TenantControl {
   ControlDevice devices[kShmMaxDevices];
   LeaseWord leases[kShmMaxDevices];
   std::atomic<int32_t> pids[kShmMaxProcs];  // owner of each record (vgpud's pid namespace); 0: free
+  // Bytes: the least each of the tenant's contexts is charged (the hook
+  // charges what it measures the driver took, never less than this).
+  // vgpud's enforcement.context_overhead; never the tenant's environment.
+  std::atomic<uint64_t> context_overhead;
 };
 
 // --- written by the tenant's processes ----------------------------------------
