@@ -72,11 +72,13 @@ CUresult charged_context(int slot, const char* api, Call call, Undo undo, uint64
   uint64_t floor = core.context_floor();
   bool known_slot = slot >= 0 && slot < kMaxDevices;
   uint64_t guess = std::max(floor, known_slot ? g_last_overhead[slot].load(std::memory_order_relaxed) : 0);
-  if (!core.charge(slot, guess, api)) return CUDA_ERROR_OUT_OF_MEMORY;
+  // Nothing to reserve is never refused, even for a tenant whose usage is
+  // above a lowered quota (its running processes keep what they hold).
+  if (guess && !core.charge(slot, guess, api)) return CUDA_ERROR_OUT_OF_MEMORY;
   uint64_t held = core.own_charge(slot);
   Measured m = measure_driver_call(slot, held > guess ? held - guess : 0, call);
   if (m.result != CUDA_SUCCESS) {
-    core.uncharge(slot, guess);
+    if (guess) core.uncharge(slot, guess);
     return m.result;
   }
   uint64_t took = m.known && m.delta > 0 ? static_cast<uint64_t>(m.delta) : 0;
@@ -84,7 +86,7 @@ CUresult charged_context(int slot, const char* api, Call call, Undo undo, uint64
   uint64_t want = std::max(floor, took);
   if (want > guess && !core.charge(slot, want - guess, api)) {
     undo();
-    core.uncharge(slot, guess);
+    if (guess) core.uncharge(slot, guess);
     return CUDA_ERROR_OUT_OF_MEMORY;
   }
   if (want < guess) core.uncharge(slot, guess - want);

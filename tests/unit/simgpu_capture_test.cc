@@ -403,13 +403,20 @@ TEST_F(SimCapture, LegacyStreamEventCoversBlockingAndPerThreadStreamsOnly) {
               return r ? r : cuLaunchHostFunc(CU_STREAM_PER_THREAD, bump, &per_thread_done);
             }),
             CUDA_SUCCESS);
-  ASSERT_EQ(spin(s_, 3'000'000'000ull), CUDA_SUCCESS);  // non-blocking: not covered
+  // Non-blocking: not covered. Its work cannot finish before the test lets
+  // it, so the event completing proves the legacy stream did not wait for it.
+  std::atomic<bool> release{false};
+  ASSERT_EQ(cuLaunchHostFunc(s_, [](void* flag) {
+              while (!static_cast<std::atomic<bool>*>(flag)->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }, &release),
+            CUDA_SUCCESS);
   ASSERT_EQ(cuEventRecord(e_, CU_STREAM_LEGACY), CUDA_SUCCESS);
   EXPECT_EQ(cuEventQuery(e_), CUDA_ERROR_NOT_READY);
   ASSERT_EQ(cuEventSynchronize(e_), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamQuery(blocking), CUDA_SUCCESS);
   EXPECT_EQ(per_thread_done.load(), 1);
   EXPECT_EQ(cuStreamQuery(s_), CUDA_ERROR_NOT_READY);
+  release = true;
   EXPECT_EQ(cuStreamSynchronize(s_), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamDestroy(blocking), CUDA_SUCCESS);
 }
