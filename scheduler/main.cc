@@ -22,7 +22,7 @@ const char* kUsage =
     "every process that runs with libvgpu.so.\n"
     "\n"
     "  --config FILE      configuration (YAML), e.g. /etc/vgpu/vgpud.yaml\n"
-    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  --log-level LEVEL  error, warn, info (default) or debug; overrides VGPUD_LOG_LEVEL\n"
     "  -h, --help         this help\n"
     "  --version          print the version\n";
 
@@ -36,6 +36,8 @@ int usage_error(const std::string& problem) {
 int main(int argc, char** argv) {
   using namespace vgpu::sched;
   std::string config_path;
+  bool level_from_flag = false;
+  configure_log_output();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -51,16 +53,20 @@ int main(int argc, char** argv) {
       config_path = argv[++i];
     } else if (a == "--log-level") {
       std::string l = argv[++i];
-      if (l == "error") set_log_level(LogLevel::kError);
-      else if (l == "warn") set_log_level(LogLevel::kWarn);
-      else if (l == "info") set_log_level(LogLevel::kInfo);
-      else if (l == "debug") set_log_level(LogLevel::kDebug);
-      else return usage_error("unknown log level '" + l + "'");
+      auto level = parse_log_level(l);
+      if (!level) return usage_error("unknown log level '" + l + "' (error, warn, info or debug)");
+      set_log_level(*level);
+      level_from_flag = true;
     } else {
       return usage_error("unknown argument '" + a + "'");
     }
   }
   if (config_path.empty()) return usage_error("--config FILE is required");
+  if (const char* env = std::getenv("VGPUD_LOG_LEVEL"); env && *env && !level_from_flag) {
+    auto level = parse_log_level(env);
+    if (!level) return usage_error(std::string("VGPUD_LOG_LEVEL: unknown log level '") + env + "' (error, warn, info or debug)");
+    set_log_level(*level);
+  }
   auto cfg = load_config(config_path);
   if (!cfg) {
     std::fprintf(stderr, "vgpud: %s\n", cfg.error().c_str());
