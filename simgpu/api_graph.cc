@@ -7,11 +7,14 @@
 // real driver fixes dptr at that point) and takes physical memory when the
 // graph is launched: cuGraphLaunch charges the device synchronously and fails
 // with CUDA_ERROR_OUT_OF_MEMORY if it cannot, before queuing anything. A
-// memory-free node returns the memory in stream order.
+// memory-free node returns the memory in stream order. Stream capture makes
+// the same nodes from cuMemAllocAsync / cuMemFreeAsync, and a child-graph
+// node from a cuGraphLaunch into the capturing stream (graph.h).
 #include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "capture.h"
 #include "graph.h"
 #include "memory.h"
 #include "module.h"
@@ -33,6 +36,8 @@ struct GraphNode {
   size_t bytes = 0;
   CUdeviceptr dptr = 0;  // mem alloc result / mem free target
   std::shared_ptr<const StreamOp> op;  // captured work (stream capture), run as is
+  // Child graph (a captured cuGraphLaunch): the nodes it runs, in order.
+  std::shared_ptr<const std::vector<std::shared_ptr<GraphNode>>> child;
   ~GraphNode() {
     if (type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && dptr && !find_allocation(dptr)) give_back_address(device, dptr, bytes);
   }
@@ -196,17 +201,36 @@ StreamOp op_for(const std::shared_ptr<GraphNode>& n) {
   return op;
 }
 
+// Queues the ops of `order` on `s`, child graphs expanded in place.
+void enqueue_nodes(const std::vector<std::shared_ptr<GraphNode>>& order, const std::shared_ptr<Stream>& s) {
+  for (auto& n : order) {
+    if (n->child) {
+      enqueue_nodes(*n->child, s);
+      continue;
+    }
+    StreamOp op = op_for(n);
+    if (op.is_kernel || op.work) enqueue_ordered(s, std::move(op));
+  }
+}
+
 CUresult launch(CUgraphExec h, CUstream hs, bool per_thread) {
   if (CUresult r = require_init()) return r;
   if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
   auto* e = reinterpret_cast<GraphExec*>(h);
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(hs, per_thread, &s)) return r;
+  // Into a capturing stream the launch becomes a child-graph node of the
+  // capture and runs nothing now (no memory is taken either).
+  bool captured = false;
+  if (CUresult r = capture_node(
+          s, [h](CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphNode* out) {
+            return graph_add_child_exec(g, deps, h, out);
+          },
+          &captured))
+    return r;
+  if (captured) return CUDA_SUCCESS;
   if (CUresult r = charge_allocations(*e, s->ctx)) return r;
-  for (auto& n : e->order) {
-    StreamOp op = op_for(n);
-    if (op.is_kernel || op.work) enqueue_ordered(s, std::move(op));
-  }
+  enqueue_nodes(e->order, s);
   return CUDA_SUCCESS;
 }
 
@@ -234,6 +258,48 @@ CUresult graph_add_op(CUgraph h, const std::vector<CUgraphNode>& deps, CUgraphNo
   n->type = type;
   op.deps.clear();
   n->op = std::make_shared<const StreamOp>(std::move(op));
+  return add_node(g, deps.data(), deps.size(), std::move(n), out);
+}
+
+CUresult graph_add_mem_alloc(CUgraph h, const std::vector<CUgraphNode>& deps, int device, size_t bytes,
+                             CUgraphNode* out, CUdeviceptr* dptr) {
+  Graph* g = graph_of(h);
+  if (!g || !dptr || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+  n->device = device;
+  n->bytes = bytes;
+  if (CUresult r = take_address(device, bytes, kVmmGranularity, &n->dptr)) return r;
+  CUdeviceptr p = n->dptr;
+  if (CUresult r = add_node(g, deps.data(), deps.size(), std::move(n), out)) return r;  // node gives the range back
+  *dptr = p;
+  return CUDA_SUCCESS;
+}
+
+CUresult graph_add_mem_free(CUgraph h, const std::vector<CUgraphNode>& deps, CUdeviceptr dptr, CUgraphNode* out) {
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  bool in_graph = false;
+  for (auto& n : g->nodes) in_graph = in_graph || (n->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && n->dptr == dptr);
+  auto a = find_allocation(dptr);
+  if (!in_graph && !(a && a->kind == MemKind::kGraph && a->base == dptr)) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+  n->dptr = dptr;
+  return add_node(g, deps.data(), deps.size(), std::move(n), out);
+}
+
+CUresult graph_add_child_exec(CUgraph h, const std::vector<CUgraphNode>& deps, CUgraphExec exec, CUgraphNode* out) {
+  Graph* g = graph_of(h);
+  if (!g || !g_execs.contains(exec)) return CUDA_ERROR_INVALID_VALUE;
+  const auto& order = reinterpret_cast<GraphExec*>(exec)->order;
+  for (auto& n : order)
+    if (n->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC || n->type == CU_GRAPH_NODE_TYPE_MEM_FREE)
+      return CUDA_ERROR_NOT_SUPPORTED;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_GRAPH;
+  // A copy: the node keeps running what the exec ran even if the exec is destroyed.
+  n->child = std::make_shared<const std::vector<std::shared_ptr<GraphNode>>>(order);
   return add_node(g, deps.data(), deps.size(), std::move(n), out);
 }
 
