@@ -1,4 +1,4 @@
-// The parts of simgpu's CUDA graph model (api_graph.cc) that stream capture
+// The parts of simgpu's CUDA graph model (api_graph.cc, graph_exec.cc) that stream capture
 // (capture.cc) builds on: a graph created and filled by the driver itself, whose
 // nodes carry the stream op they run when the instantiated graph is launched.
 //
