@@ -13,9 +13,16 @@
 // charge (the memory stays in the pool); that of cuMemAlloc memory returns
 // its charge as cuMemFree would.
 //
-// Cost: each allocation also asks the driver for the stream's device, its
-// current pool (cuMemAllocAsync) and the pool's reserved memory.
+// Into a capturing stream each of these only adds a memory node to the
+// graph (no memory is taken, the pool is not touched): it passes through
+// untouched, and the graph's memory is charged when the graph is launched
+// (graph_memory.h).
+//
+// Cost: each allocation also asks the driver whether the stream captures,
+// for the stream's device, its current pool (cuMemAllocAsync) and the pool's
+// reserved memory; each free whether the stream captures.
 #include "charging.h"
+#include "launch_gate.h"
 #include "real_driver.h"
 
 namespace vgpu::hook {
@@ -51,7 +58,7 @@ CUmemoryPool current_pool(CUdevice dev) {
 template <class Call>
 CUresult alloc_async(CUdeviceptr* dptr, size_t bytes, CUmemoryPool pool, CUstream stream, bool per_thread,
                      const char* api, Call call) {
-  if (!dptr || bytes == 0) return call();
+  if (!dptr || bytes == 0 || gate_stream_capturing(stream, per_thread)) return call();
   HookCore& core = HookCore::get();
   CUdevice dev = device_of_stream(stream, per_thread);
   int slot = dev >= 0 ? core.devices().slot_of_ordinal(dev) : -1;
@@ -99,10 +106,12 @@ VGPU_EXPORT CUresult cuMemAllocFromPoolAsync_ptsz(CUdeviceptr* dptr, size_t byte
 
 VGPU_EXPORT CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream) {
   VGPU_REAL_OR_RETURN(real, cuMemFreeAsync);
+  if (gate_stream_capturing(hStream, false)) return real(dptr, hStream);  // a free node: returned at launch
   return uncharged_call(HookCore::get().pointers(), dptr, [&] { return real(dptr, hStream); });
 }
 
 VGPU_EXPORT CUresult cuMemFreeAsync_ptsz(CUdeviceptr dptr, CUstream hStream) {
   VGPU_REAL_OR_RETURN(real, cuMemFreeAsync_ptsz);
+  if (gate_stream_capturing(hStream, true)) return real(dptr, hStream);  // a free node: returned at launch
   return uncharged_call(HookCore::get().pointers(), dptr, [&] { return real(dptr, hStream); });
 }

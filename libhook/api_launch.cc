@@ -52,9 +52,11 @@ VGPU_LAUNCH(cuLaunchHostFunc, s, false, (CUstream s, CUhostFn fn, void* data), (
 VGPU_LAUNCH(cuLaunchHostFunc_ptsz, s, true, (CUstream s, CUhostFn fn, void* data), (s, fn, data))
 
 // Graph launches also charge the graph's memory nodes (graph_memory.h).
+// Into a capturing stream a graph launch only adds a child-graph node: it is
+// neither gated nor charged (the outer graph is, when it is launched).
 #define VGPU_GATED_GRAPH(sym, pt)                              \
   VGPU_REAL_OR_RETURN(real, sym);                              \
-  if (gate_stream_capturing(s, pt)) return launch_graph_charged(real, g, s); \
+  if (gate_stream_capturing(s, pt)) return real(g, s);         \
   GateTicket ticket;                                           \
   if (CUresult gate = gate_launch(&ticket)) return gate;       \
   CUresult r = launch_graph_charged(real, g, s);               \

@@ -250,15 +250,15 @@ int driver_version_for_lookup() {
 }  // namespace simgpu
 
 namespace simgpu {
-int proc_address_lookup(const char* symbol, void** pfn, int version, uint64_t flags, int* status);
+int proc_address_lookup(const char* symbol, void** pfn, int version, uint64_t flags, int* status, bool legacy);
 }
 
 SIMGPU_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** pfn, int cudaVersion, cuuint64_t flags,
                                            CUdriverProcAddressQueryResult* symbolStatus) {
   return static_cast<CUresult>(simgpu::proc_address_lookup(symbol, pfn, cudaVersion, flags,
-                                                           reinterpret_cast<int*>(symbolStatus)));
+                                                           reinterpret_cast<int*>(symbolStatus), false));
 }
 
 SIMGPU_EXPORT CUresult cuGetProcAddress(const char* symbol, void** pfn, int cudaVersion, cuuint64_t flags) {
-  return static_cast<CUresult>(simgpu::proc_address_lookup(symbol, pfn, cudaVersion, flags, nullptr));
+  return static_cast<CUresult>(simgpu::proc_address_lookup(symbol, pfn, cudaVersion, flags, nullptr, true));
 }

@@ -1,51 +1,20 @@
 // CUDA graphs: create/destroy, kernel, host, empty, memory-alloc and
-// memory-free nodes (also through cuGraphAddNode), instantiate (every form),
-// launch (+_ptsz), exec destroy, and basic queries.
+// memory-free nodes (also through cuGraphAddNode), and basic queries;
+// instantiation and launch are in graph_exec.cc, the model in graph_nodes.h.
 //
-// Model. A launch enqueues the nodes on the stream in a topological order.
-// A memory-alloc node reserves its address range when it is added (as the
-// real driver fixes dptr at that point) and takes physical memory when the
-// graph is launched: cuGraphLaunch charges the device synchronously and fails
-// with CUDA_ERROR_OUT_OF_MEMORY if it cannot, before queuing anything. A
-// memory-free node returns the memory in stream order.
+// Model. A memory-alloc node reserves its address range when it is added (as
+// the real driver fixes dptr at that point) and takes physical memory when
+// the graph is launched (graph_exec.cc). Stream capture makes the same nodes
+// from cuMemAllocAsync / cuMemFreeAsync, and a child-graph node from a
+// cuGraphLaunch into the capturing stream (graph.h).
 #include <algorithm>
 #include <cstring>
-#include <map>
 
 #include "graph.h"
-#include "memory.h"
+#include "graph_nodes.h"
 #include "module.h"
 
 namespace simgpu {
-namespace {
-
-struct Graph;
-
-struct GraphNode {
-  Graph* graph = nullptr;
-  CUgraphNodeType type = CU_GRAPH_NODE_TYPE_EMPTY;
-  std::vector<GraphNode*> deps;
-  CUfunction func = nullptr;  // kernel
-  uint64_t kernel_ns = 0;
-  CUhostFn host_fn = nullptr;  // host
-  void* host_data = nullptr;
-  int device = 0;  // mem alloc
-  size_t bytes = 0;
-  CUdeviceptr dptr = 0;  // mem alloc result / mem free target
-  std::shared_ptr<const StreamOp> op;  // captured work (stream capture), run as is
-  ~GraphNode() {
-    if (type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && dptr && !find_allocation(dptr)) give_back_address(device, dptr, bytes);
-  }
-};
-
-struct Graph {
-  std::vector<std::shared_ptr<GraphNode>> nodes;
-};
-
-struct GraphExec {
-  std::vector<std::shared_ptr<GraphNode>> order;  // topological
-  unsigned long long flags = 0;
-};
 
 HandleTable<Graph> g_graphs;
 HandleTable<GraphNode> g_nodes;
@@ -68,6 +37,8 @@ CUresult add_node(Graph* g, const CUgraphNode* deps, size_t ndeps, std::shared_p
   g->nodes.push_back(std::move(n));
   return CUDA_SUCCESS;
 }
+
+namespace {
 
 CUresult kernel_node(CUfunction func, CUkernel kern, const unsigned dims[6], unsigned shared, void** params,
                      void** extra, std::shared_ptr<GraphNode>* out) {
@@ -113,103 +84,6 @@ CUresult free_node(Graph* g, CUdeviceptr dptr, std::shared_ptr<GraphNode>* out) 
   return CUDA_SUCCESS;
 }
 
-// Kahn's algorithm; false if the graph has a cycle.
-bool topological(const Graph& g, std::vector<std::shared_ptr<GraphNode>>* out) {
-  std::map<const GraphNode*, size_t> pending;
-  for (auto& n : g.nodes) pending[n.get()] = n->deps.size();
-  std::vector<std::shared_ptr<GraphNode>> ready;
-  for (auto& n : g.nodes)
-    if (n->deps.empty()) ready.push_back(n);
-  while (!ready.empty()) {
-    auto n = ready.front();
-    ready.erase(ready.begin());
-    out->push_back(n);
-    for (auto& m : g.nodes)
-      if (std::find(m->deps.begin(), m->deps.end(), n.get()) != m->deps.end() && --pending[m.get()] == 0)
-        ready.push_back(m);
-  }
-  return out->size() == g.nodes.size();
-}
-
-CUresult instantiate(CUgraphExec* out, CUgraph h, unsigned long long flags) {
-  if (!out) return CUDA_ERROR_INVALID_VALUE;
-  if (CUresult r = require_init()) return r;
-  Graph* g = graph_of(h);
-  if (!g) return CUDA_ERROR_INVALID_VALUE;
-  auto* e = new GraphExec();
-  e->flags = flags;
-  if (!topological(*g, &e->order)) {
-    delete e;
-    return CUDA_ERROR_INVALID_VALUE;
-  }
-  g_execs.add(e);
-  *out = reinterpret_cast<CUgraphExec>(e);
-  return CUDA_SUCCESS;
-}
-
-// Takes physical memory for every alloc node; all or nothing.
-CUresult charge_allocations(const GraphExec& e, Context* ctx) {
-  std::vector<const GraphNode*> done;
-  for (auto& n : e.order) {
-    if (n->type != CU_GRAPH_NODE_TYPE_MEM_ALLOC) continue;
-    CUresult r = find_allocation(n->dptr) ? CUDA_ERROR_INVALID_VALUE : charge_device(n->device, n->bytes);
-    if (r != CUDA_SUCCESS) {
-      for (const GraphNode* d : done) {
-        unregister_allocation(d->dptr);
-        uncharge_device(d->device, d->bytes);
-      }
-      return r;
-    }
-    Allocation a;
-    a.base = n->dptr;
-    a.size = n->bytes;
-    a.charged = n->bytes;
-    a.device = n->device;
-    a.ctx = ctx;
-    a.kind = MemKind::kGraph;
-    a.owner = n.get();
-    register_allocation(a);
-    done.push_back(n.get());
-  }
-  return CUDA_SUCCESS;
-}
-
-StreamOp op_for(const std::shared_ptr<GraphNode>& n) {
-  if (n->op) return *n->op;
-  StreamOp op;
-  switch (n->type) {
-    case CU_GRAPH_NODE_TYPE_KERNEL:
-      op.is_kernel = true;
-      op.engine_ns = n->kernel_ns;
-      break;
-    case CU_GRAPH_NODE_TYPE_HOST:
-      op.work = [fn = n->host_fn, data = n->host_data] { fn(data); };
-      break;
-    case CU_GRAPH_NODE_TYPE_MEM_FREE:
-      op.work = [dptr = n->dptr] {
-        if (auto a = unregister_allocation(dptr)) uncharge_device(a->device, a->charged);
-      };
-      break;
-    default:
-      break;
-  }
-  return op;
-}
-
-CUresult launch(CUgraphExec h, CUstream hs, bool per_thread) {
-  if (CUresult r = require_init()) return r;
-  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
-  auto* e = reinterpret_cast<GraphExec*>(h);
-  std::shared_ptr<Stream> s;
-  if (CUresult r = resolve_stream(hs, per_thread, &s)) return r;
-  if (CUresult r = charge_allocations(*e, s->ctx)) return r;
-  for (auto& n : e->order) {
-    StreamOp op = op_for(n);
-    if (op.is_kernel || op.work) enqueue_ordered(s, std::move(op));
-  }
-  return CUDA_SUCCESS;
-}
-
 }  // namespace
 
 CUgraph graph_new() {
@@ -234,6 +108,34 @@ CUresult graph_add_op(CUgraph h, const std::vector<CUgraphNode>& deps, CUgraphNo
   n->type = type;
   op.deps.clear();
   n->op = std::make_shared<const StreamOp>(std::move(op));
+  return add_node(g, deps.data(), deps.size(), std::move(n), out);
+}
+
+CUresult graph_add_mem_alloc(CUgraph h, const std::vector<CUgraphNode>& deps, int device, size_t bytes,
+                             CUgraphNode* out, CUdeviceptr* dptr) {
+  Graph* g = graph_of(h);
+  if (!g || !dptr || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+  n->device = device;
+  n->bytes = bytes;
+  if (CUresult r = take_address(device, bytes, kVmmGranularity, &n->dptr)) return r;
+  CUdeviceptr p = n->dptr;
+  if (CUresult r = add_node(g, deps.data(), deps.size(), std::move(n), out)) return r;  // node gives the range back
+  *dptr = p;
+  return CUDA_SUCCESS;
+}
+
+CUresult graph_add_mem_free(CUgraph h, const std::vector<CUgraphNode>& deps, CUdeviceptr dptr, CUgraphNode* out) {
+  Graph* g = graph_of(h);
+  if (!g) return CUDA_ERROR_INVALID_VALUE;
+  bool in_graph = false;
+  for (auto& n : g->nodes) in_graph = in_graph || (n->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC && n->dptr == dptr);
+  auto a = find_allocation(dptr);
+  if (!in_graph && !(a && a->kind == MemKind::kGraph && a->base == dptr)) return CUDA_ERROR_INVALID_VALUE;
+  auto n = std::make_shared<GraphNode>();
+  n->type = CU_GRAPH_NODE_TYPE_MEM_FREE;
+  n->dptr = dptr;
   return add_node(g, deps.data(), deps.size(), std::move(n), out);
 }
 
@@ -431,64 +333,3 @@ SIMGPU_EXPORT CUresult cuGraphGetNodes(CUgraph h, CUgraphNode* nodes, size_t* co
   *count = g->nodes.size();
   return CUDA_SUCCESS;
 }
-
-SIMGPU_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec* out, CUgraph h, unsigned long long flags) {
-  return instantiate(out, h, flags);
-}
-
-SIMGPU_EXPORT CUresult cuGraphInstantiate_v2(CUgraphExec* out, CUgraph h, CUgraphNode* err, char* log, size_t n) {
-  if (err) *err = nullptr;
-  if (log && n) log[0] = '\0';
-  return instantiate(out, h, 0);
-}
-
-SIMGPU_EXPORT CUresult cuGraphInstantiate(CUgraphExec* out, CUgraph h, CUgraphNode* err, char* log, size_t n) {
-  return cuGraphInstantiate_v2(out, h, err, log, n);
-}
-
-SIMGPU_EXPORT CUresult cuGraphInstantiateWithParams(CUgraphExec* out, CUgraph h, CUDA_GRAPH_INSTANTIATE_PARAMS* p) {
-  if (!p) return CUDA_ERROR_INVALID_VALUE;
-  CUresult r = instantiate(out, h, p->flags);
-  p->hErrNode_out = nullptr;
-  p->result_out = r == CUDA_SUCCESS ? CUDA_GRAPH_INSTANTIATE_SUCCESS : CUDA_GRAPH_INSTANTIATE_ERROR;
-  return r;
-}
-
-SIMGPU_EXPORT CUresult cuGraphInstantiateWithParams_ptsz(CUgraphExec* out, CUgraph h,
-                                                         CUDA_GRAPH_INSTANTIATE_PARAMS* p) {
-  return cuGraphInstantiateWithParams(out, h, p);
-}
-
-SIMGPU_EXPORT CUresult cuGraphExecGetFlags(CUgraphExec h, cuuint64_t* flags) {
-  if (CUresult r = require_init()) return r;
-  if (!flags || !g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
-  *flags = reinterpret_cast<GraphExec*>(h)->flags;
-  return CUDA_SUCCESS;
-}
-
-SIMGPU_EXPORT CUresult cuGraphLaunch(CUgraphExec h, CUstream s) { return launch(h, s, false); }
-SIMGPU_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec h, CUstream s) { return launch(h, s, true); }
-
-SIMGPU_EXPORT CUresult cuGraphUpload(CUgraphExec h, CUstream s) {
-  if (CUresult r = require_init()) return r;
-  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
-  std::shared_ptr<Stream> st;
-  return resolve_stream(s, false, &st);
-}
-
-SIMGPU_EXPORT CUresult cuGraphUpload_ptsz(CUgraphExec h, CUstream s) {
-  if (CUresult r = require_init()) return r;
-  if (!g_execs.contains(h)) return CUDA_ERROR_INVALID_VALUE;
-  std::shared_ptr<Stream> st;
-  return resolve_stream(s, true, &st);
-}
-
-SIMGPU_EXPORT CUresult cuGraphExecDestroy(CUgraphExec h) {
-  if (CUresult r = require_init()) return r;
-  auto* e = reinterpret_cast<GraphExec*>(h);
-  if (!g_execs.remove(e)) return CUDA_ERROR_INVALID_VALUE;
-  delete e;
-  return CUDA_SUCCESS;
-}
-
-SIMGPU_EXPORT CUresult cuDeviceGraphMemTrim(CUdevice dev) { return check_device(dev); }

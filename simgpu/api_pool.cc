@@ -19,12 +19,16 @@
 //  - Only blocks whose free has completed are reused, so the reuse policy
 //    attributes are stored and reported but change nothing.
 //  - Pool sharing between processes (export/import) is not simulated.
+// On a capturing stream cuMemAllocAsync / cuMemFreeAsync add memory-alloc /
+// memory-free graph nodes instead (graph.h): the pool is not touched.
 #include <pthread.h>
 
 #include <map>
 #include <unordered_map>
 
+#include "capture.h"
 #include "event.h"
+#include "graph.h"
 #include "memory.h"
 
 using namespace simgpu;
@@ -146,12 +150,31 @@ CUresult alloc_async(CUdeviceptr* dptr, size_t size, CUmemoryPool hpool, bool us
   if (!dptr || size == 0) return CUDA_ERROR_INVALID_VALUE;
   Pool* p = use_current ? current_pool(s->ctx->device) : live_pool(hpool);
   if (!p) return CUDA_ERROR_INVALID_VALUE;
+  // Captured: a memory-alloc node owned by the graph (not the pool), its
+  // address fixed now, its memory taken when the graph is launched.
+  bool captured = false;
+  if (CUresult r = capture_node(
+          s, [&](CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphNode* out) {
+            return graph_add_mem_alloc(g, deps, p->device, size, out, dptr);
+          },
+          &captured))
+    return r;
+  if (captured) return CUDA_SUCCESS;
   return pool_alloc(p, s->ctx, size, dptr);
 }
 
 CUresult free_async(CUdeviceptr dptr, CUstream h, bool per_thread) {
   std::shared_ptr<Stream> s;
   if (CUresult r = resolve_stream(h, per_thread, &s)) return r;
+  // Captured: a memory-free node, which only a graph allocation may have.
+  bool captured = false;
+  if (CUresult r = capture_node(
+          s, [&](CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphNode* out) {
+            return graph_add_mem_free(g, deps, dptr, out);
+          },
+          &captured))
+    return r;
+  if (captured) return CUDA_SUCCESS;
   auto a = find_allocation(dptr);
   if (!a || !is_device_kind(a->kind)) return CUDA_ERROR_INVALID_VALUE;
   if (a->kind != MemKind::kPool) {

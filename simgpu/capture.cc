@@ -97,6 +97,20 @@ CUresult submit_op(const std::shared_ptr<Stream>& s, StreamOp op, CUgraphNodeTyp
   return CUDA_SUCCESS;
 }
 
+CUresult capture_node(const std::shared_ptr<Stream>& s, const AddNodeFn& add, bool* captured) {
+  *captured = false;
+  std::lock_guard<std::mutex> g(g_mu);
+  if (CUresult r = implicit_check(*s, true)) return r;
+  auto c = s->capture;
+  if (!c) return CUDA_SUCCESS;
+  *captured = true;
+  if (c->invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+  CUgraphNode node = nullptr;
+  if (CUresult r = add(c->graph, s->capture_deps, &node)) return r;
+  s->capture_deps.assign(1, node);
+  return CUDA_SUCCESS;
+}
+
 CUresult check_unsafe_call() {
   CUstreamCaptureMode mode = t_mode;
   if (mode == CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_SUCCESS;

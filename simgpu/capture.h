@@ -37,6 +37,15 @@ struct Capture {
 // *seq gets the op's sequence number, 0 when captured.
 CUresult submit_op(const std::shared_ptr<Stream>& s, StreamOp op, CUgraphNodeType type, uint64_t* seq = nullptr);
 
+// Work that becomes a graph node of its own kind when `s` captures (a graph
+// launch, a stream-ordered allocation or free): when `s` captures, calls
+// add(graph, the stream's pending dependencies, &node) under the capture lock,
+// makes the node the stream's next dependency and sets *captured; errors as
+// submit_op (INVALIDATED, IMPLICIT) or add's own (the capture goes on).
+// Otherwise *captured = false and the caller runs the work as usual.
+using AddNodeFn = std::function<CUresult(CUgraph, const std::vector<CUgraphNode>&, CUgraphNode*)>;
+CUresult capture_node(const std::shared_ptr<Stream>& s, const AddNodeFn& add, bool* captured);
+
 // A potentially unsafe call (allocation, synchronization, query) by this
 // thread: CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, invalidating the captures that
 // forbid it, when this thread's mode is not RELAXED and it has a non-RELAXED

@@ -31,6 +31,9 @@ CUresult Driver::init(unsigned flags) {
   if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
   std::lock_guard<std::mutex> g(init_mu_);
   if (initialized()) return CUDA_SUCCESS;
+  // As the real driver: a child forked after its parent initialised CUDA can
+  // never initialise it (docs/simgpu.md "Real-driver behaviours modelled").
+  if (forked_after_init_.load(std::memory_order_acquire)) return CUDA_ERROR_NOT_INITIALIZED;
   auto cfg = load_config_from_env();
   if (!cfg) {
     log_error("%s", cfg.error().c_str());
@@ -68,8 +71,11 @@ int Driver::ordinal_of(int physical) const {
 }
 
 void Driver::reset_after_fork() {
-  // The parent's contexts, streams and memory do not exist in the child; like
-  // the real driver, the child must initialise again before using CUDA.
+  // The parent's contexts, streams and memory do not exist in the child. The
+  // real driver refuses CUDA in a child forked after a successful cuInit: its
+  // cuInit and every later call return CUDA_ERROR_NOT_INITIALIZED (checked
+  // once per process lineage: a grandchild inherits the mark).
+  if (initialized()) forked_after_init_.store(true, std::memory_order_release);
   initialized_.store(false);
   new (&init_mu_) std::mutex();
   node_ = nullptr;

@@ -167,11 +167,15 @@ class Driver {
   // (memory, modules, events...). Called with the context still valid.
   void on_context_destroy(std::function<void(Context*)> fn);
 
-  // Called in the child after fork(): the child starts uninitialised.
+  // Called in the child after fork(): the child starts uninitialised, and
+  // when the parent had initialised, cuInit is refused for good
+  // (CUDA_ERROR_NOT_INITIALIZED), as with the real driver.
   void reset_after_fork();
+  bool forked_after_init() const { return forked_after_init_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<bool> initialized_{false};
+  std::atomic<bool> forked_after_init_{false};
   std::mutex init_mu_;
   SimConfig config_;
   Node* node_ = nullptr;

@@ -1,4 +1,4 @@
-// The parts of simgpu's CUDA graph model (api_graph.cc) that stream capture
+// The parts of simgpu's CUDA graph model (api_graph.cc, graph_exec.cc) that stream capture
 // (capture.cc) builds on: a graph created and filled by the driver itself, whose
 // nodes carry the stream op they run when the instantiated graph is launched.
 //
@@ -20,6 +20,20 @@ void graph_delete(CUgraph g);
 // stream-order deps of its own) each time the instantiated graph is launched.
 CUresult graph_add_op(CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphNodeType type, StreamOp op,
                       CUgraphNode* out);
+// Stream capture of cuMemAllocAsync / cuMemAllocFromPoolAsync: a memory-alloc
+// node of `bytes` on physical `device`, whose virtual address (*dptr) is
+// reserved now; physical memory is taken when an exec of the graph is
+// launched (as for cuGraphAddMemAllocNode).
+CUresult graph_add_mem_alloc(CUgraph g, const std::vector<CUgraphNode>& deps, int device, size_t bytes,
+                             CUgraphNode* out, CUdeviceptr* dptr);
+// Stream capture of cuMemFreeAsync: a memory-free node of `dptr`, which must be
+// a graph allocation (an alloc node of `g`, or memory of a launched graph);
+// else CUDA_ERROR_INVALID_VALUE.
+CUresult graph_add_mem_free(CUgraph g, const std::vector<CUgraphNode>& deps, CUdeviceptr dptr, CUgraphNode* out);
+// Stream capture of cuGraphLaunch: a child-graph node that runs what `exec`
+// runs. CUDA_ERROR_INVALID_VALUE for an unknown exec; CUDA_ERROR_NOT_SUPPORTED
+// when the exec has memory nodes (a child graph may not: cuGraphAddChildGraphNode).
+CUresult graph_add_child_exec(CUgraph g, const std::vector<CUgraphNode>& deps, CUgraphExec exec, CUgraphNode* out);
 // True when `g` is a live graph.
 bool graph_valid(CUgraph g);
 // True when `node` is a live node of graph `g`.

@@ -36,5 +36,28 @@ TEST(HookGraphMemoryControl, WithoutTheHookNothingIsCharged) {
   EXPECT_NE(child.output().find("FAIL"), std::string::npos) << child.output();
 }
 
+// Stream capture under the hook (tests/programs/hook_graph_capture_probe.cc):
+// cuMemAllocAsync / cuMemFreeAsync / cuGraphLaunch into a capturing stream
+// pass through untouched (the capture succeeds; nothing is charged, even past
+// the quota), and the captured graph's memory is charged when it is launched.
+TEST(HookGraphCapture, CapturedAllocsAndNestedLaunchesAreChargedOnlyWhenTheGraphRuns) {
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  auto env = node.env();
+  env["LD_PRELOAD"] = lib_dir() + "/libvgpu.so";
+  env["VGPU_MEMORY_LIMIT"] = std::to_string(4 * kUnit);
+  Child child({program("hook_graph_capture_probe"), std::to_string(kUnit)}, env);
+  ASSERT_EQ(child.wait(std::chrono::seconds(60)), 0) << child.output() << child.errors();
+  EXPECT_EQ(child.output(), "ok\n");
+}
+
+// Without the hook the launch past the quota is not refused: that refusal is
+// the hook's.
+TEST(HookGraphCaptureControl, WithoutTheHookTheLaunchIsNotRefused) {
+  SimNode node(Settings{{"SIMGPU_MEMORY", "8Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  Child child({program("hook_graph_capture_probe"), std::to_string(kUnit)}, node.env());
+  EXPECT_EQ(child.wait(std::chrono::seconds(60)), 1);
+  EXPECT_NE(child.output().find("FAIL launch over quota: got 0"), std::string::npos) << child.output();
+}
+
 }  // namespace
 }  // namespace vgpu::test

@@ -595,4 +595,144 @@ TEST_F(SimCapture, DestroyingTheContextEndsItsCaptures) {
   EXPECT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
 }
 
+// The device memory in use on the simulated node, in bytes.
+size_t used_bytes() {
+  size_t free_b = 0, total_b = 0;
+  EXPECT_EQ(cuMemGetInfo(&free_b, &total_b), CUDA_SUCCESS);
+  return total_b - free_b;
+}
+
+// cuMemAllocAsync / cuMemFreeAsync on a capturing stream become memory-alloc /
+// memory-free nodes (cuda.h): the pointer is the graph's, fixed at capture;
+// the pool is not touched and no memory is taken until the graph is launched.
+TEST_F(SimCapture, AsyncAllocAndFreeBecomeMemoryNodesAndTakeMemoryOnlyWhenLaunched) {
+  constexpr size_t kBytes = 64u << 20;
+  const size_t before = used_bytes();
+  CUmemoryPool pool;
+  ASSERT_EQ(cuDeviceGetMemPool(&pool, 0), CUDA_SUCCESS);
+
+  // Graph A: alloc + kernel (the allocation outlives the launch).
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  CUdeviceptr p = 0;
+  ASSERT_EQ(cuMemAllocAsync(&p, kBytes, s_), CUDA_SUCCESS);
+  EXPECT_NE(p, 0u);
+  ASSERT_EQ(spin(s_), CUDA_SUCCESS);
+  CUgraph a = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &a), CUDA_SUCCESS);
+  EXPECT_EQ(node_types(a), (std::vector<CUgraphNodeType>{CU_GRAPH_NODE_TYPE_MEM_ALLOC, CU_GRAPH_NODE_TYPE_KERNEL}));
+  CUgraphNode nodes[2];
+  size_t n = 2;
+  ASSERT_EQ(cuGraphGetNodes(a, nodes, &n), CUDA_SUCCESS);
+  CUDA_MEM_ALLOC_NODE_PARAMS params{};
+  ASSERT_EQ(cuGraphMemAllocNodeGetParams(nodes[0], &params), CUDA_SUCCESS);
+  EXPECT_EQ(params.dptr, p);
+  EXPECT_EQ(params.bytesize, kBytes);
+  EXPECT_EQ(used_bytes(), before);  // nothing taken at capture
+  cuuint64_t reserved = 1;
+  ASSERT_EQ(cuMemPoolGetAttribute(pool, CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT, &reserved), CUDA_SUCCESS);
+  EXPECT_EQ(reserved, 0u);  // the pool was not asked
+
+  CUgraphExec ea;
+  ASSERT_EQ(cuGraphInstantiate(&ea, a, 0), CUDA_SUCCESS);
+  EXPECT_EQ(used_bytes(), before);
+  ASSERT_EQ(cuGraphLaunch(ea, s2_), CUDA_SUCCESS);
+  EXPECT_EQ(used_bytes(), before + kBytes);  // taken at launch
+  ASSERT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
+  EXPECT_EQ(used_bytes(), before + kBytes);
+
+  // Graph B: a free node of A's allocation; memory returns when B runs.
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemFreeAsync(p, s_), CUDA_SUCCESS);
+  CUgraph b = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &b), CUDA_SUCCESS);
+  EXPECT_EQ(node_types(b), (std::vector<CUgraphNodeType>{CU_GRAPH_NODE_TYPE_MEM_FREE}));
+  EXPECT_EQ(used_bytes(), before + kBytes);  // the free did not run at capture
+  CUgraphExec eb;
+  ASSERT_EQ(cuGraphInstantiate(&eb, b, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphLaunch(eb, s2_), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
+  EXPECT_EQ(used_bytes(), before);
+
+  // Alloc + kernel + free in one capture: taken and returned by each launch.
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), CUDA_SUCCESS);
+  CUdeviceptr q = 0;
+  ASSERT_EQ(cuMemAllocFromPoolAsync(&q, kBytes, pool, s_), CUDA_SUCCESS);
+  ASSERT_EQ(spin(s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemFreeAsync(q, s_), CUDA_SUCCESS);
+  CUgraph c = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &c), CUDA_SUCCESS);
+  EXPECT_EQ(node_types(c), (std::vector<CUgraphNodeType>{CU_GRAPH_NODE_TYPE_MEM_ALLOC, CU_GRAPH_NODE_TYPE_KERNEL,
+                                                          CU_GRAPH_NODE_TYPE_MEM_FREE}));
+  EXPECT_EQ(used_bytes(), before);
+  CUgraphExec ec;
+  ASSERT_EQ(cuGraphInstantiate(&ec, c, 0), CUDA_SUCCESS);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(cuGraphLaunch(ec, s2_), CUDA_SUCCESS);
+    ASSERT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
+    EXPECT_EQ(used_bytes(), before);
+  }
+  for (CUgraphExec e : {ea, eb, ec}) EXPECT_EQ(cuGraphExecDestroy(e), CUDA_SUCCESS);
+  for (CUgraph g : {a, b, c}) EXPECT_EQ(cuGraphDestroy(g), CUDA_SUCCESS);
+}
+
+// During capture cuMemFreeAsync must be given a graph allocation (cuda.h).
+TEST_F(SimCapture, CapturedFreeOfOrdinaryMemoryIsInvalidValue) {
+  CUdeviceptr buf;
+  ASSERT_EQ(cuMemAlloc(&buf, 1 << 20), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_RELAXED), CUDA_SUCCESS);
+  EXPECT_EQ(cuMemFreeAsync(buf, s_), CUDA_ERROR_INVALID_VALUE);
+  CUgraph g = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &g), CUDA_SUCCESS);
+  EXPECT_TRUE(node_types(g).empty());
+  EXPECT_EQ(cuGraphDestroy(g), CUDA_SUCCESS);
+  EXPECT_EQ(cuMemFree(buf), CUDA_SUCCESS);  // still live
+}
+
+// A cuGraphLaunch into a capturing stream becomes a child-graph node: the
+// graph does not run then, and runs each time the outer graph is launched.
+// An exec with memory nodes cannot be a child graph: NOT_SUPPORTED.
+TEST_F(SimCapture, GraphLaunchIntoACapturingStreamBecomesAChildGraphNode) {
+  std::atomic<int> ran{0};
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  ASSERT_EQ(spin(s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuLaunchHostFunc(s_, bump, &ran), CUDA_SUCCESS);
+  CUgraph inner = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &inner), CUDA_SUCCESS);
+  CUgraphExec inner_exec;
+  ASSERT_EQ(cuGraphInstantiate(&inner_exec, inner, 0), CUDA_SUCCESS);
+
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphLaunch(inner_exec, s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuLaunchHostFunc(s_, bump, &ran), CUDA_SUCCESS);
+  CUgraph outer = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &outer), CUDA_SUCCESS);
+  ASSERT_EQ(cuCtxSynchronize(), CUDA_SUCCESS);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_EQ(node_types(outer), (std::vector<CUgraphNodeType>{CU_GRAPH_NODE_TYPE_GRAPH, CU_GRAPH_NODE_TYPE_HOST}));
+  EXPECT_EQ(cuGraphExecDestroy(inner_exec), CUDA_SUCCESS);  // the child node keeps its own copy
+
+  CUgraphExec outer_exec;
+  ASSERT_EQ(cuGraphInstantiate(&outer_exec, outer, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuGraphLaunch(outer_exec, s2_), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamSynchronize(s2_), CUDA_SUCCESS);
+  EXPECT_EQ(ran.load(), 2);
+
+  // A graph with memory nodes as a child: refused, the capture goes on.
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  CUdeviceptr p;
+  ASSERT_EQ(cuMemAllocAsync(&p, 1 << 20, s_), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemFreeAsync(p, s_), CUDA_SUCCESS);
+  CUgraph mem = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &mem), CUDA_SUCCESS);
+  CUgraphExec mem_exec;
+  ASSERT_EQ(cuGraphInstantiate(&mem_exec, mem, 0), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamBeginCapture(s_, CU_STREAM_CAPTURE_MODE_GLOBAL), CUDA_SUCCESS);
+  EXPECT_EQ(cuGraphLaunch(mem_exec, s_), CUDA_ERROR_NOT_SUPPORTED);
+  EXPECT_EQ(status(s_), CU_STREAM_CAPTURE_STATUS_ACTIVE);
+  CUgraph empty = nullptr;
+  ASSERT_EQ(cuStreamEndCapture(s_, &empty), CUDA_SUCCESS);
+  for (CUgraphExec e : {outer_exec, mem_exec}) EXPECT_EQ(cuGraphExecDestroy(e), CUDA_SUCCESS);
+  for (CUgraph g : {inner, outer, mem, empty}) EXPECT_EQ(cuGraphDestroy(g), CUDA_SUCCESS);
+}
+
 }  // namespace

@@ -43,6 +43,30 @@ TEST_F(SimContext, CallsBeforeInitAreNotInitialized) {
   EXPECT_EQ(rc, 0);
 }
 
+// As NVIDIA's real driver: a child forked after its parent initialised CUDA
+// gets CUDA_ERROR_NOT_INITIALIZED from cuInit and every later call, and so do
+// its own children; a child forked before any cuInit may initialise.
+TEST_F(SimContext, ChildForkedAfterInitCannotInitialise) {
+  int rc = in_fresh_process([] {
+    if (in_fresh_process([] { return cuInit(0) == CUDA_SUCCESS ? 0 : 1; }) != 0) return 1;
+    if (cuInit(0) != CUDA_SUCCESS) return 2;
+    int child = in_fresh_process([] {
+      int n = 0;
+      CUdevice d;
+      if (cuInit(0) != CUDA_ERROR_NOT_INITIALIZED) return 3;
+      if (cuDeviceGetCount(&n) != CUDA_ERROR_NOT_INITIALIZED) return 4;
+      if (cuDeviceGet(&d, 0) != CUDA_ERROR_NOT_INITIALIZED) return 5;
+      if (cuInit(0) != CUDA_ERROR_NOT_INITIALIZED) return 6;  // for good, not once
+      return in_fresh_process([] { return cuInit(0) == CUDA_ERROR_NOT_INITIALIZED ? 0 : 7; });
+    });
+    if (child != 0) return child;
+    // The parent itself is unaffected.
+    int n = 0;
+    return cuDeviceGetCount(&n) == CUDA_SUCCESS && n == 2 ? 0 : 8;
+  });
+  EXPECT_EQ(rc, 0);
+}
+
 TEST_F(SimContext, BadConfigurationFailsInitClearly) {
   int rc = in_fresh_process([] {
     setenv("SIMGPU_MEMORY", "lots", 1);

@@ -3,7 +3,8 @@
 // cuCtxCreate up to _v3 and cuGraphAddNode but not cuCtxCreate_v4 or
 // cuGraphAddNode_v2 — and whose cuGetProcAddress answers a version above its
 // own with success and its newest older function, as NVIDIA's 535/550
-// drivers do (simgpu refuses such a request, as cuda.h documents).
+// drivers do (simgpu answers so too at SIMGPU_DRIVER_VERSION=12020, but it
+// still exports the newer functions, which this stand-in must lack).
 // fake_driver_calls(name) tells the test how often an entry point ran.
 // Declared without cuda.h: only the ABI matters here.
 #include <cstdint>
