@@ -102,6 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"enforcement: {poll_interval: 11s}\n", "enforcement.poll_interval: must be between 10ms and 10s"},
         BadCase{"enforcement: {revoke_deadline: 0}\n", "enforcement.revoke_deadline"},
         BadCase{"enforcement: {bpf: maybe}\n", "enforcement.bpf: 'maybe' is not one of auto, off, required"},
+        BadCase{"enforcement: {context_overhead: 65Gi}\n", "f.yaml:1: enforcement.context_overhead: must be at most 64Gi"},
+        BadCase{"enforcement: {context_overhead: lots}\n", "enforcement.context_overhead"},
         BadCase{"enforcement: {overcommit: yes-please}\n", "enforcement.overcommit: must be true or false"},
         BadCase{"enforcement: {allowlist: nvidia-smi}\n", "enforcement.allowlist: must be a list"},
         BadCase{"enforcement: {allowlist: [dcgm-exporter, bin/x]}\n",
@@ -132,6 +134,7 @@ TEST(Config, EnforcementAndLimitsDefaults) {
   EXPECT_FALSE(c->enforcement.overcommit);
   EXPECT_EQ(c->enforcement.revoke_deadline_ns, 100'000'000u);
   EXPECT_EQ(c->enforcement.bpf, "auto");
+  EXPECT_EQ(c->enforcement.context_overhead, 0u);
   EXPECT_EQ(c->limits.hello_timeout_ns, 1'000'000'000u);
   EXPECT_EQ(c->limits.max_connections, 4096u);
   EXPECT_EQ(c->limits.max_connections_per_uid, 256u);
@@ -149,6 +152,7 @@ TEST(Config, EnforcementAndLimitsAreRead) {
   overcommit: true
   revoke_deadline: 250ms
   bpf: required
+  context_overhead: 300Mi
 limits:
   hello_timeout: 2s
   max_connections: 100
@@ -170,6 +174,7 @@ tenants:
   EXPECT_TRUE(c->enforcement.overcommit);
   EXPECT_EQ(c->enforcement.revoke_deadline_ns, 250'000'000u);
   EXPECT_EQ(c->enforcement.bpf, "required");
+  EXPECT_EQ(c->enforcement.context_overhead, 300ull << 20);
   EXPECT_EQ(c->limits.hello_timeout_ns, 2'000'000'000u);
   EXPECT_EQ(c->limits.max_connections, 100u);
   EXPECT_EQ(c->limits.max_connections_per_uid, 10u);
