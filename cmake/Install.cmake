@@ -14,7 +14,6 @@ if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
 endif()
 include(GNUInstallDirs)
 
-set(VGPU_VERSION "0.1.0" CACHE STRING "version of the installed programs and packages")
 # Absolute on purpose: configuration and units belong in /etc and
 # /lib/systemd/system whatever the prefix (Debian 12 ships units there).
 set(VGPU_SYSCONF_DIR "/etc/vgpu" CACHE PATH "where vgpud.yaml is installed")

@@ -12,6 +12,8 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "vgpu_version.h"
+#include "vgpu/protocol.h"
 
 namespace {
 
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "--version") {
-      std::puts("vgpud 0.1 (protocol 1)");
+      std::printf("vgpud %s (revision %s, protocol %u)\n", VGPU_VERSION_STRING, VGPU_REVISION_STRING,
+                  static_cast<unsigned>(vgpu::proto::kVersion));
       return 0;
     }
     if ((a == "--config" || a == "--log-level") && i + 1 >= argc) return usage_error(a + " needs a value");

@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "daemon.h"
 #include "gpu_inventory.h"
 #include "log.h"
+#include "vgpu/protocol.h"
+#include "vgpu_version.h"
 
 namespace vgpu::sched {
 
@@ -45,7 +48,9 @@ struct Metrics::Families {
                             "Actions of the enforcement backstop by reason, action (killed, reported, kill_failed) "
                             "and tenant (empty: an unregistered process)")),
         unmanaged(gauge(r, "vgpu_unmanaged_processes",
-                        "Unregistered processes using a managed GPU at the backstop's last poll")) {}
+                        "Unregistered processes using a managed GPU at the backstop's last poll")),
+        build_info(gauge(r, "vgpu_build_info",
+                         "Always 1; labels: version, revision and protocol of this vgpud, Hostname")) {}
 
   static Family<Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -75,6 +80,7 @@ struct Metrics::Families {
   Family<Gauge>& gpu_busy;
   Family<Counter>& enforcement;
   Family<Gauge>& unmanaged;
+  Family<Gauge>& build_info;
   std::set<std::string> tenants;  // names with metrics, to drop deleted ones
 };
 
@@ -121,7 +127,30 @@ std::string why_not_listening(const std::string& address, const std::string& civ
   return civetweb_says;
 }
 
+// The node's name on every series: NODE_NAME (set from the pod's
+// spec.nodeName in the DaemonSet), else the host name.
+std::string node_hostname() {
+  if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
 }  // namespace
+
+// The labels dashboards built for dcgm-exporter already use (`gpu` = the
+// physical GPU's NVML index, `UUID` = its UUID, `modelName`, `Hostname`;
+// MIG units add `GPU_I_ID`), plus vgpu's own `gpu_uuid` (the unit: a GPU's or
+// a MIG device's UUID), kept for existing queries.
+Labels Metrics::gpu_labels(const Gpu& g) const {
+  Labels l{{"gpu_uuid", g.uuid},
+           {"gpu", std::to_string(g.nvml_index)},
+           {"UUID", g.gpu_uuid.empty() ? g.uuid : g.gpu_uuid},
+           {"modelName", g.name},
+           {"Hostname", hostname_}};
+  if (g.mig_index >= 0) l["GPU_I_ID"] = std::to_string(g.mig_index);
+  return l;
+}
 
 Result<std::unique_ptr<Metrics>> Metrics::start(Daemon& d, const std::string& address) {
   std::unique_ptr<Metrics> m(new Metrics(d));
@@ -147,7 +176,7 @@ Result<std::unique_ptr<Metrics>> Metrics::start(Daemon& d, const std::string& ad
   return m;
 }
 
-Metrics::Metrics(Daemon& d) : d_(d) {}
+Metrics::Metrics(Daemon& d) : d_(d), hostname_(node_hostname()) {}
 
 Metrics::~Metrics() {
   if (timerfd_ >= 0) {
@@ -169,8 +198,19 @@ void Metrics::update() {
     f.processes.Add({{"tenant", name}}).Set(procs);
     for (size_t i = 0; i < gpus.size(); ++i) {
       if (!t->allowed[i]) continue;
-      Labels l{{"tenant", name}, {"gpu_uuid", gpus[i].uuid}};
+      Labels l = gpu_labels(gpus[i]);
+      l["tenant"] = name;
       int g = static_cast<int>(i);
+      // A tenant's labels can change (Kubernetes names set after Allocate):
+      // the old series go, so no stale duplicate stays behind.
+      auto key = std::make_pair(name, i);
+      if (auto old = series_labels_.find(key); old != series_labels_.end() && old->second != l) {
+        for (auto* fam : {&f.memory_used, &f.memory_limit, &f.share_target, &f.share_limit, &f.share_achieved})
+          if (fam->Has(old->second)) fam->Remove(&fam->Add(old->second));
+        for (auto* fam : {&f.denied, &f.wait, &f.granted, &f.preempted})
+          if (fam->Has(old->second)) fam->Remove(&fam->Add(old->second));
+      }
+      series_labels_[key] = l;
       f.memory_used.Add(l).Set(static_cast<double>(t->reported_used(g)));
       f.memory_limit.Add(l).Set(static_cast<double>(t->limit(g)));
       Families::set_counter(f.denied, l, static_cast<double>(t->reported_denied(g)));
@@ -188,7 +228,9 @@ void Metrics::update() {
     if (!seen.count(gone)) {
       // A deleted tenant's series go away with it.
       for (size_t i = 0; i < gpus.size(); ++i) {
-        Labels l{{"tenant", gone}, {"gpu_uuid", gpus[i].uuid}};
+        auto it = series_labels_.find({gone, i});
+        if (it == series_labels_.end()) continue;
+        const Labels& l = it->second;
         for (auto* fam : {&f.memory_used, &f.memory_limit, &f.share_target, &f.share_limit, &f.share_achieved})
           if (fam->Has(l)) fam->Remove(&fam->Add(l));
         for (auto* fam : {&f.denied, &f.wait, &f.granted, &f.preempted})
@@ -196,10 +238,11 @@ void Metrics::update() {
       }
       Labels lt{{"tenant", gone}};
       if (f.processes.Has(lt)) f.processes.Remove(&f.processes.Add(lt));
+      for (size_t i = 0; i < gpus.size(); ++i) series_labels_.erase({gone, i});
     }
   f.tenants = seen;
   for (const Gpu& g : gpus) {
-    Labels l{{"gpu_uuid", g.uuid}};
+    Labels l = gpu_labels(g);
     GpuReading r = read_gpu(g.index);
     f.gpu_memory_used.Add(l).Set(static_cast<double>(r.memory_used));
     f.gpu_memory_total.Add(l).Set(static_cast<double>(g.memory));
@@ -211,7 +254,10 @@ void Metrics::update() {
     Families::set_counter(f.enforcement, {{"reason", reason}, {"action", action}, {"tenant", tenant}},
                           static_cast<double>(n));
   }
-  f.unmanaged.Add({}).Set(static_cast<double>(d_.enforcement().unmanaged().size()));
+  f.unmanaged.Add({{"Hostname", hostname_}}).Set(static_cast<double>(d_.enforcement().unmanaged().size()));
+  f.build_info.Add({{"version", VGPU_VERSION_STRING}, {"revision", VGPU_REVISION_STRING},
+                    {"protocol", std::to_string(proto::kVersion)}, {"Hostname", hostname_}})
+      .Set(1);
 }
 
 }  // namespace vgpu::sched

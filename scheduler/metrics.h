@@ -1,5 +1,7 @@
 // Metrics: vgpud's Prometheus endpoint (`metrics:` address, path /metrics).
-// Per tenant and GPU (labels `tenant`, `gpu_uuid`): memory used and limit,
+// Every per-GPU series carries dcgm-exporter's labels (`gpu`, `UUID`,
+// `modelName`, `Hostname`; `GPU_I_ID` for a MIG unit) and vgpu's `gpu_uuid`
+// (docs/metrics.md). Per tenant and GPU (plus label `tenant`): memory used and limit,
 // allocations denied, share target and achieved (sliding window), time spent
 // waiting for a lease, leases granted and preempted; per tenant: processes;
 // per GPU: physical memory used and total, busy fraction; the enforcement
@@ -14,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "vgpu/result.h"
 
@@ -25,6 +28,7 @@ class Registry;
 namespace vgpu::sched {
 
 class Daemon;
+struct Gpu;
 
 class Metrics {
  public:
@@ -37,7 +41,12 @@ class Metrics {
  private:
   explicit Metrics(Daemon& d);
   struct Families;
+  using Labels = std::map<std::string, std::string>;
+  Labels gpu_labels(const Gpu& g) const;
   Daemon& d_;
+  std::string hostname_;
+  // The labels each (tenant, unit) series was last exported with.
+  std::map<std::pair<std::string, size_t>, Labels> series_labels_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Families> f_;

@@ -5,7 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
 #include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
 #include <cerrno>
 #include <chrono>
 #include <regex>
@@ -71,6 +77,121 @@ TEST(VgpudMetrics, TenantAndGpuMetricsFollowTheWorkloads) {
   ASSERT_EQ(w->wait(30s), 0) << w->errors();
   // Memory comes back when the process ends.
   EXPECT_TRUE(wait_until([&] { return sample(scrape_metrics(port), "vgpu_tenant_memory_used_bytes", t) == 0; }, 10s));
+}
+
+// Every sample line of `metric`: its label text ("a=\"b\",c=\"d\"").
+std::vector<std::string> label_sets(const std::string& text, const std::string& metric) {
+  std::vector<std::string> out;
+  std::regex re("^" + metric + "\\{([^}]*)\\} .*$");
+  std::smatch m;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    if (std::regex_match(line, m, re)) out.push_back(m[1]);
+    if (eol == std::string::npos) break;
+    pos = eol + 1;
+  }
+  return out;
+}
+
+// Series carry the labels dashboards made for dcgm-exporter use, and
+// vgpu_build_info says what is running (docs/metrics.md).
+TEST(VgpudMetrics, SeriesCarryDcgmStyleLabelsAndBuildInfo) {
+  int port = free_port();
+  VgpudFixture f("  - {name: base, token: base-tenant-token-1, memory: 1Gi, compute: {request: 30%}}\n", {},
+                 "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  std::string text;
+  ASSERT_TRUE(wait_until([&] {
+    text = scrape_metrics(port);
+    return !label_sets(text, "vgpu_build_info").empty() && !label_sets(text, "vgpu_tenant_memory_limit_bytes").empty();
+  }, 10s)) << text;
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  for (const char* metric : {"vgpu_tenant_memory_limit_bytes", "vgpu_gpu_memory_total_bytes"}) {
+    auto sets = label_sets(text, metric);
+    ASSERT_EQ(sets.size(), 1u) << metric << "\n" << text;
+    const std::string& l = sets[0];
+    EXPECT_NE(l.find("gpu=\"0\""), std::string::npos) << l;
+    EXPECT_TRUE(std::regex_search(l, std::regex("UUID=\"GPU-[0-9a-f-]+\""))) << l;
+    EXPECT_NE(l.find("modelName=\"NVIDIA H100"), std::string::npos) << l;
+    EXPECT_NE(l.find(std::string("Hostname=\"") + host + "\""), std::string::npos) << l;
+    EXPECT_TRUE(std::regex_search(l, std::regex("gpu_uuid=\"GPU-[0-9a-f-]+\""))) << l;
+  }
+  auto build = label_sets(text, "vgpu_build_info");
+  ASSERT_EQ(build.size(), 1u);
+  EXPECT_TRUE(std::regex_search(build[0], std::regex("version=\"[0-9]+\\.[0-9]+\\.[0-9]+\""))) << build[0];
+  EXPECT_NE(build[0].find("revision=\""), std::string::npos) << build[0];
+  EXPECT_NE(build[0].find("protocol=\""), std::string::npos) << build[0];
+}
+
+// config/grafana/vgpu.json: every metric its queries use is one a running
+// vgpud exports, with every label the query filters or the legend prints.
+TEST(VgpudMetrics, DashboardQueriesUseExportedMetricsAndLabels) {
+  std::ifstream in(std::string(VGPU_TREE_DIR) + "/config/grafana/vgpu.json");
+  ASSERT_TRUE(in) << "config/grafana/vgpu.json missing";
+  nlohmann::json dash = nlohmann::json::parse(in);
+  int port = free_port();
+  // An over-quota refusal and an enforcement action (a process holding GPU
+  // memory without the hook, reported) make every family exist.
+  VgpudFixture f("  - {name: base, token: base-tenant-token-1, memory: 1Gi, compute: {request: 30%}}\n", {},
+                 "metrics: 127.0.0.1:" + std::to_string(port) +
+                     "\nenforcement: {policy: report, grace: 0s, startup_grace: 0s, bpf: \"off\"}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto w = f.run({bin_dir() + "/vgpu-workload", "--count", "50", "--alloc-size", "2Gi", "--json"}, "base-tenant-token-1");
+  ASSERT_EQ(w->wait(60s), 0) << w->errors();
+  vgpu::test::Child bypass({bin_dir() + "/vgpu-workload", "--duration", "5", "--alloc-size", "64Mi", "--hold", "--json"},
+                           f.node().env());
+  std::string text;
+  ASSERT_TRUE(wait_until([&] {
+    text = scrape_metrics(port);
+    return !label_sets(text, "vgpu_tenant_allocations_denied_total").empty() &&
+           !label_sets(text, "vgpu_tenant_leases_granted_total").empty() &&
+           !label_sets(text, "vgpu_enforcement_actions_total").empty();
+  }, 20s)) << text;
+  // Families that may have no sample yet still announce themselves.
+  std::set<std::string> exported;
+  std::regex type_re("^# TYPE (vgpu_[a-z_]+) ");
+  std::smatch m;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t eol = text.find('\n', pos);
+    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    if (std::regex_search(line, m, type_re)) exported.insert(m[1]);
+    if (eol == std::string::npos) break;
+    pos = eol + 1;
+  }
+  std::regex metric_re("\\b(vgpu_[a-z_]+)");
+  std::regex label_re("([A-Za-z_]+)=~?\"");
+  std::regex legend_re("\\{\\{([A-Za-z_]+)\\}\\}");
+  int queries = 0;
+  for (const auto& panel : dash.at("panels")) {
+    for (const auto& target : panel.at("targets")) {
+      std::string expr = target.at("expr");
+      ++queries;
+      std::set<std::string> metrics;
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), metric_re); it != std::sregex_iterator(); ++it)
+        metrics.insert((*it)[1]);
+      ASSERT_FALSE(metrics.empty()) << "no vgpu metric in: " << expr;
+      std::set<std::string> labels;
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), label_re); it != std::sregex_iterator(); ++it)
+        labels.insert((*it)[1]);
+      std::string legend = target.value("legendFormat", "");
+      for (auto it = std::sregex_iterator(legend.begin(), legend.end(), legend_re); it != std::sregex_iterator(); ++it)
+        labels.insert((*it)[1]);
+      for (const std::string& metric : metrics) {
+        EXPECT_TRUE(exported.count(metric)) << panel.at("title") << ": " << metric << " is not exported";
+        auto sets = label_sets(text, metric);
+        if (sets.empty()) continue;  // no sample yet: the labels cannot be checked
+        for (const std::string& label : labels)
+          EXPECT_NE(sets[0].find(label + "=\""), std::string::npos)
+              << panel.at("title") << ": " << metric << " has no label " << label << " (" << sets[0] << ")";
+      }
+    }
+  }
+  EXPECT_GE(queries, 10);
 }
 
 TEST(VgpudMetrics, UnusableAddressIsAClearStartupError) {
