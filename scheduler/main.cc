@@ -10,6 +10,8 @@
 #include <cstring>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "daemon.h"
 #include "log.h"
 #include "vgpu_version.h"
@@ -17,57 +19,66 @@
 
 namespace {
 
-const char* kUsage =
-    "usage: vgpud --config FILE [--log-level error|warn|info|debug]\n"
-    "\n"
-    "The vgpu node scheduler: tenant memory quotas and GPU time slicing for\n"
-    "every process that runs with libvgpu.so.\n"
-    "\n"
-    "  --config FILE      configuration (YAML), e.g. /etc/vgpu/vgpud.yaml\n"
-    "  --log-level LEVEL  error, warn, info (default) or debug; overrides VGPUD_LOG_LEVEL\n"
-    "  -h, --help         this help\n"
-    "  --version          print the version\n";
+// What the command line says; exit_code >= 0 means "exit now with it".
+struct Args {
+  std::string config_path;
+  std::string log_level;
+  int exit_code = -1;
+};
 
-int usage_error(const std::string& problem) {
-  std::fprintf(stderr, "vgpud: %s\n\n%s", problem.c_str(), kUsage);
-  return 2;
+Args parse_args(int argc, char** argv) {
+  CLI::App app(
+      "The vgpu node scheduler: tenant memory quotas and GPU time slicing for every process that runs with "
+      "libvgpu.so. See docs/operations.md.",
+      "vgpud");
+  Args a;
+  app.add_option("--config", a.config_path, "configuration (YAML), e.g. /etc/vgpu/vgpud.yaml")
+      ->required()
+      ->type_name("FILE");
+  app.add_option("--log-level", a.log_level, "error, warn, info (default) or debug; overrides VGPUD_LOG_LEVEL")
+      ->type_name("LEVEL")
+      ->check([](const std::string& v) {
+        return vgpu::sched::parse_log_level(v) ? std::string() : "unknown log level '" + v + "' (error, warn, info or debug)";
+      });
+  bool version = false;
+  app.add_flag("--version", version, "print the version and exit");
+  // --version needs no --config.
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--version") {
+      std::printf("vgpud %s (revision %s, protocol %u)\n", VGPU_VERSION_STRING, VGPU_REVISION_STRING,
+                  static_cast<unsigned>(vgpu::proto::kVersion));
+      a.exit_code = 0;
+      return a;
+    }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    std::fputs(app.help().c_str(), stdout);
+    a.exit_code = 0;
+  } catch (const CLI::ParseError& e) {
+    // The problem first, then how to call vgpud.
+    std::fprintf(stderr, "vgpud: %s\n\n%s", e.what(), app.help().c_str());
+    a.exit_code = 2;
+  }
+  return a;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace vgpu::sched;
-  std::string config_path;
-  bool level_from_flag = false;
   configure_log_output();
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (a == "--version") {
-      std::printf("vgpud %s (revision %s, protocol %u)\n", VGPU_VERSION_STRING, VGPU_REVISION_STRING,
-                  static_cast<unsigned>(vgpu::proto::kVersion));
-      return 0;
-    }
-    if ((a == "--config" || a == "--log-level") && i + 1 >= argc) return usage_error(a + " needs a value");
-    if (a == "--config") {
-      config_path = argv[++i];
-    } else if (a == "--log-level") {
-      std::string l = argv[++i];
-      auto level = parse_log_level(l);
-      if (!level) return usage_error("unknown log level '" + l + "' (error, warn, info or debug)");
-      set_log_level(*level);
-      level_from_flag = true;
-    } else {
-      return usage_error("unknown argument '" + a + "'");
-    }
-  }
-  if (config_path.empty()) return usage_error("--config FILE is required");
-  if (const char* env = std::getenv("VGPUD_LOG_LEVEL"); env && *env && !level_from_flag) {
+  Args args = parse_args(argc, argv);
+  if (args.exit_code >= 0) return args.exit_code;
+  std::string config_path = args.config_path;
+  if (!args.log_level.empty()) {
+    set_log_level(*parse_log_level(args.log_level));
+  } else if (const char* env = std::getenv("VGPUD_LOG_LEVEL"); env && *env) {
     auto level = parse_log_level(env);
-    if (!level) return usage_error(std::string("VGPUD_LOG_LEVEL: unknown log level '") + env + "' (error, warn, info or debug)");
+    if (!level) {
+      std::fprintf(stderr, "vgpud: VGPUD_LOG_LEVEL: unknown log level '%s' (error, warn, info or debug)\n", env);
+      return 2;
+    }
     set_log_level(*level);
   }
   auto cfg = load_config(config_path);
