@@ -59,8 +59,14 @@ void reset_locks_in_child() { new (&g_init_mu) std::mutex(); }
 
 }  // namespace
 
+namespace {
+std::atomic<DlsymFn> g_real_dlsym{nullptr};
+}  // namespace
+
+void set_real_dlsym(DlsymFn fn) { g_real_dlsym.store(fn, std::memory_order_release); }
+
 DlsymFn real_dlsym() {
-  static std::atomic<DlsymFn> fn{nullptr};
+  std::atomic<DlsymFn>& fn = g_real_dlsym;
   DlsymFn f = fn.load(std::memory_order_acquire);
   if (f) return f;
   void* p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
