@@ -1,17 +1,20 @@
 /* The cost of a preloaded library to a program that never uses it: execs of
  * PROGRAM without LD_PRELOAD and with each LIBRARY, alternating round-robin
  * in one run (so drift in the machine's load hits every variant alike). Each
- * exec is timed from posix_spawn to the child's exit (waitpid).
+ * exec is timed from posix_spawn to the child's exit (wall), and by the CPU
+ * time the child used (user + system from wait4: the kernel's per-task
+ * runtime, exact, and unaffected by waiting for a CPU on a busy machine).
  *
  * Usage: preload_exec_bench ROUNDS PROGRAM LIBRARY...
- * Prints per variant the median and p10/p90 in microseconds, and the ratio to
- * the exec without preload two ways: median(with) / median(without), and the
- * median of the paired ratios of each round (the more robust on a busy
- * machine). Run by benchmarks/preload_exec_bench.sh. */
+ * Prints per variant the median wall time with p10/p90 and the median CPU
+ * time, in microseconds, and ratios to the exec without preload: of the
+ * medians (wall, cpu), and the median of each round's paired wall ratio.
+ * Run by benchmarks/preload_exec_bench.sh. */
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -62,9 +65,11 @@ int main(int argc, char** argv) {
   if (rounds < 10) rounds = 10;
   char*** envs = calloc((size_t)variants, sizeof *envs);
   double** times = calloc((size_t)variants, sizeof *times);
+  double** cpu = calloc((size_t)variants, sizeof *cpu);
   for (int v = 0; v < variants; ++v) {
     envs[v] = environment(v == 0 ? NULL : argv[2 + v]);
     times[v] = calloc((size_t)rounds, sizeof **times);
+    cpu[v] = calloc((size_t)rounds, sizeof **cpu);
   }
   char* child_argv[] = {program, NULL};
   for (int r = -rounds / 10; r < rounds; ++r) { /* the first tenth warms caches, uncounted */
@@ -78,26 +83,36 @@ int main(int argc, char** argv) {
         return 1;
       }
       int status;
-      if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      struct rusage use;
+      if (wait4(pid, &status, 0, &use) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "%s failed (variant %d)\n", program, v);
         return 1;
       }
-      if (r >= 0) times[v][r] = now_us() - start;
+      if (r >= 0) {
+        times[v][r] = now_us() - start;
+        cpu[v][r] = (double)(use.ru_utime.tv_sec + use.ru_stime.tv_sec) * 1e6 +
+                    (double)(use.ru_utime.tv_usec + use.ru_stime.tv_usec);
+      }
     }
   }
   double* paired = calloc((size_t)rounds, sizeof *paired);
   double* sorted = calloc((size_t)rounds, sizeof *sorted);
   memcpy(sorted, times[0], (size_t)rounds * sizeof *sorted);
   double base = quantile(sorted, rounds, 0.5);
+  memcpy(sorted, cpu[0], (size_t)rounds * sizeof *sorted);
+  double cpu_base = quantile(sorted, rounds, 0.5);
   printf("%d alternating execs of %s per variant\n", rounds, program);
-  printf("%-48s %10s %10s %10s %8s %8s\n", "preload", "median_us", "p10_us", "p90_us", "ratio", "paired");
+  printf("%-44s %9s %9s %9s %8s %8s %8s %8s\n", "preload", "wall_us", "p10_us", "p90_us", "cpu_us", "wall_x",
+         "paired_x", "cpu_x");
   for (int v = 0; v < variants; ++v) {
     for (int r = 0; r < rounds; ++r) paired[r] = times[v][r] / times[0][r];
     memcpy(sorted, times[v], (size_t)rounds * sizeof *sorted);
     double med = quantile(sorted, rounds, 0.5), p10 = quantile(sorted, rounds, 0.1),
            p90 = quantile(sorted, rounds, 0.9);
-    printf("%-48s %10.1f %10.1f %10.1f %8.3f %8.3f\n", v == 0 ? "(none)" : argv[2 + v], med, p10, p90, med / base,
-           quantile(paired, rounds, 0.5));
+    memcpy(sorted, cpu[v], (size_t)rounds * sizeof *sorted);
+    double cpu_med = quantile(sorted, rounds, 0.5);
+    printf("%-44s %9.1f %9.1f %9.1f %8.1f %8.3f %8.3f %8.3f\n", v == 0 ? "(none)" : argv[2 + v], med, p10, p90,
+           cpu_med, med / base, quantile(paired, rounds, 0.5), cpu_med / cpu_base);
   }
   return 0;
 }
