@@ -123,6 +123,107 @@ vgpu_stub_lazy:
 // clang-format on
 #undef VGPU_EXPORT_ROW
 
+#elif defined(__aarch64__)
+// The same on AArch64, with x16/x17 (the intra-procedure-call scratch
+// registers a PLT entry uses) in the roles of %r11: the trampoline loads the
+// slot into x16, a lazy entry passes its slot's address in x17, and
+// vgpu_stub_lazy saves x0-x7, x8 (indirect result) and q0-q7.
+// (Assembles with clang --target=aarch64-linux-gnu; not yet run on AArch64.)
+
+// clang-format off
+#define VGPU_EXPORT_ROW(name) "VGPU_TRAMPOLINE " #name "\n"
+asm(R"(
+  .macro VGPU_TRAMPOLINE name
+    .pushsection .text.vgpu_trampolines,"ax",%progbits
+    .globl \name
+    .type \name, %function
+    .p2align 4
+\name:
+    .cfi_startproc
+    adrp x16, vgpu_slot_\name
+    ldr x16, [x16, :lo12:vgpu_slot_\name]
+    br x16
+    .cfi_endproc
+    .size \name, . - \name
+    .p2align 4
+vgpu_lazy_\name:
+    .cfi_startproc
+    adrp x17, vgpu_slot_\name
+    add x17, x17, :lo12:vgpu_slot_\name
+    b vgpu_stub_lazy
+    .cfi_endproc
+    .popsection
+    .pushsection .data.vgpu_slots,"aw",%progbits
+vgpu_slot_\name:
+    .8byte vgpu_lazy_\name
+    .popsection
+    .pushsection .data.rel.ro.vgpu_public,"aw",%progbits
+    .8byte \name
+    .popsection
+  .endm
+
+  .pushsection .data.vgpu_slots,"aw",%progbits
+  .p2align 3
+  .globl vgpu_stub_slots
+  .hidden vgpu_stub_slots
+vgpu_stub_slots:
+  .popsection
+  .pushsection .data.rel.ro.vgpu_public,"aw",%progbits
+  .p2align 3
+  .globl vgpu_stub_public
+  .hidden vgpu_stub_public
+vgpu_stub_public:
+  .popsection
+)"
+#include "exports.inc"
+R"(
+  .pushsection .data.vgpu_slots,"aw",%progbits
+  .globl vgpu_stub_slots_end
+  .hidden vgpu_stub_slots_end
+vgpu_stub_slots_end:
+  .popsection
+
+  .pushsection .text.vgpu_trampolines,"ax",%progbits
+  .p2align 4
+  .type vgpu_stub_lazy, %function
+vgpu_stub_lazy:
+  .cfi_startproc
+  stp x29, x30, [sp, #-224]!
+  .cfi_def_cfa_offset 224
+  .cfi_offset x29, -224
+  .cfi_offset x30, -216
+  mov x29, sp
+  stp x0, x1, [sp, #16]
+  stp x2, x3, [sp, #32]
+  stp x4, x5, [sp, #48]
+  stp x6, x7, [sp, #64]
+  str x8, [sp, #80]
+  stp q0, q1, [sp, #96]
+  stp q2, q3, [sp, #128]
+  stp q4, q5, [sp, #160]
+  stp q6, q7, [sp, #192]
+  mov x0, x17
+  bl vgpu_stub_resolve
+  mov x16, x0
+  ldp q6, q7, [sp, #192]
+  ldp q4, q5, [sp, #160]
+  ldp q2, q3, [sp, #128]
+  ldp q0, q1, [sp, #96]
+  ldr x8, [sp, #80]
+  ldp x6, x7, [sp, #64]
+  ldp x4, x5, [sp, #48]
+  ldp x2, x3, [sp, #32]
+  ldp x0, x1, [sp, #16]
+  ldp x29, x30, [sp], #224
+  .cfi_def_cfa_offset 0
+  br x16
+  .cfi_endproc
+  .size vgpu_stub_lazy, . - vgpu_stub_lazy
+  .popsection
+)");
+// clang-format on
+#undef VGPU_EXPORT_ROW
+
 #else
-#error "libvgpu.so's trampolines (libhook/stub/trampolines.cc) exist for x86_64 only"
+#error "libvgpu.so's trampolines (libhook/stub/trampolines.cc) exist for x86_64 and aarch64 only"
 #endif
