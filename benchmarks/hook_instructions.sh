@@ -18,6 +18,7 @@
 # executor thread's wake-ups depend on scheduling), so the script also
 # reports the exact figure: instructions executed in libvgpu.so's own code
 # per launch (callgrind's self cost of every function of libvgpu.so, summed).
+# (libvgpu.so and the core it loads, libvgpu-core.so: both are the hook).
 # The two agree when the hook calls nothing outside itself on this path.
 #
 # The ns figure assumes 1 instruction per cycle at this machine's current
@@ -57,7 +58,7 @@ count() {
 # self MODE N: instructions executed in libvgpu.so's own functions (hooked run).
 self_in_hook() {
   callgrind_annotate --threshold=100 "$work/cg.hooked.$1-01" |
-    awk '/libvgpu\.so\]$/ { gsub(",", "", $1); sum += $1 } END { print sum + 0 }'
+    awk '/libvgpu(-core)?\.so\]$/ { gsub(",", "", $1); sum += $1 } END { print sum + 0 }'
 }
 
 d1=$(count direct "$n1"); d2=$(count direct "$n2")

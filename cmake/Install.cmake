@@ -19,12 +19,15 @@ include(GNUInstallDirs)
 set(VGPU_SYSCONF_DIR "/etc/vgpu" CACHE PATH "where vgpud.yaml is installed")
 set(VGPU_SYSTEMD_UNIT_DIR "/lib/systemd/system" CACHE PATH "where vgpud.service is installed")
 
-# The hook: one library, loaded by path through LD_PRELOAD or /etc/ld.so.preload,
-# so it lives in its own directory rather than on the linker's search path.
+# The hook: libvgpu.so, loaded by path through LD_PRELOAD or /etc/ld.so.preload,
+# so it lives in its own directory rather than on the linker's search path;
+# and libvgpu-core.so, which libvgpu.so loads from its own directory on the
+# first CUDA/NVML call (docs/architecture.md "Preload cost"): the two are one
+# unit, installed side by side, never one without the other.
 # GNUInstallDirs' libdir is multiarch on Debian (lib/x86_64-linux-gnu); the
 # docs' /usr/lib/vgpu is kept as the one path on every architecture.
 set(VGPU_HOOK_INSTALL_DIR "lib/vgpu")
-install(TARGETS vgpu LIBRARY DESTINATION "${VGPU_HOOK_INSTALL_DIR}" COMPONENT hook)
+install(TARGETS vgpu vgpu_core LIBRARY DESTINATION "${VGPU_HOOK_INSTALL_DIR}" COMPONENT hook)
 
 install(TARGETS vgpud RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT daemon)
 if(TARGET vgpu-driver-probe)
@@ -62,7 +65,7 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # dpkg-shlibdeps: the real library depen
 set(CPACK_DEBIAN_HOOK_PACKAGE_NAME "vgpu")
 set(CPACK_DEBIAN_HOOK_PACKAGE_SECTION "libs")
 set(CPACK_COMPONENT_HOOK_DESCRIPTION
-    "vgpu CUDA interception library (libvgpu.so)\n Loaded with LD_PRELOAD into GPU programs: enforces a tenant's GPU memory\n quota and gates kernel launches on vgpud's GPU time lease.")
+    "vgpu CUDA interception library (libvgpu.so, libvgpu-core.so)\n Loaded with LD_PRELOAD into GPU programs: enforces a tenant's GPU memory\n quota and gates kernel launches on vgpud's GPU time lease.")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_NAME "vgpud")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "vgpu (= ${VGPU_VERSION})")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_RECOMMENDS "vgpuctl (= ${VGPU_VERSION})")

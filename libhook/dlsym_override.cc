@@ -14,9 +14,9 @@
 
 #include <cstring>
 
+#include "core_exports.h"
 #include "hook_table.h"
 #include "real_driver.h"
-#include "vgpu/nvml_subset.h"
 
 namespace vgpu::hook {
 namespace {
@@ -25,36 +25,13 @@ bool is_driver_name(const char* name) {
   return (name[0] == 'c' && name[1] == 'u') || std::strncmp(name, "nvml", 4) == 0;
 }
 
-struct NvmlHook {
-  const char* name;
-  void* wrapper;
-};
-const NvmlHook kNvmlHooks[] = {
-    {"nvmlDeviceGetMemoryInfo", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo)},
-    {"nvmlDeviceGetMemoryInfo_v2", reinterpret_cast<void*>(&::nvmlDeviceGetMemoryInfo_v2)},
-// Per-process views, filtered to the caller's tenant (api_nvml_processes.cc).
-#define VGPU_NVML_HOOK(name) {#name, reinterpret_cast<void*>(&::name)},
-    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses_v3)
-    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses_v2)
-    VGPU_NVML_HOOK(nvmlDeviceGetComputeRunningProcesses)
-    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses_v3)
-    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses_v2)
-    VGPU_NVML_HOOK(nvmlDeviceGetGraphicsRunningProcesses)
-    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses_v3)
-    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses_v2)
-    VGPU_NVML_HOOK(nvmlDeviceGetMPSComputeRunningProcesses)
-    VGPU_NVML_HOOK(nvmlDeviceGetProcessUtilization)
-    VGPU_NVML_HOOK(nvmlDeviceGetProcessesUtilizationInfo)
-#undef VGPU_NVML_HOOK
-};
-
 // A hooked driver name the real driver does not export: the lookup finds
 // nothing, as it would without the hook (libvgpu's own export of the name must
 // not be found). glibc's dlerror() then says so, from a lookup of the name in
 // the driver; a definition outside libvgpu (the program's own) is still found.
 bool lacking_in_driver(void* handle, const char* name, int id, void** answer) {
   if (real_pointer(id)) return false;
-  void* wrapper = hook_entry(id).wrapper;
+  void* wrapper = hook_wrapper(id);
   void* found = handle == RTLD_NEXT ? nullptr : real_dlsym()(handle, name);
   if (found && found != wrapper) {
     *answer = found;
@@ -70,14 +47,10 @@ void* wrapper_for(void* handle, const char* name) {
   void* wrapper = nullptr;
   void* real = nullptr;
   if (int id = find_hook(name); id >= 0) {
-    wrapper = hook_entry(id).wrapper;
+    wrapper = hook_wrapper(id);
     if (handle != RTLD_DEFAULT && handle != RTLD_NEXT) real = real_pointer(id);
-  } else {
-    for (const NvmlHook& h : kNvmlHooks)
-      if (std::strcmp(h.name, name) == 0) {
-        wrapper = h.wrapper;
-        if (handle != RTLD_DEFAULT && handle != RTLD_NEXT) real = real_nvml_symbol(name);
-      }
+  } else if ((wrapper = nvml_wrapper(name))) {
+    if (handle != RTLD_DEFAULT && handle != RTLD_NEXT) real = real_nvml_symbol(name);
   }
   if (!wrapper || handle == RTLD_DEFAULT || handle == RTLD_NEXT) return wrapper;
   void* found = real_dlsym()(handle, name);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <type_traits>
 
+#include "core_exports.h"
 #include "cuda_api.h"
 
 namespace vgpu::hook {
@@ -42,7 +43,7 @@ constexpr bool in_driver_table(std::string_view sym, std::string_view base, int 
 
 const HookEntry kHooks[] = {
 #define VGPU_HOOK(sym, base, version, suffix) \
-  {#sym, #base, version, sizeof(#suffix) > 1, reinterpret_cast<void*>(&::sym)},
+  {#sym, #base, version, sizeof(#suffix) > 1},
 #include "hooks.inc"
 #undef VGPU_HOOK
 };
@@ -62,9 +63,9 @@ void* redirect_to_wrapper(const char* base, void* real) {
   if (!real) return real;
   // An exported function first (exact), then a remembered lookup answer.
   for (int i = 0; i < kHookCount; ++i)
-    if (std::strcmp(kHooks[i].base, base) == 0 && real_pointer(i) == real) return kHooks[i].wrapper;
+    if (std::strcmp(kHooks[i].base, base) == 0 && real_pointer(i) == real) return hook_wrapper(i);
   for (int i = 0; i < kHookCount; ++i)
-    if (std::strcmp(kHooks[i].base, base) == 0 && g_proc[i] == real) return kHooks[i].wrapper;
+    if (std::strcmp(kHooks[i].base, base) == 0 && g_proc[i] == real) return hook_wrapper(i);
   return real;
 }
 

@@ -1,6 +1,7 @@
 // The table of hooked driver entry points (hooks.inc) as data: for each row
-// its symbol, base name, version, whether it is a per-thread-stream variant,
-// the hook's wrapper and the real driver's pointer for the same symbol.
+// its symbol, base name, version and whether it is a per-thread-stream
+// variant, and the real driver's pointer for the same symbol. The wrapper a
+// program is given for a row is hook_wrapper(id) (core_exports.h).
 //
 // real() resolves the real driver on first use (real_driver.h). Everything
 // here is thread-safe; the table itself is immutable.
@@ -24,7 +25,6 @@ struct HookEntry {
   const char* base;
   int version;
   bool per_thread;
-  void* wrapper;
 };
 
 const HookEntry& hook_entry(int id);

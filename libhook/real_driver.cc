@@ -29,6 +29,7 @@ std::atomic<void*> g_cuda{nullptr};
 std::atomic<void*> g_nvml{nullptr};
 std::atomic<bool> g_nvml_tried{false};
 thread_local bool t_in_init = false;
+std::atomic<DlsymFn> g_real_dlsym{nullptr};  // set by the stub (stub_abi.h)
 
 // What the driver's cuGetProcAddress answers for row `e`, asked for the row's
 // own version. Only used to recognise that answer later (redirect_to_wrapper),
@@ -59,14 +60,15 @@ void reset_locks_in_child() { new (&g_init_mu) std::mutex(); }
 
 }  // namespace
 
+void set_real_dlsym(DlsymFn fn) { g_real_dlsym.store(fn, std::memory_order_release); }
+
 DlsymFn real_dlsym() {
-  static std::atomic<DlsymFn> fn{nullptr};
-  DlsymFn f = fn.load(std::memory_order_acquire);
+  DlsymFn f = g_real_dlsym.load(std::memory_order_acquire);
   if (f) return f;
   void* p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.34");
   if (!p) p = dlvsym(RTLD_NEXT, "dlsym", "GLIBC_2.2.5");
   f = reinterpret_cast<DlsymFn>(p);
-  fn.store(f, std::memory_order_release);
+  g_real_dlsym.store(f, std::memory_order_release);
   return f;
 }
 

@@ -22,6 +22,9 @@ namespace vgpu::hook {
 // The real dlsym (glibc's, found with dlvsym), never the hook's override.
 using DlsymFn = void* (*)(void*, const char*);
 DlsymFn real_dlsym();
+// Sets it (the stub's, stub_abi.h): from a library loaded with dlopen,
+// RTLD_NEXT does not reliably lead to libc.
+void set_real_dlsym(DlsymFn fn);
 
 // Handle of the real libcuda.so.1, or nullptr if it cannot be loaded.
 void* real_cuda_handle();

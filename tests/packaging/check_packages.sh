@@ -38,6 +38,7 @@ expect_no_dep() {
   grep -Eq "$2" "$WORK/$1.depends" && fail "$1 depends on $2 (Depends: $(cat "$WORK/$1.depends"))"
 }
 expect_file vgpu /usr/lib/vgpu/libvgpu.so
+expect_file vgpu /usr/lib/vgpu/libvgpu-core.so
 expect_dep vgpu '(^|, )libc6'
 expect_dep vgpu 'libstdc\+\+6'
 for lib in yaml grpc protobuf prometheus bpf systemd; do expect_no_dep vgpu "lib$lib"; done
@@ -60,16 +61,21 @@ sh -n "$ctrl/postinst" && sh -n "$ctrl/prerm" && sh -n "$ctrl/postrm" || fail "v
 
 # 2. The libraries the unpacked binaries need all resolve on this machine
 #    (what apt installs from Depends).
-for bin in usr/bin/vgpud usr/bin/vgpuctl usr/lib/vgpu/libvgpu.so; do
+for bin in usr/bin/vgpud usr/bin/vgpuctl usr/lib/vgpu/libvgpu.so usr/lib/vgpu/libvgpu-core.so; do
   missing=$(ldd "$WORK/root/$bin" 2>&1 | grep "not found")
   [ -z "$missing" ] || fail "$bin: $missing"
 done
 ldd "$WORK/root/usr/lib/vgpu/libvgpu.so" | awk '{print $1}' | grep -Ev '^(linux-vdso|/lib64/ld-linux|libc\.so|libstdc\+\+|libm\.so|libgcc_s|libdl|libpthread)' \
   | grep . && fail "libvgpu.so links more than libc/libstdc++"
+# The preload stub, loaded into every process of a container, links libc alone.
+ldd "$WORK/root/usr/lib/vgpu/libvgpu.so" | awk '{print $1}' | grep -Ev '^(linux-vdso|/lib64/ld-linux|libc\.so)' \
+  | grep . && fail "libvgpu.so (the preload stub) links more than libc"
+ldd "$WORK/root/usr/lib/vgpu/libvgpu-core.so" | awk '{print $1}' | grep -Ev '^(linux-vdso|/lib64/ld-linux|libc\.so|libstdc\+\+|libm\.so|libgcc_s|libdl|libpthread)' \
+  | grep . && fail "libvgpu-core.so links more than libc/libstdc++"
 
 # 3. `cmake --install` lays out the same files.
 DESTDIR="$WORK/installed" cmake --install "$BUILD" --prefix /usr >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log"; fail "cmake --install"; }
-for f in usr/bin/vgpud usr/bin/vgpuctl usr/lib/vgpu/libvgpu.so etc/vgpu/vgpud.yaml lib/systemd/system/vgpud.service; do
+for f in usr/bin/vgpud usr/bin/vgpuctl usr/lib/vgpu/libvgpu.so usr/lib/vgpu/libvgpu-core.so etc/vgpu/vgpud.yaml lib/systemd/system/vgpud.service; do
   [ -e "$WORK/installed/$f" ] || fail "cmake --install did not install /$f"
 done
 

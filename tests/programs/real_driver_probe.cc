@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -101,11 +102,18 @@ int rows(const std::string& libvgpu) {
   Dl_info hook;
   if (!dladdr(reinterpret_cast<void*>(&cuMemFree_v2), &hook) || !strstr(hook.dli_fname, "libvgpu"))
     return std::printf("FAIL cuMemFree_v2 is not libvgpu.so's (LD_PRELOAD?)\n"), 1;
-  uint64_t table = symtab_offset(libvgpu, "_ZN4vgpu4hook6g_realE");
-  uint64_t resolved = symtab_offset(libvgpu, "_ZN4vgpu4hook10g_resolvedE");
+  // The table lives in libvgpu-core.so, next to libvgpu.so (stub_abi.h), which
+  // the call above loaded.
+  std::string core = libvgpu.substr(0, libvgpu.rfind('/') + 1) + "libvgpu-core.so";
+  uint64_t table = symtab_offset(core, "_ZN4vgpu4hook6g_realE");
+  uint64_t resolved = symtab_offset(core, "_ZN4vgpu4hook10g_resolvedE");
   if (!table || !resolved)
-    return std::printf("FAIL vgpu::hook::g_real/g_resolved not in %s's symbol table\n", libvgpu.c_str()), 1;
-  auto base = reinterpret_cast<char*>(hook.dli_fbase);
+    return std::printf("FAIL vgpu::hook::g_real/g_resolved not in %s's symbol table\n", core.c_str()), 1;
+  void* core_handle = dlopen(core.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  link_map* core_map = nullptr;
+  if (!core_handle || dlinfo(core_handle, RTLD_DI_LINKMAP, &core_map) != 0 || !core_map)
+    return std::printf("FAIL %s is not loaded after a hooked call\n", core.c_str()), 1;
+  auto base = reinterpret_cast<char*>(core_map->l_addr);
   if (!*reinterpret_cast<volatile bool*>(base + resolved)) return std::printf("FAIL the hook did not resolve\n"), 1;
   auto real = reinterpret_cast<void* const*>(base + table);
   for (int i = 0; i < kRowCount; ++i) {
