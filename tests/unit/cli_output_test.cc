@@ -50,7 +50,7 @@ TEST(CliOutput, YamlQuotesStringsThatWouldReadBackAsOtherTypes) {
 
 TEST(CliOutput, RenderPicksTheFormat) {
   Json doc = {{"deleted", "a"}};
-  auto table = [](const Json& d) { return "deleted " + d["deleted"].get<std::string>() + "\n"; };
+  auto table = [](const Json& d, const vgpu::cli::TableStyle&) { return "deleted " + d["deleted"].get<std::string>() + "\n"; };
   EXPECT_EQ(vgpu::cli::render(doc, vgpu::cli::Format::kTable, table), "deleted a\n");
   EXPECT_EQ(vgpu::cli::render(doc, vgpu::cli::Format::kJson, table), "{\n  \"deleted\": \"a\"\n}\n");
   EXPECT_EQ(vgpu::cli::render(doc, vgpu::cli::Format::kYaml, table), "deleted: a\n");
