@@ -54,10 +54,10 @@ std::vector<char*> as_argv(std::vector<std::string>& args) {
 }
 
 // `vgpuctl` or `vgpuctl tenant` alone: the usage of what was typed (the
-// commands it offers) on stderr, and a usage error.
+// commands it offers) on stderr, and a usage error. The root's help() shows
+// the selected subcommand's, with its full name ("vgpuctl tenant").
 int missing_command(const CLI::App& app, const Context& ctx) {
-  const CLI::App* at = selected(app);
-  *ctx.err << at->help() << "vgpuctl: a command is required\n";
+  *ctx.err << app.help() << "vgpuctl: a command is required\n";
   return kExitUsage;
 }
 

@@ -76,7 +76,7 @@ std::optional<UnknownCommand> find_unknown_command(const CLI::App& root, const s
       if (a.find('=') != std::string::npos) continue;                  // --socket=PATH
       if (a[1] != '-' && a.size() > 2) continue;                       // -ojson
       const CLI::Option* o = find_option(at, a);
-      if (o != nullptr && o->get_type_size_max() > 0) ++i;  // its value
+      if (o != nullptr && o->get_items_expected_max() > 0) ++i;  // its value
       continue;
     }
     std::vector<std::string> names = subcommand_names(*at);
