@@ -25,8 +25,10 @@ OptionInfo info_of(const CLI::Option& o) {
   OptionInfo info;
   for (const auto& s : o.get_snames()) info.names.push_back("-" + s);
   for (const auto& l : o.get_lnames()) info.names.push_back("--" + l);
-  if (info.names.empty()) info.names.push_back(o.get_name(true));
+  bool positional = info.names.empty();
+  if (positional) info.names.push_back(o.get_name(true));
   if (o.get_items_expected_max() > 0) split_type(o.get_type_name(), &info);
+  if (positional) info.value.clear();  // "NAME", not "NAME TEXT"
   info.path = info.value == "PATH" || info.value == "DIR";
   info.required = o.get_required();
   info.description = o.get_description();

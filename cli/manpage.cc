@@ -38,7 +38,7 @@ std::string options_list(const std::vector<OptionInfo>& options) {
     out += names + (o.value.empty() ? "" : " " + italic(o.value)) + "\n";
     std::string text = o.description;
     if (!o.choices.empty()) text += " (one of: " + join(o.choices, ", ") + ")";
-    if (o.required) text += " Required.";
+    if (o.required) text += std::string(!text.empty() && text.back() == '.' ? " " : ". ") + "Required.";
     out += roff_escape(text) + "\n";
   }
   return out;
