@@ -100,7 +100,8 @@ std::string zsh_completion(const CLI::App& root) {
          "    if [[ \"$values\" == __files ]]; then _files; else compadd -- ${=values}; fi\n"
          "    return 0\n"
          "  fi\n"
-         "  compadd -- ${=\"$(_vgpuctl_words \"$cmdpath\")\"}\n"
+         "  values=\"$(_vgpuctl_words \"$cmdpath\")\"\n"
+         "  compadd -- ${=values}\n"
          "}\n"
          "if [[ \"$funcstack[1]\" == _vgpuctl ]]; then _vgpuctl \"$@\"; else compdef _vgpuctl vgpuctl; fi\n";
 }

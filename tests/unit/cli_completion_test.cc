@@ -43,14 +43,14 @@ std::vector<std::string> listed_commands(const std::vector<std::string>& group) 
   return names;
 }
 
-std::string run_shell(const std::string& script) {
+std::string run_shell(const std::string& script, const std::string& shell = "bash --norc --noprofile") {
   char path[] = "/tmp/vgpuctl-completion-XXXXXX";
   int fd = mkstemp(path);
   EXPECT_GE(fd, 0);
   EXPECT_EQ(write(fd, script.data(), script.size()), static_cast<ssize_t>(script.size()));
   close(fd);
   std::string out;
-  FILE* p = popen(("bash --norc --noprofile " + std::string(path) + " 2>&1").c_str(), "r");
+  FILE* p = popen((shell + " " + std::string(path) + " 2>&1").c_str(), "r");
   char buf[4096];
   for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
   pclose(p);
@@ -93,6 +93,28 @@ TEST(CliCompletion, BashCompletesCommandsOptionsAndValues) {
   EXPECT_EQ(complete("vgpuctl tenant update x --priority ''", 5), "high normal low\n");
   EXPECT_EQ(complete("vgpuctl status -o y", 3), "yaml\n");
   EXPECT_EQ(complete("vgpuctl top --o", 2), "--once --output\n");
+}
+
+// zsh's completion builtins exist only inside a completion widget: compadd
+// and _files are stubbed to print what the script offers.
+TEST(CliCompletion, ZshCompletesCommandsOptionsAndValues) {
+  if (system("zsh --version >/dev/null 2>&1") != 0) GTEST_SKIP() << "zsh is not installed";
+  std::string script = "compadd() { shift; print -r -- \"$*\"; }\n_files() { print -r -- FILES; }\n"
+                       "compdef() { print -r -- \"compdef $*\"; }\n" +
+                       vgpuctl({"completion", "zsh"}).out;
+  EXPECT_EQ(run_shell(script, "zsh -f"), "compdef _vgpuctl vgpuctl\n");
+  auto complete = [&](const std::string& words, int current) {
+    std::string out = run_shell(script + "words=(" + words + "); CURRENT=" + std::to_string(current) + "; _vgpuctl\n",
+                                "zsh -f");
+    return out.substr(out.find('\n') + 1);  // after the compdef line
+  };
+  std::string root = complete("vgpuctl ''", 2);
+  EXPECT_EQ(root.rfind("status tenant ps top token events completion man ", 0), 0u) << root;
+  std::string tenant = complete("vgpuctl -o json tenant ''", 5);
+  EXPECT_EQ(tenant.rfind("list get create update delete ", 0), 0u) << tenant;
+  EXPECT_EQ(tenant.find("status"), std::string::npos) << tenant;
+  EXPECT_EQ(complete("vgpuctl tenant update x --priority ''", 6), "high normal low\n");
+  EXPECT_EQ(complete("vgpuctl --socket ''", 3), "FILES\n");
 }
 
 TEST(CliCompletion, ManPageHasEveryCommandAndIsValidRoff) {
