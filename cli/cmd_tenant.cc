@@ -74,7 +74,7 @@ void add_name(CLI::App* cmd, std::string* name) {
 
 // The detail view of one tenant: its settings, then its GPUs. The settings
 // are printed whatever --no-headers says: their labels are not a header row.
-std::string tenant_detail(const Json& t, const TableStyle& style) {
+std::string tenant_detail(const Json& t, const TableStyle& style, const Json& processes) {
   Table kv{{"Name:", t["name"].get<std::string>()}, {}};
   kv.rows = {{"Priority:", t["priority"].get<std::string>()},
              {"Memory:", human_bytes(t["memory_bytes"].get<uint64_t>()) + " per GPU"},
@@ -84,7 +84,7 @@ std::string tenant_detail(const Json& t, const TableStyle& style) {
              {"Enforcement:", enforcement_text(t.value("enforcement", std::string()))},
              {"Source:", t["source"].get<std::string>()},
              {"Processes:", t["processes"].dump()}};
-  return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}), style);
+  return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}), style, processes);
 }
 
 std::string tenants_table(const Json& tenants, const TableStyle& style) {
@@ -147,7 +147,17 @@ void add_get(CLI::App* tenant, Context& ctx) {
   auto name = std::make_shared<std::string>();
   add_name(cmd, name.get());
   cmd->callback([&ctx, name] {
-    ctx.action = [&ctx, name] { return ctx.reply(ctx.client().get_tenant(*name), tenant_json, TableText(tenant_detail)); };
+    ctx.action = [&ctx, name] {
+      AdminClient client = ctx.client();
+      auto answer = client.get_tenant(*name);
+      // Wide shows the PIDS on each GPU: one more call, for the table only.
+      Json processes;
+      if (answer && ctx.output_format() == Format::kWide)
+        if (auto procs = client.processes(*name)) processes = processes_json(procs->processes());
+      return ctx.reply(answer, tenant_json, [processes](const Json& doc, const TableStyle& st) {
+        return tenant_detail(doc, st, processes);
+      });
+    };
   });
 }
 
@@ -177,7 +187,7 @@ void add_update(CLI::App* tenant, Context& ctx) {
     ctx.action = [&ctx, flags] {
       auto req = make_update_request(*flags);
       if (!req) return ctx.usage_error("vgpuctl tenant update", req.error());
-      return ctx.reply(ctx.client().update_tenant(*req), tenant_json, TableText(tenant_detail));
+      return ctx.reply(ctx.client().update_tenant(*req), tenant_json, [](const Json& doc, const TableStyle& st) { return tenant_detail(doc, st); });
     };
   });
 }

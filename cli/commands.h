@@ -28,7 +28,8 @@ std::string tenants_table(const Json& tenants, const TableStyle& style = {});  /
 std::string tenant_gpus_table(const Json& tenants, const TableStyle& style = {}, const Json& processes = Json());
 std::string processes_table(const Json& processes, const TableStyle& style = {});
 std::string tenant_with_token_text(const Json& doc, const TableStyle& style = {});  // a tenant, then its token
-std::string tenant_detail(const Json& tenant, const TableStyle& style = {});        // tenant get
+// tenant get; `processes` (may be null) fills the wide PIDS column.
+std::string tenant_detail(const Json& tenant, const TableStyle& style = {}, const Json& processes = Json());
 std::string events_table(const Json& events, const TableStyle& style = {});         // cmd_events.cc
 // "2025-01-02T03:04:05.123Z": a wall-clock time in ns since the epoch, UTC.
 std::string iso8601_utc(uint64_t unix_ns);

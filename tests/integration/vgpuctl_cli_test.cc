@@ -443,6 +443,8 @@ TEST_F(VgpuctlTest, OvercommitAndOverQuotaAreMarked) {
   EXPECT_NE(list.out.find("256Mi (over quota)"), std::string::npos) << list.out;
   Ctl get = vgpuctl(f_, {"tenant", "get", "base"});
   EXPECT_NE(get.out.find("256Mi (over quota)  128Mi"), std::string::npos) << get.out;
+  Ctl wide = vgpuctl(f_, {"tenant", "get", "base", "-o", "wide"});
+  EXPECT_NE(wide.out.find("  " + std::to_string(holder->pid()) + "\n"), std::string::npos) << wide.out;
 }
 
 TEST_F(VgpuctlTest, VerboseShowsCallsOnStderr) {
