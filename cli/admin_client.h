@@ -6,6 +6,7 @@
 // Not thread-safe except WatchStream::cancel.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,11 +28,16 @@ class WatchStream {
   bool next(api::Snapshot* out);
   // Ends the stream from any thread; next() returns false soon after.
   void cancel();
-  // Why the stream ended; ok (true) when it was cancelled by us.
+  // Why the stream ended; ok (true) when it was cancelled by us. A stream
+  // that delivered snapshots and then failed means vgpud went away (it had
+  // let us in, so this is never "permission denied"); one that vgpud ended
+  // by itself is an error too ("vgpud closed the stream").
   Result<bool> finish();
 
  private:
   friend class AdminClient;
+  std::atomic<bool> cancelled_{false};
+  uint64_t received_ = 0;
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::unique_ptr<grpc::ClientReader<api::Snapshot>> reader_;
   std::string socket_;
@@ -57,8 +63,9 @@ class AdminClient {
   const std::string& socket() const { return socket_; }
 
  private:
+  // Runs one unary RPC; `rpc` names it in the -v log.
   template <class Req, class Resp, class Method>
-  Result<Resp> call(Method method, const Req& req, const std::string& tenant);
+  Result<Resp> call(const char* rpc, Method method, const Req& req, const std::string& tenant);
 
   std::string socket_;
   std::chrono::seconds timeout_;
@@ -68,5 +75,7 @@ class AdminClient {
 // The one-line message for a failed call (exposed for tests). `tenant` names
 // the tenant the call was about, if any.
 std::string describe_status(const grpc::Status& status, const std::string& socket, const std::string& tenant);
+// The message when a Watch stream that had delivered snapshots fails.
+std::string describe_lost_stream(const grpc::Status& status, const std::string& socket);
 
 }  // namespace vgpu::cli

@@ -1,107 +1,90 @@
 #include "admin_json.h"
 
+#include "proto_json.h"
+
 namespace vgpu::cli {
+
+// Each message goes through protobuf's JSON printer (proto_json.h); what is
+// left here is where the documented shape differs from the .proto: a few
+// names (gpu_index is "index" or "gpu"), the tenant's spec flattened into
+// the tenant, and the documented order of keys.
 
 namespace {
 
-Json strings(const google::protobuf::RepeatedPtrField<std::string>& list) {
-  Json out = Json::array();
-  for (const auto& s : list) out.push_back(s);
+Json tenant_gpu_json(const Json& g) { return reshape(g, {{"gpu_index", "index"}, {"gpu_uuid", "uuid"}}, {}); }
+
+// The lease holder is not waiting for the lease: it is left out of `waiting`
+// (vgpud may list a tenant that holds the lease and has more launches queued).
+Json gpu_status_json(const Json& g) {
+  Json out = g;
+  Json waiting = Json::array();
+  for (const auto& w : g["waiting"])
+    if (w != g["lease_holder"]) waiting.push_back(w);
+  out["waiting"] = std::move(waiting);
   return out;
 }
 
-Json tenant_gpu_json(const api::TenantGpu& g) {
-  return Json{{"index", g.gpu_index()},
-              {"uuid", g.gpu_uuid()},
-              {"allowed", g.allowed()},
-              {"memory_used_bytes", g.memory_used_bytes()},
-              {"memory_limit_bytes", g.memory_limit_bytes()},
-              {"allocations_denied", g.allocations_denied()},
-              {"share_target", g.share_target()},
-              {"share_achieved", g.share_achieved()},
-              {"holds_lease", g.holds_lease()},
-              {"waiting", g.waiting()},
-              {"leases_granted", g.leases_granted()},
-              {"leases_preempted", g.leases_preempted()},
-              {"lease_wait_ns", g.lease_wait_ns()}};
+Json tenant_from(const Json& t) {
+  Json flat = t["spec"];
+  for (const auto& [key, value] : t.items())
+    if (key != "spec") flat[key] = value;
+  Json gpus = Json::array();
+  for (const auto& g : flat["gpus"]) gpus.push_back(tenant_gpu_json(g));
+  flat["gpus"] = std::move(gpus);
+  return reshape(flat, {},
+                 {"name", "priority", "memory_bytes", "compute_request", "compute_limit", "devices", "source",
+                  "processes", "gpus", "enforcement"});
 }
 
-Json gpu_status_json(const api::GpuStatus& g) {
-  return Json{{"index", g.index()},
-              {"uuid", g.uuid()},
-              {"name", g.name()},
-              {"memory_total_bytes", g.memory_total_bytes()},
-              {"memory_used_bytes", g.memory_used_bytes()},
-              {"memory_allocated_bytes", g.memory_allocated_bytes()},
-              {"memory_quota_bytes", g.memory_quota_bytes()},
-              {"busy_fraction", g.busy_fraction()},
-              {"lease_holder", g.lease_holder()},
-              {"waiting", strings(g.waiting())}};
+Json status_from(const Json& s) {
+  Json out = reshape(s, {}, {"version", "uptime_ns", "tenants", "processes", "gpus"});
+  Json gpus = Json::array();
+  for (const auto& g : out["gpus"]) gpus.push_back(gpu_status_json(g));
+  out["gpus"] = std::move(gpus);
+  return out;
+}
+
+Json process_from(const Json& p) {
+  Json out = p;
+  Json gpus = Json::array();
+  for (const auto& g : p["gpus"]) gpus.push_back(reshape(g, {{"gpu_index", "index"}}, {}));
+  out["gpus"] = std::move(gpus);
+  return out;
+}
+
+Json event_from(const Json& e) { return reshape(e, {{"gpu_index", "gpu"}}, {}); }
+
+template <class Message, class Convert>
+Json array_of(const google::protobuf::RepeatedPtrField<Message>& list, Convert convert) {
+  Json out = Json::array();
+  for (const auto& m : list) out.push_back(convert(m));
+  return out;
 }
 
 }  // namespace
 
-Json tenant_json(const api::Tenant& t) {
-  const auto& s = t.spec();
-  Json gpus = Json::array();
-  for (const auto& g : t.gpus()) gpus.push_back(tenant_gpu_json(g));
-  return Json{{"name", s.name()},
-              {"priority", s.priority()},
-              {"memory_bytes", s.memory_bytes()},
-              {"compute_request", s.compute_request()},
-              {"compute_limit", s.compute_limit()},
-              {"devices", strings(s.devices())},
-              {"source", t.source()},
-              {"processes", t.processes()},
-              {"gpus", std::move(gpus)},
-              {"enforcement", s.enforcement()}};
-}
+Json tenant_json(const api::Tenant& t) { return tenant_from(proto_json(t)); }
 
 Json tenant_with_token_json(const api::TenantWithToken& t) {
   return Json{{"tenant", tenant_json(t.tenant())}, {"token", t.token()}};
 }
 
 Json tenants_json(const google::protobuf::RepeatedPtrField<api::Tenant>& tenants) {
-  Json out = Json::array();
-  for (const auto& t : tenants) out.push_back(tenant_json(t));
-  return out;
+  return array_of(tenants, tenant_json);
 }
 
-Json status_json(const api::NodeStatus& s) {
-  Json gpus = Json::array();
-  for (const auto& g : s.gpus()) gpus.push_back(gpu_status_json(g));
-  return Json{{"version", s.version()},
-              {"uptime_ns", s.uptime_ns()},
-              {"tenants", s.tenants()},
-              {"processes", s.processes()},
-              {"gpus", std::move(gpus)}};
-}
+Json status_json(const api::NodeStatus& s) { return status_from(proto_json(s)); }
 
-Json process_json(const api::Process& p) {
-  Json gpus = Json::array();
-  for (const auto& g : p.gpus())
-    gpus.push_back(Json{{"index", g.gpu_index()},
-                        {"memory_bytes", g.memory_bytes()},
-                        {"lease", g.lease()},
-                        {"physical_bytes", g.physical_bytes()}});
-  return Json{{"pid", p.pid()}, {"tenant", p.tenant()}, {"gpus", std::move(gpus)}, {"managed", p.managed()}};
-}
+Json process_json(const api::Process& p) { return process_from(proto_json(p)); }
 
 Json processes_json(const google::protobuf::RepeatedPtrField<api::Process>& processes) {
-  Json out = Json::array();
-  for (const auto& p : processes) out.push_back(process_json(p));
-  return out;
+  return array_of(processes, process_json);
 }
 
-Json event_json(const api::Event& e) {
-  return Json{{"unix_ns", e.unix_ns()}, {"reason", e.reason()}, {"action", e.action()}, {"pid", e.pid()},
-              {"tenant", e.tenant()},   {"gpu", e.gpu_index()}, {"detail", e.detail()}};
-}
+Json event_json(const api::Event& e) { return event_from(proto_json(e)); }
 
 Json events_json(const google::protobuf::RepeatedPtrField<api::Event>& events) {
-  Json out = Json::array();
-  for (const auto& e : events) out.push_back(event_json(e));
-  return out;
+  return array_of(events, event_json);
 }
 
 Json snapshot_json(const api::Snapshot& s) {

@@ -73,7 +73,7 @@ std::string iso8601_utc(uint64_t unix_ns) {
   return buf;
 }
 
-std::string events_table(const Json& events) {
+std::string events_table(const Json& events, const TableStyle& style) {
   Table t{{"TIME", "REASON", "ACTION", "PID", "TENANT", "GPU", "DETAIL"}, {}};
   for (const auto& e : events) {
     std::string tenant = e["tenant"].get<std::string>();
@@ -82,7 +82,7 @@ std::string events_table(const Json& events) {
                       e["action"].get<std::string>(), e["pid"].dump(), tenant.empty() ? "-" : tenant,
                       gpu < 0 ? "-" : std::to_string(gpu), e["detail"].get<std::string>()});
   }
-  return render_table(t);
+  return render_table(t, style);
 }
 
 void add_events_command(CLI::App& app, Context& ctx) {
@@ -108,7 +108,7 @@ void add_events_command(CLI::App& app, Context& ctx) {
       return ctx.reply(
           ctx.client().events(*req),
           [](const api::ListEventsResponse& r) { return Json{{"events", events_json(r.events())}}; },
-          [](const Json& doc) { return events_table(doc["events"]); });
+          [](const Json& doc, const TableStyle& st) { return events_table(doc["events"], st); });
     };
   });
 }

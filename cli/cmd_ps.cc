@@ -19,8 +19,9 @@ bool unused(const Json& gpu) {
 }  // namespace
 
 // One row per process and GPU it uses; a process using none gets one row.
-std::string processes_table(const Json& processes) {
-  Table t{{"PID", "TENANT", "GPU", "MEMORY", "PHYSICAL", "LEASE"}, {}};
+// Wide adds MANAGED (yes/no), for scripts that filter on it.
+std::string processes_table(const Json& processes, const TableStyle& style) {
+  Table t{{"PID", "TENANT", "GPU", "MEMORY", "PHYSICAL", "LEASE", "MANAGED"}, {}, {6}};
   for (const auto& p : processes) {
     // Documents from a vgpud older than the `managed` field list only managed processes.
     bool managed = p.value("managed", true);
@@ -31,10 +32,11 @@ std::string processes_table(const Json& processes) {
         t.rows.push_back({pid, tenant, g["index"].dump(),
                           managed ? human_bytes(g["memory_bytes"].get<uint64_t>()) : "-",
                           human_bytes(g.value("physical_bytes", uint64_t{0})),
-                          managed ? g["lease"].get<std::string>() : "-"});
-    if (t.rows.size() == rows) t.rows.push_back({pid, tenant, "-", managed ? "0" : "-", "0", managed ? "idle" : "-"});
+                          managed ? g["lease"].get<std::string>() : "-", managed ? "yes" : "no"});
+    if (t.rows.size() == rows)
+      t.rows.push_back({pid, tenant, "-", managed ? "0" : "-", "0", managed ? "idle" : "-", managed ? "yes" : "no"});
   }
-  return render_table(t);
+  return render_table(t, style);
 }
 
 void add_ps_command(CLI::App& app, Context& ctx) {
@@ -46,7 +48,7 @@ void add_ps_command(CLI::App& app, Context& ctx) {
       return ctx.reply(
           ctx.client().processes(*tenant),
           [](const api::ListProcessesResponse& r) { return Json{{"processes", processes_json(r.processes())}}; },
-          [](const Json& doc) { return processes_table(doc["processes"]); });
+          [](const Json& doc, const TableStyle& st) { return processes_table(doc["processes"], st); });
     };
   });
 }

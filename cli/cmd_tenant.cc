@@ -22,6 +22,42 @@ uint64_t memory_used(const Json& tenant) {
   return sum;
 }
 
+uint64_t allocations_denied(const Json& tenant) {
+  uint64_t sum = 0;
+  for (const auto& g : tenant["gpus"]) sum += g["allocations_denied"].get<uint64_t>();
+  return sum;
+}
+
+// Memory held above the quota: possible after the quota was lowered below
+// the tenant's use (existing allocations stay, new ones are denied).
+bool over_quota(const Json& gpu) {
+  return gpu["memory_used_bytes"].get<uint64_t>() > gpu["memory_limit_bytes"].get<uint64_t>();
+}
+
+std::string used_text(uint64_t used, bool over) { return human_bytes(used) + (over ? " (over quota)" : ""); }
+
+// The tenant's use, summed over its GPUs, marked if it is over its quota on any.
+std::string tenant_used_text(const Json& tenant) {
+  bool over = false;
+  for (const auto& g : tenant["gpus"]) over = over || (g["allowed"].get<bool>() && over_quota(g));
+  return used_text(memory_used(tenant), over);
+}
+
+// "1234,5678": the pids of `tenant`'s processes that use GPU `index`.
+std::string pids_on(const Json& processes, const std::string& tenant, int index) {
+  std::string out;
+  if (!processes.is_array()) return out;
+  for (const auto& p : processes) {
+    if (p["tenant"].get<std::string>() != tenant) continue;
+    for (const auto& g : p["gpus"])
+      if (g["index"].get<int>() == index && (g["memory_bytes"].get<uint64_t>() > 0 || g["lease"] != "idle")) {
+        out += (out.empty() ? "" : ",") + p["pid"].dump();
+        break;
+      }
+  }
+  return out;
+}
+
 std::string lease_state(const Json& g) {
   if (g["holds_lease"].get<bool>()) return "holding";
   return g["waiting"].get<bool>() ? "waiting" : "idle";
@@ -29,8 +65,16 @@ std::string lease_state(const Json& g) {
 
 std::string enforcement_text(const std::string& policy) { return policy.empty() ? "default (node)" : policy; }
 
-// The detail view of one tenant: its settings, then its GPUs.
-std::string tenant_detail(const Json& t) {
+// A tenant's name as the required positional argument of a subcommand.
+void add_name(CLI::App* cmd, std::string* name) {
+  cmd->add_option("NAME", *name, "tenant name")->required();
+}
+
+}  // namespace
+
+// The detail view of one tenant: its settings, then its GPUs. The settings
+// are printed whatever --no-headers says: their labels are not a header row.
+std::string tenant_detail(const Json& t, const TableStyle& style, const Json& processes) {
   Table kv{{"Name:", t["name"].get<std::string>()}, {}};
   kv.rows = {{"Priority:", t["priority"].get<std::string>()},
              {"Memory:", human_bytes(t["memory_bytes"].get<uint64_t>()) + " per GPU"},
@@ -40,48 +84,48 @@ std::string tenant_detail(const Json& t) {
              {"Enforcement:", enforcement_text(t.value("enforcement", std::string()))},
              {"Source:", t["source"].get<std::string>()},
              {"Processes:", t["processes"].dump()}};
-  return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}));
+  return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}), style, processes);
 }
 
-// A tenant's name as the required positional argument of a subcommand.
-void add_name(CLI::App* cmd, std::string* name) {
-  cmd->add_option("NAME", *name, "tenant name")->required();
-}
-
-}  // namespace
-
-std::string tenants_table(const Json& tenants) {
-  Table t{{"NAME", "PRIORITY", "MEMORY", "USED", "REQUEST", "LIMIT", "DEVICES", "PROCESSES", "SOURCE"}, {}};
+std::string tenants_table(const Json& tenants, const TableStyle& style) {
+  Table t{{"NAME", "PRIORITY", "MEMORY", "USED", "REQUEST", "LIMIT", "DEVICES", "PROCESSES", "SOURCE", "ENFORCEMENT",
+           "DENIED"},
+          {},
+          {9, 10}};
   for (const auto& x : tenants)
     t.rows.push_back({x["name"].get<std::string>(), x["priority"].get<std::string>(),
-                      human_bytes(x["memory_bytes"].get<uint64_t>()), human_bytes(memory_used(x)),
+                      human_bytes(x["memory_bytes"].get<uint64_t>()), tenant_used_text(x),
                       human_percent(x["compute_request"].get<double>()),
                       human_percent(x["compute_limit"].get<double>()), devices_text(x["devices"]),
-                      x["processes"].dump(), x["source"].get<std::string>()});
-  return render_table(t);
+                      x["processes"].dump(), x["source"].get<std::string>(),
+                      enforcement_text(x.value("enforcement", std::string())), std::to_string(allocations_denied(x))});
+  return render_table(t, style);
 }
 
-std::string tenant_gpus_table(const Json& tenants) {
+std::string tenant_gpus_table(const Json& tenants, const TableStyle& style, const Json& processes) {
   Table t{{"TENANT", "GPU", "USED", "LIMIT", "DENIED", "TARGET", "ACHIEVED", "LEASE", "GRANTED", "PREEMPTED",
-           "WAITED"},
-          {}};
+           "WAITED", "UUID", "PIDS"},
+          {},
+          {11, 12}};
   for (const auto& x : tenants)
     for (const auto& g : x["gpus"]) {
       if (!g["allowed"].get<bool>()) continue;
-      t.rows.push_back({x["name"].get<std::string>(), g["index"].dump(),
-                        human_bytes(g["memory_used_bytes"].get<uint64_t>()),
+      std::string name = x["name"].get<std::string>();
+      std::string pids = pids_on(processes, name, g["index"].get<int>());
+      t.rows.push_back({name, g["index"].dump(), used_text(g["memory_used_bytes"].get<uint64_t>(), over_quota(g)),
                         human_bytes(g["memory_limit_bytes"].get<uint64_t>()), g["allocations_denied"].dump(),
                         human_percent(g["share_target"].get<double>()),
                         human_percent(g["share_achieved"].get<double>()), lease_state(g),
                         g["leases_granted"].dump(), g["leases_preempted"].dump(),
-                        human_duration(g["lease_wait_ns"].get<uint64_t>())});
+                        human_duration(g["lease_wait_ns"].get<uint64_t>()), g["uuid"].get<std::string>(),
+                        pids.empty() ? "-" : pids});
     }
-  return render_table(t);
+  return render_table(t, style);
 }
 
 // Shared by `tenant create` and `token rotate`: the tenant, then its token.
-std::string tenant_with_token_text(const Json& doc) {
-  return tenant_detail(doc["tenant"]) + "\nToken: " + doc["token"].get<std::string>() + "\n";
+std::string tenant_with_token_text(const Json& doc, const TableStyle& style) {
+  return tenant_detail(doc["tenant"], style) + "\nToken: " + doc["token"].get<std::string>() + "\n";
 }
 
 namespace {
@@ -93,7 +137,7 @@ void add_list(CLI::App* tenant, Context& ctx) {
       return ctx.reply(
           ctx.client().list_tenants(),
           [](const api::ListTenantsResponse& r) { return Json{{"tenants", tenants_json(r.tenants())}}; },
-          [](const Json& doc) { return tenants_table(doc["tenants"]); });
+          [](const Json& doc, const TableStyle& st) { return tenants_table(doc["tenants"], st); });
     };
   });
 }
@@ -103,7 +147,17 @@ void add_get(CLI::App* tenant, Context& ctx) {
   auto name = std::make_shared<std::string>();
   add_name(cmd, name.get());
   cmd->callback([&ctx, name] {
-    ctx.action = [&ctx, name] { return ctx.reply(ctx.client().get_tenant(*name), tenant_json, tenant_detail); };
+    ctx.action = [&ctx, name] {
+      AdminClient client = ctx.client();
+      auto answer = client.get_tenant(*name);
+      // Wide shows the PIDS on each GPU: one more call, for the table only.
+      Json processes;
+      if (answer && ctx.output_format() == Format::kWide)
+        if (auto procs = client.processes(*name)) processes = processes_json(procs->processes());
+      return ctx.reply(answer, tenant_json, [processes](const Json& doc, const TableStyle& st) {
+        return tenant_detail(doc, st, processes);
+      });
+    };
   });
 }
 
@@ -118,7 +172,7 @@ void add_create(CLI::App* tenant, Context& ctx) {
     ctx.action = [&ctx, flags] {
       auto req = make_create_request(*flags);
       if (!req) return ctx.usage_error("vgpuctl tenant create", req.error());
-      return ctx.reply(ctx.client().create_tenant(*req), tenant_with_token_json, tenant_with_token_text);
+      return ctx.reply(ctx.client().create_tenant(*req), tenant_with_token_json, TableText(tenant_with_token_text));
     };
   });
 }
@@ -133,7 +187,7 @@ void add_update(CLI::App* tenant, Context& ctx) {
     ctx.action = [&ctx, flags] {
       auto req = make_update_request(*flags);
       if (!req) return ctx.usage_error("vgpuctl tenant update", req.error());
-      return ctx.reply(ctx.client().update_tenant(*req), tenant_json, tenant_detail);
+      return ctx.reply(ctx.client().update_tenant(*req), tenant_json, [](const Json& doc, const TableStyle& st) { return tenant_detail(doc, st); });
     };
   });
 }
@@ -146,7 +200,7 @@ void add_delete(CLI::App* tenant, Context& ctx) {
     ctx.action = [&ctx, name] {
       return ctx.reply(
           ctx.client().delete_tenant(*name), [name](const api::DeleteTenantResponse&) { return Json{{"deleted", *name}}; },
-          [](const Json& doc) { return "tenant '" + doc["deleted"].get<std::string>() + "' deleted\n"; });
+          [](const Json& doc, const TableStyle&) { return "tenant '" + doc["deleted"].get<std::string>() + "' deleted\n"; });
     };
   });
 }

@@ -3,7 +3,7 @@
 namespace vgpu::cli {
 
 int Context::print(const Json& doc, const TableText& to_table) const {
-  *out << render(doc, output_format(), to_table);
+  *out << render(doc, output_format(), to_table, !no_headers);
   out->flush();
   return kExitOk;
 }

@@ -24,11 +24,17 @@ inline constexpr char kDefaultAdminSocket[] = "/run/vgpu/vgpud-admin.sock";
 struct Context {
   std::string socket = kDefaultAdminSocket;
   std::string format = "table";
+  bool no_headers = false;  // --no-headers
+  bool verbose = false;     // -v: debug lines on stderr (log.h)
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
+  // Whether `out` is a terminal (then `top` redraws the screen and fits its
+  // width); false for pipes, files and the unit tests' string streams.
+  bool out_is_tty = false;
   std::function<int()> action;
 
   Format output_format() const { return parse_format(format).value_or(Format::kTable); }
+  TableStyle table_style() const { return TableStyle{output_format() == Format::kWide, !no_headers}; }
   AdminClient client() const { return AdminClient(socket); }
 
   // Prints `doc` in the chosen format and returns kExitOk.

@@ -4,43 +4,68 @@
 #include <cctype>
 #include <cstdio>
 
+#include <yaml-cpp/yaml.h>
+
 #include "vgpu/units.h"
 
 namespace vgpu::cli {
 
 std::optional<Format> parse_format(const std::string& name) {
   if (name == "table") return Format::kTable;
+  if (name == "wide") return Format::kWide;
   if (name == "json") return Format::kJson;
   if (name == "yaml") return Format::kYaml;
   return std::nullopt;
 }
 
-std::string render_table(const Table& table) {
-  std::vector<size_t> width(table.header.size(), 0);
+std::string render_table(const Table& table, const TableStyle& style) {
+  std::vector<size_t> shown;
+  for (size_t i = 0; i < table.header.size(); ++i)
+    if (style.wide || std::find(table.wide_only.begin(), table.wide_only.end(), i) == table.wide_only.end())
+      shown.push_back(i);
+  std::vector<size_t> width(shown.size(), 0);
+  auto cell = [](const std::vector<std::string>& row, size_t i) { return i < row.size() ? row[i] : std::string(); };
   auto widen = [&](const std::vector<std::string>& row) {
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t k = 0; k < shown.size(); ++k) width[k] = std::max(width[k], cell(row, shown[k]).size());
   };
-  widen(table.header);
+  if (style.headers) widen(table.header);
   for (const auto& row : table.rows) widen(row);
   std::string out;
   auto emit = [&](const std::vector<std::string>& row) {
     std::string line;
-    for (size_t i = 0; i < width.size(); ++i) {
-      std::string cell = i < row.size() ? row[i] : "";
-      line += cell;
-      if (i + 1 < width.size()) line += std::string(width[i] - cell.size() + 2, ' ');
+    for (size_t k = 0; k < shown.size(); ++k) {
+      std::string c = cell(row, shown[k]);
+      line += c;
+      if (k + 1 < shown.size()) line += std::string(width[k] - c.size() + 2, ' ');
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
   };
-  emit(table.header);
+  if (style.headers) emit(table.header);
   for (const auto& row : table.rows) emit(row);
   return out;
 }
 
+std::string short_uuid(const std::string& uuid) {
+  for (const char* prefix : {"MIG-GPU-", "GPU-", "MIG-"}) {
+    std::string p = prefix;
+    if (uuid.rfind(p, 0) != 0) continue;
+    size_t hex = 0;
+    while (p.size() + hex < uuid.size() && hex < 8 && std::isxdigit(static_cast<unsigned char>(uuid[p.size() + hex])))
+      ++hex;
+    return hex == 8 ? uuid.substr(0, p.size() + 8) : uuid;
+  }
+  return uuid;
+}
+
+std::string table_uuid(const std::string& uuid, const TableStyle& style) {
+  return style.wide ? uuid : short_uuid(uuid);
+}
+
 namespace {
 
-// Plain YAML scalars that a YAML 1.1 or 1.2 reader would not take for a string.
+// Plain YAML scalars that a YAML 1.1 or 1.2 reader would not take for a
+// string. yaml-cpp leaves "yes" or "12" plain, so vgpuctl decides the quoting.
 bool looks_special(const std::string& s) {
   static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"};
   std::string lower = s;
@@ -60,67 +85,59 @@ bool plain_safe(const std::string& s) {
   });
 }
 
-// A JSON double-quoted string is also a valid YAML double-quoted string.
-std::string yaml_scalar(const Json& v) {
-  if (v.is_string()) {
-    const std::string& s = v.get_ref<const std::string&>();
-    return plain_safe(s) ? s : v.dump();
-  }
-  if (v.is_object()) return "{}";
-  if (v.is_array()) return "[]";
-  return v.dump();
+void emit_string(YAML::Emitter& e, const std::string& s) {
+  if (plain_safe(s)) e << s;
+  else e << YAML::DoubleQuoted << s;
 }
 
-bool is_block(const Json& v) { return (v.is_object() || v.is_array()) && !v.empty(); }
-
-void emit_yaml(const Json& node, int indent, std::string* out);
-
-// A sequence item: rendered as if it were a block two columns deeper, then
-// its first line's indentation is replaced by "- ".
-void emit_item(const Json& item, int indent, std::string* out) {
-  std::string pad(indent, ' ');
-  if (!is_block(item)) {
-    *out += pad + "- " + yaml_scalar(item) + "\n";
-    return;
-  }
-  std::string nested;
-  emit_yaml(item, indent + 2, &nested);
-  *out += pad + "- " + nested.substr(indent + 2);
-}
-
-void emit_yaml(const Json& node, int indent, std::string* out) {
-  std::string pad(indent, ' ');
-  if (node.is_array()) {
-    for (const auto& item : node) emit_item(item, indent, out);
-    return;
-  }
-  for (const auto& [key, value] : node.items()) {
-    std::string k = plain_safe(key) ? key : Json(key).dump();
-    if (!is_block(value)) {
-      *out += pad + k + ": " + yaml_scalar(value) + "\n";
-    } else {
-      *out += pad + k + ":\n";
-      emit_yaml(value, indent + 2, out);
+void emit_node(YAML::Emitter& e, const Json& v) {
+  if (v.is_object()) {
+    if (v.empty()) e << YAML::Flow;
+    e << YAML::BeginMap;
+    for (const auto& [key, value] : v.items()) {
+      e << YAML::Key;
+      emit_string(e, key);
+      e << YAML::Value;
+      emit_node(e, value);
     }
+    e << YAML::EndMap;
+  } else if (v.is_array()) {
+    if (v.empty()) e << YAML::Flow;
+    e << YAML::BeginSeq;
+    for (const auto& item : v) emit_node(e, item);
+    e << YAML::EndSeq;
+  } else if (v.is_string()) {
+    emit_string(e, v.get_ref<const std::string&>());
+  } else if (v.is_null()) {
+    e << YAML::Null;
+  } else if (v.is_boolean()) {
+    e << YAML::TrueFalseBool << YAML::LowerCase << v.get<bool>();
+  } else {
+    // Numbers, booleans and null as JSON writes them: yaml-cpp's own double
+    // formatting would print 0.3 as 0.29999999999999999.
+    e << v.dump();
   }
 }
 
 }  // namespace
 
 std::string render_yaml(const Json& doc) {
-  if (!is_block(doc)) return yaml_scalar(doc) + "\n";
-  std::string out;
-  emit_yaml(doc, 0, &out);
-  return out;
+  YAML::Emitter e;
+  e.SetIndent(2);
+  e.SetSeqFormat(YAML::Block);
+  e.SetMapFormat(YAML::Block);
+  emit_node(e, doc);
+  return std::string(e.c_str()) + "\n";
 }
 
-std::string render(const Json& doc, Format format, const TableText& to_table) {
+std::string render(const Json& doc, Format format, const TableText& to_table, bool headers) {
   switch (format) {
     case Format::kJson: return doc.dump(2) + "\n";
     case Format::kYaml: return render_yaml(doc);
+    case Format::kWide: return to_table(doc, TableStyle{true, headers});
     case Format::kTable: break;
   }
-  return to_table(doc);
+  return to_table(doc, TableStyle{false, headers});
 }
 
 std::string human_bytes(uint64_t bytes) { return format_bytes(bytes); }

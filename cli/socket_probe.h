@@ -4,7 +4,11 @@
 // start vgpud or to fix their permissions. vgpud closes connections from
 // callers other than root and its admin group at once (SO_PEERCRED), so a
 // connection that is accepted and then closed means "permission denied".
-// Thread-safe (blocking, at most `wait` long).
+// Two look-alikes are told apart: a connection reset before it was accepted
+// (vgpud closed its listening socket with us in its backlog: it is stopping),
+// and a SOCK_SEQPACKET socket (vgpud's hook socket) given instead of the
+// SOCK_STREAM admin socket: connect() fails with EPROTOTYPE, then succeeds
+// with SOCK_SEQPACKET. Thread-safe (blocking, at most about 2 * `wait` long).
 #pragma once
 
 #include <chrono>
@@ -17,7 +21,9 @@ enum class SocketState {
   kNotSocket,     // something else than a socket is there
   kNoAccess,      // file modes forbid connecting
   kRefused,       // stale socket file: nobody listens
-  kClosedByPeer,  // accepted, then closed: refused by vgpud's peer check
+  kClosedByPeer,  // accepted, then closed (twice): refused by vgpud's peer check
+  kStopping,      // reset before being accepted, or gone on a second look: vgpud is stopping
+  kHookSocket,    // a SOCK_SEQPACKET listener: vgpud's hook socket, not the admin socket
   kAnswers,       // accepted and kept open: the daemon is there
 };
 

@@ -9,6 +9,8 @@ PACKAGES=(
   cmake g++ make pkg-config binutils python3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # vgpuctl's generated completion and man pages, run by cli_completion_test
+  zsh groff-base
   # fuzzing (fuzz/run.sh, ctest fuzz_short): clang and its libFuzzer/sanitizer runtimes
   clang libclang-rt-14-dev
   # libraries of vgpud, vgpuctl and the tests

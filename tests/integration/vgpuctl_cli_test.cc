@@ -6,11 +6,14 @@
 #include <grp.h>
 #include <poll.h>
 #include <gtest/gtest.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "vgpud_fixture.h"
@@ -189,14 +192,20 @@ TEST_F(VgpuctlTest, TopRefreshesInEveryFormat) {
   }
   EXPECT_EQ(snapshots, 3);
 
+  // Into a pipe: plain frames, no screen escapes, separated by a blank line.
   Ctl table = vgpuctl(f_, {"top", "--iterations", "2", "--interval", "50ms"});
   ASSERT_EQ(table.code, 0) << table.err;
-  size_t first = table.out.find("\033[H\033[2J"), second = table.out.find("\033[H\033[2J", first + 1);
-  EXPECT_EQ(first, 0u);
-  EXPECT_NE(second, std::string::npos);
-  EXPECT_EQ(table.out.find("\033[H\033[2J", second + 1), std::string::npos);
+  EXPECT_EQ(table.out.find('\033'), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.rfind("vgpud", 0), 0u) << table.out;
+  size_t second = table.out.find("\n\nvgpud");
+  EXPECT_NE(second, std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find("\n\nvgpud", second + 1), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("TENANT  GPU"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("PID  TENANT"), std::string::npos) << table.out;
+  Ctl once = vgpuctl(f_, {"top", "--once"});
+  ASSERT_EQ(once.code, 0) << once.err;
+  EXPECT_EQ(once.out.find("\n\nvgpud"), std::string::npos) << once.out;
+  EXPECT_NE(once.out.find("PID  TENANT"), std::string::npos) << once.out;
 
   Ctl yaml = vgpuctl(f_, {"top", "--iterations", "2", "--interval", "50ms", "-o", "yaml"});
   ASSERT_EQ(yaml.code, 0) << yaml.err;
@@ -221,6 +230,10 @@ TEST_F(VgpuctlTest, TopOnATerminalQuitsOnQ) {
   ASSERT_EQ(grantpt(master), 0);
   ASSERT_EQ(unlockpt(master), 0);
   std::string slave = ptsname(master);
+  winsize ws{};
+  ws.ws_col = 70;  // narrower than the tables: vgpuctl must cut, not wrap
+  ws.ws_row = 40;
+  ASSERT_EQ(ioctl(master, TIOCSWINSZ, &ws), 0);
   std::string bin = bin_dir() + "/vgpuctl", sock = "--socket=" + f_.admin_socket();
   pid_t pid = fork();
   if (pid == 0) {
@@ -254,6 +267,18 @@ TEST_F(VgpuctlTest, TopOnATerminalQuitsOnQ) {
   close(master);
   EXPECT_TRUE(exited) << screen;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // On a terminal the screen is redrawn, and no line is wider than it.
+  EXPECT_NE(screen.find("\033[H\033[2J"), std::string::npos) << screen;
+  std::string plain;
+  for (size_t i = 0; i < screen.size(); ++i) {
+    if (screen[i] == '\033') {
+      while (i < screen.size() && !std::isalpha(static_cast<unsigned char>(screen[i])) ) ++i;
+      continue;
+    }
+    if (screen[i] != '\r') plain += screen[i];
+  }
+  std::istringstream lines(plain);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(line.size(), 70u) << line;
 }
 
 TEST_F(VgpuctlTest, UnknownTenant) {
@@ -348,6 +373,87 @@ TEST_F(VgpuctlTest, NonRootCallerIsRefusedByTheDaemon) {
                        f_.admin_socket() + " closed)\n");
   // Root still gets in.
   EXPECT_EQ(vgpuctl(f_, {"status"}).code, 0);
+}
+
+// vgpud stopping under a running `vgpuctl top`: "not running", never
+// "permission denied" (the daemon had let vgpuctl in).
+TEST_F(VgpuctlTest, TopSaysVgpudStoppedWhenItStops) {
+  vgpu::test::Child top({bin_dir() + "/vgpuctl", "top", "--interval", "50ms", "--socket=" + f_.admin_socket()}, {});
+  ASSERT_TRUE(vgpu::test::wait_until([&] { return top.output().find("PID  TENANT") != std::string::npos; }, 30s))
+      << top.errors();
+  f_.stop_daemon();
+  EXPECT_EQ(top.wait(30s), 1) << top.errors();
+  EXPECT_EQ(top.errors().rfind("vgpuctl: vgpud is not running", 0), 0u) << top.errors();
+  EXPECT_EQ(top.errors().find("permission denied"), std::string::npos) << top.errors();
+}
+
+TEST_F(VgpuctlTest, HookSocketInsteadOfTheAdminSocket) {
+  Ctl r = vgpuctl(f_.socket(), {"status"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "vgpuctl: " + f_.socket() +
+                       " is vgpud's hook socket, not its admin socket; use --socket ADMIN_SOCKET (default "
+                       "/run/vgpu/vgpud-admin.sock, vgpud's admin_socket:)\n");
+}
+
+TEST_F(VgpuctlTest, WideColumnsNoHeadersAndShortUuids) {
+  json s = parse(vgpuctl(f_, {"status", "-o", "json"}));
+  std::string uuid = s["gpus"][0]["uuid"];
+  ASSERT_GT(uuid.size(), 12u) << uuid;
+  Ctl table = vgpuctl(f_, {"status"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find(uuid.substr(0, 12) + "  "), std::string::npos) << table.out;
+  EXPECT_EQ(table.out.find(uuid), std::string::npos) << table.out;
+  Ctl wide = vgpuctl(f_, {"status", "-o", "wide"});
+  ASSERT_EQ(wide.code, 0) << wide.err;
+  EXPECT_NE(wide.out.find(uuid), std::string::npos) << wide.out;
+
+  Ctl bare = vgpuctl(f_, {"tenant", "list", "--no-headers"});
+  ASSERT_EQ(bare.code, 0) << bare.err;
+  EXPECT_EQ(bare.out.rfind("base  normal  1Gi", 0), 0u) << bare.out;
+  EXPECT_EQ(std::count(bare.out.begin(), bare.out.end(), '\n'), 1) << bare.out;
+  Ctl tenants_wide = vgpuctl(f_, {"tenant", "list", "-o", "wide"});
+  EXPECT_NE(tenants_wide.out.find("SOURCE  ENFORCEMENT"), std::string::npos) << tenants_wide.out;
+  EXPECT_NE(tenants_wide.out.find("config  default (node)  0\n"), std::string::npos) << tenants_wide.out;
+  Ctl get_wide = vgpuctl(f_, {"tenant", "get", "base", "-o", "wide"});
+  EXPECT_NE(get_wide.out.find("UUID"), std::string::npos) << get_wide.out;
+  EXPECT_NE(get_wide.out.find(uuid), std::string::npos) << get_wide.out;
+  Ctl status_bare = vgpuctl(f_, {"status", "--no-headers"});
+  EXPECT_EQ(status_bare.out.rfind("0  ", 0), 0u) << status_bare.out;
+  EXPECT_EQ(std::count(status_bare.out.begin(), status_bare.out.end(), '\n'), 2) << status_bare.out;
+  // -o wide and --no-headers change tables only: JSON is the same document.
+  json j = parse(vgpuctl(f_, {"tenant", "list", "-o", "json", "--no-headers"}));
+  EXPECT_EQ(j["tenants"][0]["name"], "base");
+}
+
+TEST_F(VgpuctlTest, OvercommitAndOverQuotaAreMarked) {
+  // 1Gi + 7.5Gi of quotas on 8Gi GPUs.
+  ASSERT_EQ(vgpuctl(f_, {"tenant", "create", "big", "--memory", "7.5Gi"}).code, 0);
+  Ctl status = vgpuctl(f_, {"status"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_NE(status.out.find("8.5Gi (overcommit)"), std::string::npos) << status.out;
+  ASSERT_EQ(vgpuctl(f_, {"tenant", "delete", "big"}).code, 0);
+  EXPECT_EQ(vgpuctl(f_, {"status"}).out.find("overcommit"), std::string::npos);
+
+  auto holder = f_.run({vgpu::test::program("sim_mem_holder"), "hold", std::to_string(256ull << 20)}, "base-tenant-token-1");
+  ASSERT_TRUE(vgpu::test::wait_until([&] { return holder->output().find("ready") != std::string::npos; }, 60s))
+      << holder->errors();
+  EXPECT_EQ(vgpuctl(f_, {"tenant", "list"}).out.find("over quota"), std::string::npos);
+  ASSERT_EQ(vgpuctl(f_, {"tenant", "update", "base", "--memory", "128Mi"}).code, 0);
+  Ctl list = vgpuctl(f_, {"tenant", "list"});
+  EXPECT_NE(list.out.find("256Mi (over quota)"), std::string::npos) << list.out;
+  Ctl get = vgpuctl(f_, {"tenant", "get", "base"});
+  EXPECT_NE(get.out.find("256Mi (over quota)  128Mi"), std::string::npos) << get.out;
+  Ctl wide = vgpuctl(f_, {"tenant", "get", "base", "-o", "wide"});
+  EXPECT_NE(wide.out.find("  " + std::to_string(holder->pid()) + "\n"), std::string::npos) << wide.out;
+}
+
+TEST_F(VgpuctlTest, VerboseShowsCallsOnStderr) {
+  Ctl r = vgpuctl(f_, {"-v", "tenant", "list", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["tenants"][0]["name"], "base");
+  EXPECT_NE(r.err.find("vgpuctl debug: ListTenants on " + f_.admin_socket()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("vgpuctl debug: ListTenants OK in "), std::string::npos) << r.err;
+  EXPECT_TRUE(vgpuctl(f_, {"tenant", "list", "-o", "json"}).err.empty());
 }
 
 }  // namespace

@@ -173,4 +173,105 @@ TEST(CliAdminJson, PsTableLeavesOutGpusAProcessDoesNotUse) {
             "8    b       -    0       0         idle\n");
 }
 
+// The whole document, byte for byte: protobuf's JSON printer underneath must
+// not change names, order or types (integers stay integers, shares doubles).
+TEST(CliAdminJson, TenantDocumentIsStable) {
+  api::Tenant t = sample_tenant();
+  t.mutable_spec()->set_compute_limit(1.0);
+  EXPECT_EQ(vgpu::cli::tenant_json(t).dump(),
+            R"({"name":"infer","priority":"high","memory_bytes":8589934592,"compute_request":0.3,)"
+            R"("compute_limit":1.0,"devices":["0"],"source":"api","processes":2,"gpus":[{"index":0,"uuid":"GPU-0",)"
+            R"("allowed":true,"memory_used_bytes":3221225472,"memory_limit_bytes":8589934592,"allocations_denied":4,)"
+            R"("share_target":0.3,"share_achieved":0.29,"holds_lease":true,"waiting":false,"leases_granted":10,)"
+            R"("leases_preempted":0,"lease_wait_ns":20000000}],"enforcement":"report"})");
+  // A tenant without a spec still has every key, with defaults.
+  Json empty = vgpu::cli::tenant_json(api::Tenant());
+  EXPECT_EQ(keys(empty), (std::vector<std::string>{"name", "priority", "memory_bytes", "compute_request",
+                                                    "compute_limit", "devices", "source", "processes", "gpus",
+                                                    "enforcement"}));
+  EXPECT_TRUE(empty["memory_bytes"].is_number_unsigned());
+  EXPECT_TRUE(empty["compute_limit"].is_number_float());
+  EXPECT_EQ(vgpu::cli::tenant_with_token_json(api::TenantWithToken()).dump().rfind(R"({"tenant":{"name":"")", 0), 0u);
+}
+
+TEST(CliAdminJson, EventAndSnapshotKeys) {
+  api::Event e;
+  e.set_unix_ns(18'000'000'000'000'000'000ull);  // above 2^63: stays an unsigned integer
+  e.set_gpu_index(-1);
+  Json j = vgpu::cli::event_json(e);
+  EXPECT_EQ(j["unix_ns"].get<uint64_t>(), 18'000'000'000'000'000'000ull);
+  EXPECT_EQ(j["gpu"], -1);
+  api::Snapshot snap;
+  snap.add_tenants()->mutable_spec()->set_name("a");
+  Json sj = vgpu::cli::snapshot_json(snap);
+  EXPECT_EQ(keys(sj), (std::vector<std::string>{"status", "tenants", "processes"}));
+  EXPECT_EQ(keys(sj["status"]), (std::vector<std::string>{"version", "uptime_ns", "tenants", "processes", "gpus"}));
+  EXPECT_EQ(sj["tenants"][0]["name"], "a");
+}
+
+api::NodeStatus overcommitted_status() {
+  api::NodeStatus s;
+  s.set_version("vgpud 0.1.0");
+  auto* g = s.add_gpus();
+  g->set_index(0);
+  g->set_uuid("GPU-f1160f32-7c3b-4a46-a1c6-4b4c0e2d9a1e");
+  g->set_name("Sim");
+  g->set_memory_total_bytes(8ull << 30);
+  g->set_memory_quota_bytes(12ull << 30);
+  g->set_lease_holder("infer");
+  g->add_waiting("infer");
+  g->add_waiting("train");
+  return s;
+}
+
+TEST(CliAdminJson, StatusMarksOvercommitAndLeavesTheHolderOutOfTheWaiters) {
+  Json j = vgpu::cli::status_json(overcommitted_status());
+  EXPECT_EQ(j["gpus"][0]["waiting"], Json::array({"train"}));
+  std::string table = vgpu::cli::status_table(j);
+  EXPECT_NE(table.find("12Gi (overcommit)"), std::string::npos) << table;
+  EXPECT_NE(table.find("infer  train\n"), std::string::npos) << table;
+  EXPECT_NE(table.find("GPU-f1160f32  "), std::string::npos) << table;
+  EXPECT_EQ(table.find("GPU-f1160f32-"), std::string::npos) << table;
+  // Wide: the full UUID; no headers: data rows only, no summary line.
+  std::string wide = vgpu::cli::status_table(j, {true, true});
+  EXPECT_NE(wide.find("GPU-f1160f32-7c3b-4a46-a1c6-4b4c0e2d9a1e"), std::string::npos) << wide;
+  std::string bare = vgpu::cli::status_table(j, {false, false});
+  EXPECT_EQ(bare.find("vgpud"), std::string::npos) << bare;
+  EXPECT_EQ(bare.find("GPU  NAME"), std::string::npos) << bare;
+  EXPECT_EQ(bare.rfind("0  Sim  GPU-f1160f32", 0), 0u) << bare;
+  // Quotas within the GPU carry no mark.
+  api::NodeStatus fits = overcommitted_status();
+  fits.mutable_gpus(0)->set_memory_quota_bytes(8ull << 30);
+  EXPECT_EQ(vgpu::cli::status_table(vgpu::cli::status_json(fits)).find("overcommit"), std::string::npos);
+}
+
+TEST(CliAdminJson, UsageAboveALoweredQuotaIsMarked) {
+  api::Tenant t = sample_tenant();
+  t.mutable_gpus(0)->set_memory_limit_bytes(2ull << 30);  // quota lowered below the 3Gi in use
+  Json list = Json::array({vgpu::cli::tenant_json(t)});
+  std::string tenants = vgpu::cli::tenants_table(list);
+  EXPECT_NE(tenants.find("3Gi (over quota)"), std::string::npos) << tenants;
+  std::string gpus = vgpu::cli::tenant_gpus_table(list);
+  EXPECT_NE(gpus.find("infer   0    3Gi (over quota)  2Gi"), std::string::npos) << gpus;
+  EXPECT_EQ(vgpu::cli::tenants_table(Json::array({vgpu::cli::tenant_json(sample_tenant())})).find("over quota"),
+            std::string::npos);
+}
+
+TEST(CliAdminJson, WideTablesAddColumns) {
+  Json list = Json::array({vgpu::cli::tenant_json(sample_tenant())});
+  Json procs = Json::array({Json{{"pid", 42}, {"tenant", "infer"},
+                                 {"gpus", Json::array({Json{{"index", 0}, {"memory_bytes", 1}, {"lease", "idle"}}})},
+                                 {"managed", true}}});
+  std::string normal = vgpu::cli::tenant_gpus_table(list, {}, procs);
+  EXPECT_EQ(normal.find("PIDS"), std::string::npos) << normal;
+  std::string wide = vgpu::cli::tenant_gpus_table(list, {true, true}, procs);
+  EXPECT_NE(wide.find("UUID   PIDS"), std::string::npos) << wide;
+  EXPECT_NE(wide.find("GPU-0  42\n"), std::string::npos) << wide;
+  std::string tenants = vgpu::cli::tenants_table(list, {true, true});
+  EXPECT_NE(tenants.find("SOURCE  ENFORCEMENT  DENIED"), std::string::npos) << tenants;
+  EXPECT_NE(tenants.find("api     report       4"), std::string::npos) << tenants;
+  EXPECT_EQ(vgpu::cli::processes_table(procs, {true, false}), "42  infer  0  1  0  idle  yes\n");
+  EXPECT_EQ(vgpu::cli::tenants_table(list, {false, false}).find("NAME"), std::string::npos);
+}
+
 }  // namespace

@@ -4,6 +4,7 @@
 // connection closed by the daemon's peer check (permission denied).
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,7 +14,11 @@
 #include <sstream>
 #include <thread>
 
+#include <poll.h>
+
 #include "app.h"
+#include "socket_probe.h"
+#include "vgpu_version.h"
 
 namespace {
 
@@ -41,8 +46,8 @@ class TempDir {
   std::string path_;
 };
 
-int bound_socket(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+int bound_socket(const std::string& path, int type = SOCK_STREAM) {
+  int fd = socket(AF_UNIX, type, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -82,6 +87,8 @@ class ClosingServer {
 
 TEST(CliArgs, HelpOnEveryCommand) {
   for (auto cmd : std::vector<std::vector<std::string>>{{},
+                                                        {"completion"},
+                                                        {"man"},
                                                         {"status"},
                                                         {"tenant"},
                                                         {"tenant", "list"},
@@ -130,6 +137,7 @@ TEST(CliArgs, BadUnitsAreUsageErrorsBeforeContactingVgpud) {
 TEST(CliArgs, MalformedCommandLinesExitWithUsage) {
   for (auto args : std::vector<std::vector<std::string>>{{},
                                                          {"frobnicate"},
+                                                         {"completion", "fish"},
                                                          {"tenant"},
                                                          {"tenant", "get"},
                                                          {"tenant", "create", "a"},  // --memory is required
@@ -184,6 +192,121 @@ TEST(CliArgs, SocketFromEnvironmentAndFlagWins) {
   if (access("/run/vgpu/vgpud-admin.sock", F_OK) == 0) return;  // a real vgpud here would answer
   Outcome by_default = vgpuctl({"ps", "-o", "json"});
   EXPECT_NE(by_default.err.find("/run/vgpu/vgpud-admin.sock"), std::string::npos) << by_default.err;
+}
+
+TEST(CliArgs, VersionPrintsVersionAndRevision) {
+  for (auto args : std::vector<std::vector<std::string>>{{"--version"}, {"--version", "status"}}) {
+    Outcome r = vgpuctl(args);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(r.out, std::string("vgpuctl ") + VGPU_VERSION_STRING + " (revision " + VGPU_REVISION_STRING + ")\n");
+    EXPECT_TRUE(r.err.empty()) << r.err;
+  }
+}
+
+TEST(CliArgs, UnknownCommandSuggestsTheClosest) {
+  TempDir dir;
+  ClosingServer server(dir.path("admin.sock"));
+  std::string sock = dir.path("admin.sock");
+  struct Case {
+    std::vector<std::string> args;
+    std::string message;
+  } cases[] = {
+      {{"stauts"}, "vgpuctl: unknown command 'stauts' for 'vgpuctl' (did you mean 'status'?)\n"
+                   "Run 'vgpuctl --help' for usage.\n"},
+      {{"--socket", sock, "-o", "json", "tenat", "list"},
+       "vgpuctl: unknown command 'tenat' for 'vgpuctl' (did you mean 'tenant'?)\nRun 'vgpuctl --help' for usage.\n"},
+      {{"tenant", "lsit", "--socket=" + sock},
+       "vgpuctl: unknown command 'lsit' for 'vgpuctl tenant' (did you mean 'list'?)\n"
+       "Run 'vgpuctl tenant --help' for usage.\n"},
+      {{"-v", "frobnicate"}, "vgpuctl: unknown command 'frobnicate' for 'vgpuctl'\nRun 'vgpuctl --help' for usage.\n"},
+  };
+  for (const auto& c : cases) {
+    Outcome r = vgpuctl(c.args);
+    EXPECT_EQ(r.code, 2) << c.args[0];
+    EXPECT_EQ(r.err, c.message);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  // A positional argument of a leaf command is not a command.
+  Outcome get = vgpuctl({"tenant", "get", "stauts", "--socket", dir.path("none.sock")});
+  EXPECT_EQ(get.code, 1) << get.err;
+  EXPECT_EQ(server.accepted(), 0);
+}
+
+TEST(CliArgs, NoCommandPrintsUsage) {
+  Outcome bare = vgpuctl({});
+  EXPECT_EQ(bare.code, 2);
+  EXPECT_NE(bare.err.find("Usage: vgpuctl"), std::string::npos) << bare.err;
+  EXPECT_NE(bare.err.find("status"), std::string::npos) << bare.err;
+  EXPECT_EQ(bare.err.find("A subcommand is required"), std::string::npos) << bare.err;
+  Outcome group = vgpuctl({"tenant"});
+  EXPECT_EQ(group.code, 2);
+  EXPECT_NE(group.err.find("Usage: vgpuctl tenant"), std::string::npos) << group.err;
+  EXPECT_NE(group.err.find("create"), std::string::npos) << group.err;
+}
+
+// The hook socket (SOCK_SEQPACKET) given where the admin socket belongs.
+TEST(CliArgs, HookSocketIsNamedAsSuch) {
+  TempDir dir;
+  int fd = bound_socket(dir.path("vgpud.sock"), SOCK_SEQPACKET);
+  ASSERT_EQ(listen(fd, 4), 0);
+  Outcome r = vgpuctl({"status", "--socket", dir.path("vgpud.sock")});
+  close(fd);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.rfind("vgpuctl: " + dir.path("vgpud.sock") +
+                            " is vgpud's hook socket, not its admin socket; use --socket ADMIN_SOCKET",
+                        0),
+            0u)
+      << r.err;
+}
+
+// vgpud closing its listening socket with our connection still in its
+// backlog (it is stopping) is not a refusal by its peer check.
+TEST(CliArgs, ListenerClosedBeforeAcceptingMeansStopping) {
+  TempDir dir;
+  std::string path = dir.path("admin.sock");
+  int fd = bound_socket(path);
+  ASSERT_EQ(listen(fd, 4), 0);
+  std::atomic<int> state{-1};
+  std::thread probe([&] { state = static_cast<int>(vgpu::cli::probe_socket(path, std::chrono::seconds(20))); });
+  pollfd p{fd, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 20'000), 1);  // the probe's connection waits in the backlog
+  close(fd);
+  probe.join();
+  EXPECT_EQ(state.load(), static_cast<int>(vgpu::cli::SocketState::kStopping));
+  EXPECT_EQ(vgpu::cli::explain_socket(vgpu::cli::SocketState::kStopping, path, ""),
+            "vgpud is not running: it is stopping (" + path + " closed)");
+}
+
+// A daemon that accepts once, closes, and is gone by the second look (it
+// was stopping): not "permission denied".
+TEST(CliArgs, ClosedThenGoneMeansStopping) {
+  TempDir dir;
+  std::string path = dir.path("admin.sock");
+  int fd = bound_socket(path);
+  ASSERT_EQ(listen(fd, 4), 0);
+  std::thread server([&] {
+    int c = accept(fd, nullptr, nullptr);
+    unlink(path.c_str());  // gone before the client sees its connection closed
+    close(fd);
+    close(c);
+  });
+  auto state = vgpu::cli::probe_socket(path, std::chrono::seconds(20));
+  server.join();
+  EXPECT_EQ(state, vgpu::cli::SocketState::kStopping);
+}
+
+TEST(CliArgs, VerboseLogsTheCallOnStderrOnly) {
+  TempDir dir;
+  Outcome quiet = vgpuctl({"status", "--socket", dir.path("admin.sock")});
+  Outcome verbose = vgpuctl({"status", "-v", "--socket", dir.path("admin.sock")});
+  EXPECT_EQ(quiet.code, verbose.code);
+  EXPECT_EQ(quiet.out, verbose.out);
+  EXPECT_EQ(quiet.err.find("debug"), std::string::npos) << quiet.err;
+  EXPECT_NE(verbose.err.find("vgpuctl debug: GetStatus on " + dir.path("admin.sock")), std::string::npos)
+      << verbose.err;
+  EXPECT_NE(verbose.err.find("GetStatus failed after "), std::string::npos) << verbose.err;
+  // The error line itself is unchanged, and last.
+  EXPECT_NE(verbose.err.find(quiet.err), std::string::npos) << verbose.err;
 }
 
 }  // namespace
