@@ -10,6 +10,7 @@ namespace vgpu::sched {
 namespace {
 
 LogLevel g_level = LogLevel::kInfo;
+const char* g_program = "vgpud";
 
 void vlog(LogLevel l, const char* tag, const char* fmt, va_list ap) {
   if (l > g_level) return;
@@ -19,13 +20,14 @@ void vlog(LogLevel l, const char* tag, const char* fmt, va_list ap) {
   localtime_r(&tv.tv_sec, &t);
   char msg[1024];
   std::vsnprintf(msg, sizeof msg, fmt, ap);
-  std::fprintf(stderr, "%04d-%02d-%02d %02d:%02d:%02d.%03ld vgpud %s: %s\n", t.tm_year + 1900, t.tm_mon + 1,
-               t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<long>(tv.tv_usec / 1000), tag, msg);
+  std::fprintf(stderr, "%04d-%02d-%02d %02d:%02d:%02d.%03ld %s %s: %s\n", t.tm_year + 1900, t.tm_mon + 1,
+               t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, static_cast<long>(tv.tv_usec / 1000), g_program, tag, msg);
 }
 
 }  // namespace
 
 void set_log_level(LogLevel l) { g_level = l; }
+void set_log_program(const char* name) { g_program = name; }
 
 #define VGPU_LOG_FN(name, level, tag) \
   void name(const char* fmt, ...) {   \

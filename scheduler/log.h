@@ -6,6 +6,8 @@ namespace vgpu::sched {
 
 enum class LogLevel { kError, kWarn, kInfo, kDebug };
 void set_log_level(LogLevel l);
+// The program name in each line (default "vgpud"; the device plugin sets its own).
+void set_log_program(const char* name);
 void log_error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -26,6 +26,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "allocation_record.h"
 #include "config.h"
 #include "vgpu/result.h"
 
@@ -40,9 +43,16 @@ enum class Source { kConfig, kApi, kDeleted };
 struct StoredTenant {
   TenantConfig tenant;
   Source source = Source::kConfig;
+  // Set for allocation tenants (source api); their per-GPU quotas are
+  // tenant.device_memory, stored under `allocation.memory`.
+  std::optional<AllocationRecord> allocation;
 };
 
-inline constexpr int kStateFormat = 2;
+// Format 3 adds, to an allocation tenant's entry only:
+//   allocation: {socket_root: "/x", namespace: "", pod: "", container: "",
+//                memory: {"GPU-...": "1073741824"}}
+// Format 2 files (no allocations) still load; format 3 is written.
+inline constexpr int kStateFormat = 3;
 
 class StateStore {
  public:

@@ -87,7 +87,7 @@ TEST(Sha256, KnownVectors) {
 
 TEST(StateFormat, RoundTripsExactly) {
   std::string text = format_state(sample());
-  EXPECT_EQ(text.rfind("# vgpud-state format 2 sha256 ", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("# vgpud-state format 3 sha256 ", 0), 0u) << text;
   auto back = parse_state(text, "t.yaml");
   ASSERT_TRUE(back) << back.error();
   ASSERT_EQ(back->size(), 4u);

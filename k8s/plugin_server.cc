@@ -1,0 +1,106 @@
+#include "plugin_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+namespace vgpu::k8s {
+
+using sched::log_info;
+
+v1beta1::DevicePluginOptions plugin_options() {
+  v1beta1::DevicePluginOptions o;
+  // PreStartContainer (annotations) comes with the PodResources phase.
+  o.set_pre_start_required(false);
+  o.set_get_preferred_allocation_available(true);
+  return o;
+}
+
+grpc::Status DevicePluginService::GetDevicePluginOptions(Ctx*, const v1beta1::Empty*,
+                                                          v1beta1::DevicePluginOptions* out) {
+  *out = plugin_options();
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePluginService::ListAndWatch(Ctx* ctx, const v1beta1::Empty*,
+                                               grpc::ServerWriter<v1beta1::ListAndWatchResponse>* w) {
+  const uint64_t generation = generation_.load();
+  uint64_t sent = UINT64_MAX;
+  while (!ctx->IsCancelled() && !state_.stopping() && generation_.load() == generation) {
+    uint64_t version = 0;
+    auto devices = state_.devices(&version);
+    if (version != sent) {
+      v1beta1::ListAndWatchResponse r;
+      for (const AdvertisedDevice& d : devices) {
+        auto* dev = r.add_devices();
+        dev->set_id(d.id);
+        dev->set_health(d.healthy ? "Healthy" : "Unhealthy");
+      }
+      if (!w->Write(r)) break;
+      sent = version;
+    }
+    // Bounded, so that cancellation and a new server generation are seen.
+    state_.wait_change(sent, std::chrono::milliseconds(200));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePluginService::GetPreferredAllocation(Ctx*, const v1beta1::PreferredAllocationRequest* in,
+                                                          v1beta1::PreferredAllocationResponse* out) {
+  for (const auto& c : in->container_requests()) {
+    if (c.allocation_size() < 0) return {grpc::StatusCode::INVALID_ARGUMENT, "allocation_size is negative"};
+    std::vector<std::string> avail(c.available_deviceids().begin(), c.available_deviceids().end());
+    std::vector<std::string> must(c.must_include_deviceids().begin(), c.must_include_deviceids().end());
+    auto* r = out->add_container_responses();
+    for (auto& id : preferred_allocation(avail, must, static_cast<size_t>(c.allocation_size()))) r->add_deviceids(id);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status DevicePluginService::Allocate(Ctx*, const v1beta1::AllocateRequest* in, v1beta1::AllocateResponse* out) {
+  return allocator_.allocate(*in, out);
+}
+
+grpc::Status DevicePluginService::PreStartContainer(Ctx*, const v1beta1::PreStartContainerRequest*,
+                                                     v1beta1::PreStartContainerResponse*) {
+  return grpc::Status::OK;  // not required (plugin_options); annotations come later
+}
+
+PluginServer::PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator)
+    : opts_(opts), service_(state, allocator) {}
+
+PluginServer::~PluginServer() { stop(); }
+
+Result<bool> PluginServer::start() {
+  stop();
+  std::string path = opts_.plugin_socket();
+  unlink(path.c_str());
+  grpc::ServerBuilder b;
+  b.AddListeningPort("unix://" + path, grpc::InsecureServerCredentials());
+  b.RegisterService(&service_);
+  server_ = b.BuildAndStart();
+  struct stat st;
+  if (!server_ || stat(path.c_str(), &st) != 0) {
+    server_.reset();
+    return make_error("cannot serve the device plugin on " + path);
+  }
+  inode_ = st.st_ino;
+  log_info("serving %s on %s", opts_.resource_name().c_str(), path.c_str());
+  return true;
+}
+
+void PluginServer::stop() {
+  if (!server_) return;
+  service_.next_generation();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  server_->Wait();
+  server_.reset();
+}
+
+bool PluginServer::socket_present() const {
+  struct stat st;
+  return server_ && stat(opts_.plugin_socket().c_str(), &st) == 0 && st.st_ino == inode_;
+}
+
+}  // namespace vgpu::k8s

@@ -1,0 +1,65 @@
+// PluginServer: the DevicePlugin gRPC service on the plugin's socket in the
+// kubelet's device-plugins/ directory. The kubelet deletes that directory's
+// sockets when it restarts; start() can be called again to bind a fresh
+// socket (Registrar does, registration.h). ListAndWatch streams end when the
+// server is replaced or stopped, or the kubelet goes away.
+// Thread-safe: start/stop from one thread (the Registrar's or main's), RPCs
+// on gRPC's threads.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "allocator.h"
+#include "device_state.h"
+#include "deviceplugin.grpc.pb.h"
+#include "options.h"
+
+namespace vgpu::k8s {
+
+class DevicePluginService final : public v1beta1::DevicePlugin::Service {
+ public:
+  DevicePluginService(DeviceState& state, Allocator& allocator) : state_(state), allocator_(allocator) {}
+  using Ctx = grpc::ServerContext;
+  grpc::Status GetDevicePluginOptions(Ctx*, const v1beta1::Empty*, v1beta1::DevicePluginOptions*) override;
+  grpc::Status ListAndWatch(Ctx*, const v1beta1::Empty*, grpc::ServerWriter<v1beta1::ListAndWatchResponse>*) override;
+  grpc::Status GetPreferredAllocation(Ctx*, const v1beta1::PreferredAllocationRequest*,
+                                      v1beta1::PreferredAllocationResponse*) override;
+  grpc::Status Allocate(Ctx*, const v1beta1::AllocateRequest*, v1beta1::AllocateResponse*) override;
+  grpc::Status PreStartContainer(Ctx*, const v1beta1::PreStartContainerRequest*,
+                                 v1beta1::PreStartContainerResponse*) override;
+  // Ends the streams of the server generation before this call.
+  void next_generation() { ++generation_; }
+
+ private:
+  DeviceState& state_;
+  Allocator& allocator_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+// The options every registration announces.
+v1beta1::DevicePluginOptions plugin_options();
+
+class PluginServer {
+ public:
+  PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator);
+  ~PluginServer();
+  // Binds opts.plugin_socket() (replacing a stale file and a running server).
+  Result<bool> start();
+  void stop();
+  // True while the socket file we bound is still there (same inode).
+  bool socket_present() const;
+
+ private:
+  PluginOptions opts_;
+  DevicePluginService service_;
+  std::unique_ptr<grpc::Server> server_;
+  ino_t inode_ = 0;
+};
+
+}  // namespace vgpu::k8s
