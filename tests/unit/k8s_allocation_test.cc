@@ -31,11 +31,12 @@ TEST(K8sDeviceIds, RoundTripAndFitIn63Characters) {
 }
 
 TEST(K8sDeviceIds, MalformedIdsAreRefusedWithTheId) {
-  for (std::string bad : {std::string(""), std::string("m3"), kA, kA + "-m", kA + "-mx", kA + "-m01", kA + "-m-1",
-                          "-m3", "GPU/x-m1", std::string(60, 'a') + "-m1", kA + "-m99999999999999999999"}) {
-    auto r = parse_device_id(bad);
-    EXPECT_FALSE(r) << bad;
-    if (!r) EXPECT_NE(r.error().find("device ID"), std::string::npos) << r.error();
+  std::vector<std::string> bad = {"", "m3", kA, kA + "-m", kA + "-mx", kA + "-m01", kA + "-m-1",
+                                  "-m3", "GPU/x-m1", std::string(61, 'a') + "-m1", kA + "-m99999999999999999999"};
+  for (const std::string& id : bad) {
+    auto r = parse_device_id(id);
+    ASSERT_FALSE(r) << id;
+    EXPECT_NE(r.error().find("device ID"), std::string::npos) << r.error();
   }
 }
 

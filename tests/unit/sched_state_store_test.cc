@@ -201,9 +201,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(StateFormat, UnknownFormatAndDamagedHeaderAreRefused) {
   std::string body = "format: 2\ntenants: []\n";
-  auto r = parse_state(with_header(body, 3), "st.yaml");
+  auto r = parse_state(with_header(body, 4), "st.yaml");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("format 3 is not one this vgpud reads"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("format 4 is not one this vgpud reads"), std::string::npos) << r.error();
   r = parse_state("# something else\n" + body, "st.yaml");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().find("not a vgpud state header"), std::string::npos) << r.error();
