@@ -13,6 +13,7 @@
 #include "allocator.h"
 #include "cdi.h"
 #include "device_state.h"
+#include "gc.h"
 #include "log.h"
 #include "options.h"
 #include "plugin_server.h"
@@ -96,6 +97,10 @@ int main(int argc, char** argv) {
   else log_warn("cannot restore CDI specs: %s", n.error().c_str());
 
   std::thread reg([&] { registrar.run(); });
+  PodResourcesClient pods(opts->pod_resources_socket());
+  AllocationGc gc(*opts, vgpud, pods);
+  auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
+  bool gc_warned = false;
   while (!g_stop) {
     uint64_t seen = 0;
     state.devices(&seen);
@@ -106,6 +111,15 @@ int main(int argc, char** argv) {
     if (state.update(reading)) log_info("device health changed; ListAndWatch resends");
     if (was && !reading) log_warn("%s: devices reported Unhealthy", reading.error().c_str());
     if (!was && reading) log_info("vgpud answers again");
+    auto now = std::chrono::steady_clock::now();
+    if (opts->gc_interval.count() > 0 && now >= next_gc) {
+      next_gc = now + opts->gc_interval;
+      auto removed = gc.collect(now);
+      if (!removed && !gc_warned) log_warn("garbage collection skipped: %s", removed.error().c_str());
+      gc_warned = !removed;
+      if (removed)
+        for (const auto& name : *removed) log_info("allocation %s: no container holds it; removed", name.c_str());
+    }
   }
   reg.join();
   server.stop();

@@ -19,6 +19,8 @@ std::string usage() {
          "  --nvidia-cdi-kind KIND  CDI kind of the real GPU, \"\" for none (default nvidia.com/gpu)\n"
          "  --nvidia-env BOOL       set NVIDIA_VISIBLE_DEVICES (default true)\n"
          "  --health-interval DUR   how often vgpud's GPU health is read (default 2s)\n"
+         "  --gc-interval DUR       how often allocations no pod holds are looked for, 0: never (default 30s)\n"
+         "  --gc-grace DUR          how long an allocation is unlisted before it is removed (default 2m)\n"
          "  --log-level LEVEL       error, warn, info or debug (default info)\n";
 }
 
@@ -84,6 +86,11 @@ Result<PluginOptions> parse_options(const std::vector<std::string>& args, bool* 
       if (!d || *d < 10'000'000 || *d > 600'000'000'000ull)
         return make_error("--health-interval: '" + value + "' is not a duration between 10ms and 10m");
       o.health_interval = std::chrono::milliseconds(*d / 1'000'000);
+    } else if (flag == "--gc-interval" || flag == "--gc-grace") {
+      auto d = parse_duration_ns(value);
+      if (!d || *d > 86'400'000'000'000ull || (flag == "--gc-interval" && *d != 0 && *d < 10'000'000))
+        return make_error(flag + ": '" + value + "' is not a duration (0 or 10ms..24h)");
+      (flag == "--gc-interval" ? o.gc_interval : o.gc_grace) = std::chrono::milliseconds(*d / 1'000'000);
     } else if (flag == "--log-level") {
       if (value != "error" && value != "warn" && value != "info" && value != "debug")
         return make_error("--log-level: one of error, warn, info, debug");

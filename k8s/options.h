@@ -23,11 +23,16 @@ struct PluginOptions {
   bool nvidia_env = true;                  // NVIDIA_VISIBLE_DEVICES=<uuids>
   std::chrono::milliseconds health_interval{2000};  // how often vgpud's GPU view is read
   std::string log_level = "info";
+  // Garbage collection of allocations PodResources no longer lists (gc.h);
+  // interval 0: off.
+  std::chrono::milliseconds gc_interval{30000};
+  std::chrono::milliseconds gc_grace{120000};
 
   std::string resource_name() const { return domain + "/gpu-memory"; }
   std::string cdi_kind() const { return domain + "/gpu"; }
   std::string plugins_dir() const { return kubelet_root + "/device-plugins"; }
   std::string kubelet_socket() const { return plugins_dir() + "/kubelet.sock"; }
+  std::string pod_resources_socket() const { return kubelet_root + "/pod-resources/kubelet.sock"; }
   // The socket file name in device-plugins/ (the Register endpoint).
   std::string endpoint() const { return "vgpu-" + domain + ".sock"; }
   std::string plugin_socket() const { return plugins_dir() + "/" + endpoint(); }

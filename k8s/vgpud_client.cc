@@ -6,7 +6,14 @@ namespace vgpu::k8s {
 
 VgpudClient::VgpudClient(std::string admin_socket, std::chrono::milliseconds timeout)
     : socket_(std::move(admin_socket)), timeout_(timeout) {
-  stub_ = api::Admin::NewStub(grpc::CreateChannel("unix:" + socket_, grpc::InsecureChannelCredentials()));
+  // vgpud restarts: reconnect within seconds, not after gRPC's default
+  // backoff of up to two minutes (the devices stay Unhealthy meanwhile).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  stub_ = api::Admin::NewStub(
+      grpc::CreateCustomChannel("unix:" + socket_, grpc::InsecureChannelCredentials(), args));
 }
 
 std::string VgpudClient::describe(const grpc::Status& s) const {
