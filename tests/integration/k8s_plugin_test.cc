@@ -142,7 +142,7 @@ class K8sPlugin : public ::testing::Test {
     return v;
   }
 
-  VgpudFixture vgpud{"", {{"SIMGPU_DEVICES", "2"}, {"SIMGPU_MEMORY", "4Gi,2Gi"}}};
+  VgpudFixture vgpud{"  []\n", {{"SIMGPU_DEVICES", "2"}, {"SIMGPU_MEMORY", "4Gi,2Gi"}}};
   std::string root, host, cdi;
   FakeKubelet kubelet;
   std::unique_ptr<grpc::Server> kubelet_server;
