@@ -20,10 +20,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "admin.grpc.pb.h"
 #include "allocation.h"
+#include "pod_resources.h"
 #include "deviceplugin.grpc.pb.h"
+#include "podresources.grpc.pb.h"
 #include "vgpud_fixture.h"
 
 namespace {
@@ -56,6 +59,36 @@ class FakeKubelet final : public dp::Registration::Service {
   }
   std::mutex mu;
   std::vector<dp::RegisterRequest> requests;
+};
+
+// The kubelet's PodResources service: lists what the test sets.
+class FakePodResources final : public ::v1::PodResourcesLister::Service {
+ public:
+  grpc::Status List(grpc::ServerContext*, const ::v1::ListPodResourcesRequest*,
+                    ::v1::ListPodResourcesResponse* out) override {
+    std::lock_guard<std::mutex> l(mu);
+    *out = pods;
+    return grpc::Status::OK;
+  }
+  void set(const std::vector<std::vector<std::string>>& containers) {
+    std::lock_guard<std::mutex> l(mu);
+    pods.Clear();
+    auto* pod = pods.add_pod_resources();
+    pod->set_name("trainer-0");
+    pod->set_namespace_("team-a");
+    for (size_t i = 0; i < containers.size(); ++i) {
+      auto* c = pod->add_containers();
+      c->set_name("c" + std::to_string(i));
+      auto* d = c->add_devices();
+      d->set_resource_name("vgpu.io/gpu-memory");
+      for (auto& id : containers[i]) d->add_device_ids(id);
+      auto* other = c->add_devices();  // another plugin's devices are ignored
+      other->set_resource_name("nvidia.com/gpu");
+      other->add_device_ids("GPU-0");
+    }
+  }
+  std::mutex mu;
+  ::v1::ListPodResourcesResponse pods;
 };
 
 std::string slurp(const std::string& path) {
@@ -107,7 +140,8 @@ class K8sPlugin : public ::testing::Test {
     plugin = std::make_unique<Child>(
         std::vector<std::string>{vgpu::test::bin_dir() + "/vgpu-device-plugin", "--kubelet-root", root,
                                  "--admin-socket", vgpud.admin_socket(), "--cdi-dir", cdi, "--host-dir", host,
-                                 "--memory-unit", "512Mi", "--health-interval", "100ms"},
+                                 "--memory-unit", "512Mi", "--health-interval", "100ms", "--gc-interval",
+                                 "100ms", "--gc-grace", "300ms"},
         std::map<std::string, std::string>{});
     ASSERT_TRUE(wait_until([&] { return kubelet.count() > before || !plugin->running(); }, 20s)) << plugin->errors();
     ASSERT_TRUE(plugin->running()) << plugin->errors();
@@ -311,6 +345,64 @@ TEST_F(K8sPlugin, VgpudDownMakesDevicesUnhealthyAndAllocateFailClearly) {
   while (!healthy && stream->Read(&devs)) healthy = devs.devices(0).health() == "Healthy";
   EXPECT_TRUE(healthy);
   ctx.TryCancel();
+}
+
+}  // namespace
+
+namespace {
+
+bool spec_exists(const std::string& cdi, const std::string& alloc) {
+  return access((cdi + "/vgpu.io-gpu-" + alloc + ".json").c_str(), F_OK) == 0;
+}
+
+TEST_F(K8sPlugin, AllocationsNoContainerHoldsAreCollectedAfterTheGrace) {
+  // Without PodResources, nothing is collected.
+  auto held = ids(0, {0, 1});
+  auto dropped = ids(0, {2});
+  dp::AllocateResponse resp;
+  ASSERT_TRUE(allocate({held}, &resp).ok());
+  ASSERT_TRUE(allocate({dropped}, &resp).ok());
+  std::string a = vgpu::k8s::allocation_id(held), b = vgpu::k8s::allocation_id(dropped);
+  std::this_thread::sleep_for(1s);  // over three grace periods: nothing may go
+  EXPECT_EQ(allocations_in_vgpud(), 2u) << "collected without PodResources";
+
+  FakePodResources pods;
+  pods.set({held});
+  mkdir((root + "/pod-resources").c_str(), 0755);
+  grpc::ServerBuilder sb;
+  sb.AddListeningPort("unix://" + root + "/pod-resources/kubelet.sock", grpc::InsecureServerCredentials());
+  sb.RegisterService(&pods);
+  auto server = sb.BuildAndStart();
+  ASSERT_TRUE(server);
+  ASSERT_TRUE(wait_until([&] { return allocations_in_vgpud() == 1u; }, 10s)) << "the unheld allocation stayed";
+  EXPECT_FALSE(spec_exists(cdi, b));
+  EXPECT_NE(access((host + "/sockets/" + b).c_str(), F_OK), 0) << "its socket directory stayed";
+  EXPECT_TRUE(spec_exists(cdi, a));
+  api::GetTenantRequest g;
+  g.set_name(a);
+  api::Tenant t;
+  grpc::ClientContext ctx;
+  EXPECT_TRUE(admin->GetTenant(&ctx, g, &t).ok()) << "the held allocation was collected";
+
+  // The pod goes: its allocation follows.
+  pods.set({});
+  EXPECT_TRUE(wait_until([&] { return allocations_in_vgpud() == 0u; }, 10s));
+  EXPECT_FALSE(spec_exists(cdi, a));
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
+}
+
+TEST(K8sPodResources, LiveAllocationsAreTheDeviceSetsOfOurResource) {
+  FakePodResources pods;
+  std::vector<std::string> c0 = {"GPU-a-m1", "GPU-a-m0"}, c1 = {"GPU-b-m3"};
+  pods.set({c0, c1});
+  auto live = vgpu::k8s::live_allocations(pods.pods, "vgpu.io/gpu-memory");
+  ASSERT_EQ(live.size(), 2u);
+  auto& ref = live.at(vgpu::k8s::allocation_id({"GPU-a-m0", "GPU-a-m1"}));
+  EXPECT_EQ(ref.ns, "team-a");
+  EXPECT_EQ(ref.pod, "trainer-0");
+  EXPECT_EQ(ref.container, "c0");
+  EXPECT_EQ(live.at(vgpu::k8s::allocation_id(c1)).container, "c1");
+  EXPECT_TRUE(vgpu::k8s::live_allocations(pods.pods, "example.com/gpu-memory").empty());
 }
 
 }  // namespace
