@@ -13,7 +13,7 @@
 #include "allocator.h"
 #include "cdi.h"
 #include "device_state.h"
-#include "gc.h"
+#include "reconcile.h"
 #include "log.h"
 #include "options.h"
 #include "plugin_server.h"
@@ -98,7 +98,7 @@ int main(int argc, char** argv) {
 
   std::thread reg([&] { registrar.run(); });
   PodResourcesClient pods(opts->pod_resources_socket());
-  AllocationGc gc(*opts, vgpud, pods);
+  AllocationReconciler reconciler(*opts, vgpud, pods);
   auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
   bool gc_warned = false;
   while (!g_stop) {
@@ -114,11 +114,13 @@ int main(int argc, char** argv) {
     auto now = std::chrono::steady_clock::now();
     if (opts->gc_interval.count() > 0 && now >= next_gc) {
       next_gc = now + opts->gc_interval;
-      auto removed = gc.collect(now);
-      if (!removed && !gc_warned) log_warn("garbage collection skipped: %s", removed.error().c_str());
-      gc_warned = !removed;
-      if (removed)
-        for (const auto& name : *removed) log_info("allocation %s: no container holds it; removed", name.c_str());
+      auto round = reconciler.reconcile(now);
+      if (!round && !gc_warned) log_warn("allocations not reconciled with PodResources: %s", round.error().c_str());
+      gc_warned = !round;
+      if (round) {
+        for (const auto& name : round->removed) log_info("allocation %s: no container holds it; removed", name.c_str());
+        for (const auto& name : round->labeled) log_info("allocation %s: labeled from PodResources", name.c_str());
+      }
     }
   }
   reg.join();

@@ -63,6 +63,16 @@ Result<std::vector<api::Allocation>> VgpudClient::list_allocations() {
   return std::vector<api::Allocation>(out.allocations().begin(), out.allocations().end());
 }
 
+Result<api::Allocation> VgpudClient::set_labels(const std::string& name, const api::AllocationLabels& labels) {
+  api::SetAllocationLabelsRequest req;
+  req.set_name(name);
+  *req.mutable_labels() = labels;
+  api::Allocation out;
+  auto s = with_deadline(timeout_, [&](grpc::ClientContext* c) { return stub_->SetAllocationLabels(c, req, &out); });
+  if (!s.ok()) return make_error(describe(s));
+  return out;
+}
+
 Result<bool> VgpudClient::delete_allocation(const std::string& name) {
   api::DeleteAllocationRequest req;
   req.set_name(name);

@@ -24,6 +24,7 @@ class VgpudClient {
   Result<std::vector<GpuView>> gpus();
   Result<api::Allocation> create_allocation(const api::AllocationSpec& spec);
   Result<std::vector<api::Allocation>> list_allocations();
+  Result<api::Allocation> set_labels(const std::string& name, const api::AllocationLabels& labels);
   // Not found counts as done.
   Result<bool> delete_allocation(const std::string& name);
   const std::string& socket() const { return socket_; }

@@ -259,6 +259,22 @@ grpc::Status AdminService::DeleteAllocation(Ctx*, const pb::DeleteAllocationRequ
   });
 }
 
+grpc::Status AdminService::SetAllocationLabels(Ctx*, const pb::SetAllocationLabelsRequest* in, pb::Allocation* out) {
+  return on_loop([&] {
+    const AllocationRecord* have = d_.allocation(in->name());
+    Tenant* t = d_.tenants().by_name(in->name());
+    if (!have || !t) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no allocation named '" + in->name() + "'");
+    AllocationRecord r = *have;
+    r.ns = in->labels().namespace_();
+    r.pod = in->labels().pod();
+    r.container = in->labels().container();
+    auto ok = d_.set_allocation_record(in->name(), r);
+    if (!ok) return invalid(ok.error());
+    fill_allocation(d_, t, *d_.allocation(in->name()), out);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status AdminService::on_loop(const std::function<grpc::Status()>& fn) {
   grpc::Status result;
   if (!d_.loop().call([&] { result = fn(); })) return {grpc::StatusCode::UNAVAILABLE, "vgpud is shutting down"};

@@ -32,6 +32,7 @@ class AdminService final : public vgpu::admin::v1::Admin::Service {
   grpc::Status CreateAllocation(Ctx*, const pb::CreateAllocationRequest*, pb::Allocation*) override;
   grpc::Status ListAllocations(Ctx*, const pb::ListAllocationsRequest*, pb::ListAllocationsResponse*) override;
   grpc::Status DeleteAllocation(Ctx*, const pb::DeleteAllocationRequest*, pb::DeleteAllocationResponse*) override;
+  grpc::Status SetAllocationLabels(Ctx*, const pb::SetAllocationLabelsRequest*, pb::Allocation*) override;
 
  private:
   // Runs `fn` on the loop; UNAVAILABLE if vgpud is stopping.

@@ -222,6 +222,20 @@ Result<bool> Daemon::open_allocation_socket(Tenant* t, const AllocationRecord& r
   return hooks_->listen_tenant(t->id, socket_path(r, t->config.name));
 }
 
+Result<bool> Daemon::set_allocation_record(const std::string& name, const AllocationRecord& r) {
+  auto it = allocations_.find(name);
+  if (it == allocations_.end()) return make_error("no allocation named '" + name + "'");
+  if (r.socket_root != it->second.socket_root) return make_error("an allocation's socket directory is fixed");
+  if (auto ok = validate_allocation(r, name); !ok) return ok;
+  AllocationRecord before = it->second;
+  it->second = r;
+  if (auto p = persist(); !p) {
+    it->second = before;
+    return p;
+  }
+  return true;
+}
+
 void Daemon::open_allocation_sockets() {
   for (const auto& [name, r] : allocations_) {
     Tenant* t = tenants_->by_name(name);

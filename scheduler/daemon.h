@@ -52,6 +52,9 @@ class Daemon {
   // allocation's socket and directory too. Loop thread only.
   Result<Tenant*> create_allocation(TenantConfig t, AllocationRecord r, bool* existed);
   const AllocationRecord* allocation(const std::string& name) const;
+  // Replaces an allocation's labels (the socket root stays); validated and
+  // persisted, undone if it cannot be persisted.
+  Result<bool> set_allocation_record(const std::string& name, const AllocationRecord& r);
   const std::map<std::string, AllocationRecord>& allocations() const { return allocations_; }
   // <directory of the hook socket>/tenants: where sockets go when the caller names no root.
   std::string default_socket_root() const;

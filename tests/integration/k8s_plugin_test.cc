@@ -355,7 +355,7 @@ bool spec_exists(const std::string& cdi, const std::string& alloc) {
   return access((cdi + "/vgpu.io-gpu-" + alloc + ".json").c_str(), F_OK) == 0;
 }
 
-TEST_F(K8sPlugin, AllocationsNoContainerHoldsAreCollectedAfterTheGrace) {
+TEST_F(K8sPlugin, PodResourcesLabelsHeldAllocationsAndCollectsTheOthersAfterTheGrace) {
   // Without PodResources, nothing is collected.
   auto held = ids(0, {0, 1});
   auto dropped = ids(0, {2});
@@ -383,6 +383,16 @@ TEST_F(K8sPlugin, AllocationsNoContainerHoldsAreCollectedAfterTheGrace) {
   api::Tenant t;
   grpc::ClientContext ctx;
   EXPECT_TRUE(admin->GetTenant(&ctx, g, &t).ok()) << "the held allocation was collected";
+  // ... and it carries the names of the container that holds it.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        api::ListAllocationsResponse all;
+        grpc::ClientContext c;
+        if (!admin->ListAllocations(&c, {}, &all).ok() || all.allocations_size() != 1) return false;
+        const auto& l = all.allocations(0).spec().labels();
+        return l.namespace_() == "team-a" && l.pod() == "trainer-0" && l.container() == "c0";
+      },
+      10s));
 
   // The pod goes: its allocation follows.
   pods.set({});

@@ -170,6 +170,19 @@ TEST_F(VgpudAllocation, SurvivesRestartAndDeleteRemovesTheSocket) {
   auto req = request("k8s-a4", {{uuids[0], 300 * kMi}}, root);
   req.mutable_spec()->mutable_labels()->set_namespace_("team-a");
   ASSERT_TRUE(admin->call(&api::Admin::Stub::CreateAllocation, req, &a).ok());
+  api::SetAllocationLabelsRequest lr;
+  lr.set_name("k8s-a4");
+  lr.mutable_labels()->set_namespace_("team-a");
+  lr.mutable_labels()->set_pod("trainer-0");
+  lr.mutable_labels()->set_container("main");
+  api::Allocation labeled;
+  ASSERT_TRUE(admin->call(&api::Admin::Stub::SetAllocationLabels, lr, &labeled).ok());
+  EXPECT_EQ(labeled.spec().labels().pod(), "trainer-0");
+  lr.mutable_labels()->set_pod(std::string(300, 'p'));
+  EXPECT_EQ(admin->call(&api::Admin::Stub::SetAllocationLabels, lr, &labeled).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  lr.set_name("other");
+  EXPECT_EQ(admin->call(&api::Admin::Stub::SetAllocationLabels, lr, &labeled).error_code(), grpc::StatusCode::NOT_FOUND);
   f.kill_daemon();
   unlink(a.socket_path().c_str());  // as if the host's /run was cleared
   std::string why;
@@ -191,6 +204,8 @@ TEST_F(VgpudAllocation, SurvivesRestartAndDeleteRemovesTheSocket) {
   EXPECT_EQ(got.spec().name(), "k8s-a4");
   EXPECT_TRUE(got.listening());
   EXPECT_EQ(got.spec().labels().namespace_(), "team-a");
+  EXPECT_EQ(got.spec().labels().pod(), "trainer-0");
+  EXPECT_EQ(got.spec().labels().container(), "main");
   ASSERT_EQ(got.spec().quotas_size(), 1);
   EXPECT_EQ(got.spec().quotas(0).memory_bytes(), 300 * kMi);
   EXPECT_EQ(got.tenant().gpus(0).memory_limit_bytes(), 300 * kMi);

@@ -1,4 +1,4 @@
-#include "gc.h"
+#include "reconcile.h"
 
 #include <set>
 
@@ -7,19 +7,32 @@
 
 namespace vgpu::k8s {
 
-Result<std::vector<std::string>> AllocationGc::collect(std::chrono::steady_clock::time_point now) {
+namespace {
+bool same(const api::AllocationLabels& l, const PodRef& p) {
+  return l.namespace_() == p.ns && l.pod() == p.pod && l.container() == p.container;
+}
+}  // namespace
+
+Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono::steady_clock::time_point now) {
   auto live = pods_.list(opts_.resource_name());
   if (!live) return Error{live.error()};
   auto all = vgpud_.list_allocations();
   if (!all) return Error{all.error()};
-  std::vector<std::string> removed;
+  Round round;
   std::set<std::string> present;
   for (const auto& a : *all) {
     const std::string& name = a.spec().name();
     if (name.rfind(kAllocationPrefix, 0) != 0) continue;
     present.insert(name);
-    if (live->count(name)) {
+    if (auto held = live->find(name); held != live->end()) {
       missing_since_.erase(name);
+      if (same(a.spec().labels(), held->second)) continue;
+      api::AllocationLabels l;
+      l.set_namespace_(held->second.ns);
+      l.set_pod(held->second.pod);
+      l.set_container(held->second.container);
+      if (auto r = vgpud_.set_labels(name, l); !r) return Error{r.error()};
+      round.labeled.push_back(name);
       continue;
     }
     auto [it, fresh] = missing_since_.emplace(name, now);
@@ -27,12 +40,12 @@ Result<std::vector<std::string>> AllocationGc::collect(std::chrono::steady_clock
     if (auto r = vgpud_.delete_allocation(name); !r) return Error{r.error()};
     remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
     missing_since_.erase(it);
-    removed.push_back(name);
+    round.removed.push_back(name);
   }
   // Forget allocations deleted by someone else.
   for (auto it = missing_since_.begin(); it != missing_since_.end();)
     it = present.count(it->first) ? std::next(it) : missing_since_.erase(it);
-  return removed;
+  return round;
 }
 
 }  // namespace vgpu::k8s
