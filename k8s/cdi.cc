@@ -15,7 +15,10 @@ namespace vgpu::k8s {
 ContainerEdits allocation_edits(const HostLayout& layout, const std::string& socket_dir) {
   ContainerEdits e;
   e.env.emplace_back("VGPU_SOCKET", kContainerSocket);
-  e.mounts.push_back({socket_dir, kContainerSocketDir, false});
+  // Read-only: connecting to a socket needs no write access to its
+  // directory, and a container that could write there could swap the socket
+  // for a symlink while vgpud (root) re-creates and chmods it.
+  e.mounts.push_back({socket_dir, kContainerSocketDir, true});
   e.mounts.push_back({layout.shim(), kContainerShim, true});
   e.mounts.push_back({layout.preload_file(), kContainerPreload, true});
   return e;
