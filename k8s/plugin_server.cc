@@ -96,6 +96,11 @@ void PluginServer::stop() {
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   server_->Wait();
   server_.reset();
+  // The kubelet takes a missing socket for a plugin gone; a socket of ours
+  // that a restarted kubelet already deleted (and maybe re-created for
+  // someone else: a different inode) is left alone.
+  struct stat st;
+  if (stat(opts_.plugin_socket().c_str(), &st) == 0 && st.st_ino == inode_) unlink(opts_.plugin_socket().c_str());
 }
 
 bool PluginServer::socket_present() const {

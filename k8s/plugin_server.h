@@ -51,6 +51,7 @@ class PluginServer {
   ~PluginServer();
   // Binds opts.plugin_socket() (replacing a stale file and a running server).
   Result<bool> start();
+  // Ends the server and its streams; removes the socket file if it is ours.
   void stop();
   // True while the socket file we bound is still there (same inode).
   bool socket_present() const;

@@ -37,8 +37,9 @@ Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono:
     }
     auto [it, fresh] = missing_since_.emplace(name, now);
     if (fresh || now - it->second < opts_.gc_grace) continue;
-    if (auto r = vgpud_.delete_allocation(name); !r) return Error{r.error()};
+    // The spec first: no runtime may start a container on a tenant going away.
     remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
+    if (auto r = vgpud_.delete_allocation(name); !r) return Error{r.error()};
     missing_since_.erase(it);
     round.removed.push_back(name);
   }

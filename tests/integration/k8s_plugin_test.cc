@@ -12,6 +12,7 @@
 //   a plugin restart re-creates the CDI specs of live allocations.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -397,7 +398,7 @@ TEST_F(K8sPlugin, PodResourcesLabelsHeldAllocationsAndCollectsTheOthersAfterTheG
   // The pod goes: its allocation follows.
   pods.set({});
   EXPECT_TRUE(wait_until([&] { return allocations_in_vgpud() == 0u; }, 10s));
-  EXPECT_FALSE(spec_exists(cdi, a));
+  EXPECT_FALSE(spec_exists(cdi, a));  // removed before the tenant
   server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
@@ -413,6 +414,27 @@ TEST(K8sPodResources, LiveAllocationsAreTheDeviceSetsOfOurResource) {
   EXPECT_EQ(ref.container, "c0");
   EXPECT_EQ(live.at(vgpu::k8s::allocation_id(c1)).container, "c1");
   EXPECT_TRUE(vgpu::k8s::live_allocations(pods.pods, "example.com/gpu-memory").empty());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(K8sPlugin, StopsOnSigtermAndRemovesItsSocket) {
+  std::string sock = root + "/device-plugins/" + kubelet.last().endpoint();
+  ASSERT_EQ(access(sock.c_str(), F_OK), 0);
+  plugin->kill(SIGTERM);
+  EXPECT_EQ(plugin->wait(10s), 0) << plugin->errors();
+  EXPECT_NE(access(sock.c_str(), F_OK), 0) << "socket left behind";
+}
+
+TEST(K8sPluginFlags, BadFlagsExit2NamingTheFlag) {
+  Child bad({vgpu::test::bin_dir() + "/vgpu-device-plugin", "--memory-unit", "lots"}, {});
+  EXPECT_EQ(bad.wait(10s), 2);
+  EXPECT_NE(bad.errors().find("--memory-unit"), std::string::npos) << bad.errors();
+  Child help({vgpu::test::bin_dir() + "/vgpu-device-plugin", "--help"}, {});
+  EXPECT_EQ(help.wait(10s), 0);
+  EXPECT_NE(help.output().find("--kubelet-root"), std::string::npos) << help.output();
 }
 
 }  // namespace
