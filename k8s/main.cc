@@ -68,7 +68,11 @@ int main(int argc, char** argv) {
   VgpudClient vgpud(opts->admin_socket);
   DeviceState state(opts->memory_unit);
   Allocator allocator(*opts, vgpud, state);
-  PluginServer server(*opts, state, allocator);
+  PodResourcesClient pods(opts->pod_resources_socket());
+  AllocationReconciler reconciler(*opts, vgpud, pods);
+  PluginServer server(*opts, state, allocator, [&](const std::vector<std::string>& ids) {
+    if (auto ok = reconciler.label(ids); !ok) log_warn("PreStartContainer: %s", ok.error().c_str());
+  });
   Registrar registrar(*opts, server);
   std::thread signals(wait_for_signal, set, &state, &registrar);
   signals.detach();
@@ -97,8 +101,6 @@ int main(int argc, char** argv) {
   else log_warn("cannot restore CDI specs: %s", n.error().c_str());
 
   std::thread reg([&] { registrar.run(); });
-  PodResourcesClient pods(opts->pod_resources_socket());
-  AllocationReconciler reconciler(*opts, vgpud, pods);
   auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
   bool gc_warned = false;
   while (!g_stop) {

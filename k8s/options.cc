@@ -18,6 +18,7 @@ std::string usage() {
          "  --host-dir DIR          host directory of the shim and allocation sockets (default /var/lib/vgpu/k8s)\n"
          "  --nvidia-cdi-kind KIND  CDI kind of the real GPU, \"\" for none (default nvidia.com/gpu)\n"
          "  --nvidia-env BOOL       set NVIDIA_VISIBLE_DEVICES (default true)\n"
+         "  --pre-start BOOL        ask the kubelet for PreStartContainer: label allocations before start (default true)\n"
          "  --health-interval DUR   how often vgpud's GPU health is read (default 2s)\n"
          "  --gc-interval DUR       how often allocations no pod holds are looked for, 0: never (default 30s)\n"
          "  --gc-grace DUR          how long an allocation is unlisted before it is removed (default 2m)\n"
@@ -78,9 +79,9 @@ Result<PluginOptions> parse_options(const std::vector<std::string>& args, bool* 
       if (!value.empty() && value.find('/') == std::string::npos)
         return make_error("--nvidia-cdi-kind: '" + value + "' is not <vendor>/<class>");
       o.nvidia_cdi_kind = value;
-    } else if (flag == "--nvidia-env") {
-      if (value != "true" && value != "false") return make_error("--nvidia-env: true or false");
-      o.nvidia_env = value == "true";
+    } else if (flag == "--nvidia-env" || flag == "--pre-start") {
+      if (value != "true" && value != "false") return make_error(flag + ": true or false");
+      (flag == "--nvidia-env" ? o.nvidia_env : o.pre_start) = value == "true";
     } else if (flag == "--health-interval") {
       auto d = parse_duration_ns(value);
       if (!d || *d < 10'000'000 || *d > 600'000'000'000ull)

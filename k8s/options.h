@@ -27,6 +27,7 @@ struct PluginOptions {
   // interval 0: off.
   std::chrono::milliseconds gc_interval{30000};
   std::chrono::milliseconds gc_grace{120000};
+  bool pre_start = true;                   // ask for PreStartContainer (labels now, annotations later)
 
   std::string resource_name() const { return domain + "/gpu-memory"; }
   std::string cdi_kind() const { return domain + "/gpu"; }

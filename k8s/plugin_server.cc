@@ -9,17 +9,18 @@ namespace vgpu::k8s {
 
 using sched::log_info;
 
-v1beta1::DevicePluginOptions plugin_options() {
+v1beta1::DevicePluginOptions plugin_options(const PluginOptions& opts) {
   v1beta1::DevicePluginOptions o;
-  // PreStartContainer (annotations) comes with the PodResources phase.
-  o.set_pre_start_required(false);
+  // PreStartContainer labels the allocation before its container starts
+  // (and will apply the pod's annotations).
+  o.set_pre_start_required(opts.pre_start);
   o.set_get_preferred_allocation_available(true);
   return o;
 }
 
 grpc::Status DevicePluginService::GetDevicePluginOptions(Ctx*, const v1beta1::Empty*,
                                                           v1beta1::DevicePluginOptions* out) {
-  *out = plugin_options();
+  *out = plugin_options(opts_);
   return grpc::Status::OK;
 }
 
@@ -62,13 +63,17 @@ grpc::Status DevicePluginService::Allocate(Ctx*, const v1beta1::AllocateRequest*
   return allocator_.allocate(*in, out);
 }
 
-grpc::Status DevicePluginService::PreStartContainer(Ctx*, const v1beta1::PreStartContainerRequest*,
+grpc::Status DevicePluginService::PreStartContainer(Ctx*, const v1beta1::PreStartContainerRequest* in,
                                                      v1beta1::PreStartContainerResponse*) {
-  return grpc::Status::OK;  // not required (plugin_options); annotations come later
+  // Never fails the container: labels are for people, and the reconciler
+  // sets them later if this attempt cannot.
+  if (pre_start_) pre_start_(std::vector<std::string>(in->devices_ids().begin(), in->devices_ids().end()));
+  return grpc::Status::OK;
 }
 
-PluginServer::PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator)
-    : opts_(opts), service_(state, allocator) {}
+PluginServer::PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator,
+                           PreStartHook pre_start)
+    : opts_(opts), service_(opts_, state, allocator, std::move(pre_start)) {}
 
 PluginServer::~PluginServer() { stop(); }
 

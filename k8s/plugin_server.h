@@ -11,9 +11,11 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "allocator.h"
 #include "device_state.h"
@@ -22,9 +24,13 @@
 
 namespace vgpu::k8s {
 
+// Called by PreStartContainer with the container's device IDs.
+using PreStartHook = std::function<void(const std::vector<std::string>&)>;
+
 class DevicePluginService final : public v1beta1::DevicePlugin::Service {
  public:
-  DevicePluginService(DeviceState& state, Allocator& allocator) : state_(state), allocator_(allocator) {}
+  DevicePluginService(const PluginOptions& opts, DeviceState& state, Allocator& allocator, PreStartHook pre_start)
+      : opts_(opts), state_(state), allocator_(allocator), pre_start_(std::move(pre_start)) {}
   using Ctx = grpc::ServerContext;
   grpc::Status GetDevicePluginOptions(Ctx*, const v1beta1::Empty*, v1beta1::DevicePluginOptions*) override;
   grpc::Status ListAndWatch(Ctx*, const v1beta1::Empty*, grpc::ServerWriter<v1beta1::ListAndWatchResponse>*) override;
@@ -37,17 +43,19 @@ class DevicePluginService final : public v1beta1::DevicePlugin::Service {
   void next_generation() { ++generation_; }
 
  private:
+  const PluginOptions& opts_;
   DeviceState& state_;
   Allocator& allocator_;
+  PreStartHook pre_start_;
   std::atomic<uint64_t> generation_{0};
 };
 
 // The options every registration announces.
-v1beta1::DevicePluginOptions plugin_options();
+v1beta1::DevicePluginOptions plugin_options(const PluginOptions& opts);
 
 class PluginServer {
  public:
-  PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator);
+  PluginServer(const PluginOptions& opts, DeviceState& state, Allocator& allocator, PreStartHook pre_start);
   ~PluginServer();
   // Binds opts.plugin_socket() (replacing a stale file and a running server).
   Result<bool> start();

@@ -11,7 +11,25 @@ namespace {
 bool same(const api::AllocationLabels& l, const PodRef& p) {
   return l.namespace_() == p.ns && l.pod() == p.pod && l.container() == p.container;
 }
+
+api::AllocationLabels labels_of(const PodRef& p) {
+  api::AllocationLabels l;
+  l.set_namespace_(p.ns);
+  l.set_pod(p.pod);
+  l.set_container(p.container);
+  return l;
+}
 }  // namespace
+
+Result<bool> AllocationReconciler::label(const std::vector<std::string>& device_ids) {
+  std::string name = allocation_id(device_ids);
+  auto live = pods_.list(opts_.resource_name());
+  if (!live) return Error{live.error()};
+  auto held = live->find(name);
+  if (held == live->end()) return make_error("PodResources does not list the container of allocation " + name);
+  if (auto r = vgpud_.set_labels(name, labels_of(held->second)); !r) return Error{r.error()};
+  return true;
+}
 
 Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono::steady_clock::time_point now) {
   auto live = pods_.list(opts_.resource_name());
@@ -27,11 +45,7 @@ Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono:
     if (auto held = live->find(name); held != live->end()) {
       missing_since_.erase(name);
       if (same(a.spec().labels(), held->second)) continue;
-      api::AllocationLabels l;
-      l.set_namespace_(held->second.ns);
-      l.set_pod(held->second.pod);
-      l.set_container(held->second.container);
-      if (auto r = vgpud_.set_labels(name, l); !r) return Error{r.error()};
+      if (auto r = vgpud_.set_labels(name, labels_of(held->second)); !r) return Error{r.error()};
       round.labeled.push_back(name);
       continue;
     }

@@ -8,7 +8,8 @@
 //    records the devices, so a fresh allocation must not be taken for garbage).
 // Only allocations of the plugin (names "k8s-...") are touched. When
 // PodResources or vgpud cannot be asked, nothing happens that round.
-// Not thread-safe: one thread calls reconcile().
+// Not thread-safe: one thread calls reconcile(); label() may run on any
+// thread at the same time (it touches no state of the reconciler).
 #pragma once
 
 #include <chrono>
@@ -33,6 +34,9 @@ class AllocationReconciler {
   };
   // One round at `now`; what it changed, or why it did nothing.
   Result<Round> reconcile(std::chrono::steady_clock::time_point now);
+  // Labels the allocation of `device_ids` now, before its container starts
+  // (PreStartContainer); an error if PodResources does not list it.
+  Result<bool> label(const std::vector<std::string>& device_ids);
 
  private:
   PluginOptions opts_;

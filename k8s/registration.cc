@@ -26,7 +26,7 @@ Result<bool> Registrar::register_once() {
   req.set_version("v1beta1");
   req.set_endpoint(opts_.endpoint());
   req.set_resource_name(opts_.resource_name());
-  *req.mutable_options() = plugin_options();
+  *req.mutable_options() = plugin_options(opts_);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1beta1::Empty out;

@@ -136,16 +136,35 @@ class K8sPlugin : public ::testing::Test {
     kubelet_server.reset();
   }
 
-  void start_plugin() {
+  void start_plugin(const std::vector<std::string>& extra = {}) {
     size_t before = kubelet.count();
-    plugin = std::make_unique<Child>(
-        std::vector<std::string>{vgpu::test::bin_dir() + "/vgpu-device-plugin", "--kubelet-root", root,
-                                 "--admin-socket", vgpud.admin_socket(), "--cdi-dir", cdi, "--host-dir", host,
-                                 "--memory-unit", "512Mi", "--health-interval", "100ms", "--gc-interval",
-                                 "100ms", "--gc-grace", "300ms"},
-        std::map<std::string, std::string>{});
+    std::vector<std::string> argv{vgpu::test::bin_dir() + "/vgpu-device-plugin", "--kubelet-root", root,
+                                  "--admin-socket", vgpud.admin_socket(), "--cdi-dir", cdi, "--host-dir", host,
+                                  "--memory-unit", "512Mi", "--health-interval", "100ms", "--gc-interval",
+                                  "100ms", "--gc-grace", "300ms"};
+    argv.insert(argv.end(), extra.begin(), extra.end());  // later flags win
+    plugin = std::make_unique<Child>(argv, std::map<std::string, std::string>{});
     ASSERT_TRUE(wait_until([&] { return kubelet.count() > before || !plugin->running(); }, 20s)) << plugin->errors();
     ASSERT_TRUE(plugin->running()) << plugin->errors();
+  }
+
+  // Serves `pods` as the kubelet's PodResources API.
+  std::unique_ptr<grpc::Server> serve_pod_resources(FakePodResources& pods) {
+    mkdir((root + "/pod-resources").c_str(), 0755);
+    grpc::ServerBuilder sb;
+    sb.AddListeningPort("unix://" + root + "/pod-resources/kubelet.sock", grpc::InsecureServerCredentials());
+    sb.RegisterService(&pods);
+    return sb.BuildAndStart();
+  }
+
+  api::AllocationLabels labels_of(const std::string& alloc) {
+    api::ListAllocationsResponse all;
+    grpc::ClientContext c;
+    EXPECT_TRUE(admin->ListAllocations(&c, {}, &all).ok());
+    for (auto& a : all.allocations())
+      if (a.spec().name() == alloc) return a.spec().labels();
+    ADD_FAILURE() << "no allocation " << alloc;
+    return {};
   }
 
   std::unique_ptr<dp::DevicePlugin::Stub> client() {
@@ -191,6 +210,7 @@ TEST_F(K8sPlugin, RegistersAndAdvertisesOneDevicePerMemoryUnit) {
   EXPECT_EQ(r.version(), "v1beta1");
   EXPECT_EQ(r.resource_name(), "vgpu.io/gpu-memory");
   EXPECT_TRUE(r.options().get_preferred_allocation_available());
+  EXPECT_TRUE(r.options().pre_start_required());
   EXPECT_EQ(r.endpoint().find('/'), std::string::npos);
   EXPECT_EQ(access((root + "/device-plugins/" + r.endpoint()).c_str(), F_OK), 0);
 
@@ -369,11 +389,7 @@ TEST_F(K8sPlugin, PodResourcesLabelsHeldAllocationsAndCollectsTheOthersAfterTheG
 
   FakePodResources pods;
   pods.set({held});
-  mkdir((root + "/pod-resources").c_str(), 0755);
-  grpc::ServerBuilder sb;
-  sb.AddListeningPort("unix://" + root + "/pod-resources/kubelet.sock", grpc::InsecureServerCredentials());
-  sb.RegisterService(&pods);
-  auto server = sb.BuildAndStart();
+  auto server = serve_pod_resources(pods);
   ASSERT_TRUE(server);
   ASSERT_TRUE(wait_until([&] { return allocations_in_vgpud() == 1u; }, 10s)) << "the unheld allocation stayed";
   EXPECT_FALSE(spec_exists(cdi, b));
@@ -385,15 +401,9 @@ TEST_F(K8sPlugin, PodResourcesLabelsHeldAllocationsAndCollectsTheOthersAfterTheG
   grpc::ClientContext ctx;
   EXPECT_TRUE(admin->GetTenant(&ctx, g, &t).ok()) << "the held allocation was collected";
   // ... and it carries the names of the container that holds it.
-  EXPECT_TRUE(wait_until(
-      [&] {
-        api::ListAllocationsResponse all;
-        grpc::ClientContext c;
-        if (!admin->ListAllocations(&c, {}, &all).ok() || all.allocations_size() != 1) return false;
-        const auto& l = all.allocations(0).spec().labels();
-        return l.namespace_() == "team-a" && l.pod() == "trainer-0" && l.container() == "c0";
-      },
-      10s));
+  EXPECT_TRUE(wait_until([&] { return labels_of(a).pod() == "trainer-0"; }, 10s));
+  EXPECT_EQ(labels_of(a).namespace_(), "team-a");
+  EXPECT_EQ(labels_of(a).container(), "c0");
 
   // The pod goes: its allocation follows.
   pods.set({});
@@ -435,6 +445,41 @@ TEST(K8sPluginFlags, BadFlagsExit2NamingTheFlag) {
   Child help({vgpu::test::bin_dir() + "/vgpu-device-plugin", "--help"}, {});
   EXPECT_EQ(help.wait(10s), 0);
   EXPECT_NE(help.output().find("--kubelet-root"), std::string::npos) << help.output();
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(K8sPlugin, PreStartContainerLabelsTheAllocationBeforeTheContainerStarts) {
+  plugin.reset();
+  start_plugin({"--gc-interval", "0"});  // no reconciliation rounds: only PreStartContainer labels
+  FakePodResources pods;
+  auto devs = ids(1, {0, 1});
+  pods.set({devs});
+  auto server = serve_pod_resources(pods);
+  ASSERT_TRUE(server);
+  dp::AllocateResponse resp;
+  ASSERT_TRUE(allocate({devs}, &resp).ok());
+  std::string alloc = vgpu::k8s::allocation_id(devs);
+  EXPECT_EQ(labels_of(alloc).pod(), "");
+
+  dp::PreStartContainerRequest req;
+  for (auto& id : devs) req.add_devices_ids(id);
+  dp::PreStartContainerResponse out;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(client()->PreStartContainer(&ctx, req, &out).ok());
+  auto l = labels_of(alloc);
+  EXPECT_EQ(l.namespace_(), "team-a");
+  EXPECT_EQ(l.pod(), "trainer-0");
+  EXPECT_EQ(l.container(), "c0");
+
+  // A container PodResources does not list still starts.
+  dp::PreStartContainerRequest unknown;
+  unknown.add_devices_ids(ids(0, {7})[0]);
+  grpc::ClientContext ctx2;
+  EXPECT_TRUE(client()->PreStartContainer(&ctx2, unknown, &out).ok());
+  server->Shutdown(std::chrono::system_clock::now() + 1s);
 }
 
 }  // namespace
