@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "sha256.h"
 #include "state_store.h"
 
@@ -141,6 +144,20 @@ TEST(AllocationState, BadAllocationFieldsNameTheKey) {
     ASSERT_FALSE(r) << c.alloc;
     EXPECT_NE(r.error().find(c.expect), std::string::npos) << r.error();
   }
+}
+
+// The fuzzer's seed of an allocation state file stays a valid file.
+TEST(AllocationState, FuzzSeedIsValid) {
+  std::ifstream in(std::string(VGPU_TEST_SOURCE_DIR) + "/fuzz/corpus/fuzz_state/format3_allocation.yaml");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto r = parse_state(text.str(), "seed");
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_EQ(r->size(), 2u);
+  ASSERT_TRUE((*r)[1].allocation.has_value());
+  EXPECT_EQ((*r)[1].allocation->pod, "trainer-0");
+  EXPECT_EQ((*r)[1].tenant.device_memory.size(), 2u);
+  EXPECT_TRUE(validate_allocation_quotas((*r)[1].tenant));
 }
 
 }  // namespace
