@@ -6,8 +6,12 @@
 // socket and its directory; bad requests create nothing.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include <string>
 
@@ -240,6 +244,59 @@ TEST_F(VgpudAllocation, SurvivesRestartAndDeleteRemovesTheSocket) {
   // A plain tenant cannot be deleted as an allocation.
   del.set_name("other");
   EXPECT_EQ(admin->call(&api::Admin::Stub::DeleteAllocation, del, &none).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A connection (no Hello) to `path`; -1 if connect failed.
+int raw_connect(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True if vgpud closed `fd` within 300 ms (well inside the Hello timeout).
+bool closed_soon(int fd) {
+  timeval tv{0, 300'000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char b[64];
+  return recv(fd, b, sizeof b, 0) == 0;
+}
+
+// The node's socket and the allocations' sockets share one Admission: a uid
+// at its connection cap on one is refused on the other.
+TEST(VgpudAllocationLimits, OwnSocketsShareTheConnectionCaps) {
+  VgpudFixture f(kTenants, {}, "limits: {max_connections_per_uid: 2, hello_timeout: 5s}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  Admin admin(f.admin_socket());
+  api::Allocation a;
+  auto uuids = admin.gpu_uuids();
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::CreateAllocation, request("k8s-c1", {{uuids[0], kMi}}, f.dir() + "/s"), &a).ok());
+  int first = raw_connect(f.socket());
+  ASSERT_GE(first, 0);
+  int own = raw_connect(a.socket_path());
+  ASSERT_GE(own, 0);
+  EXPECT_FALSE(closed_soon(own)) << "within the cap, the connection must stay";
+  int over = raw_connect(a.socket_path());  // the third of this uid
+  ASSERT_GE(over, 0);
+  EXPECT_TRUE(closed_soon(over)) << "over the per-uid cap on the allocation's socket";
+  close(own);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        int again = raw_connect(a.socket_path());
+        bool kept = again >= 0 && !closed_soon(again);
+        if (again >= 0) close(again);
+        return kept;
+      },
+      5s))
+      << "a slot freed on one socket counts for the other";
+  close(first);
+  close(over);
 }
 
 }  // namespace
