@@ -45,7 +45,10 @@ struct Metrics::Families {
                             "Actions of the enforcement backstop by reason, action (killed, reported, kill_failed) "
                             "and tenant (empty: an unregistered process)")),
         unmanaged(gauge(r, "vgpu_unmanaged_processes",
-                        "Unregistered processes using a managed GPU at the backstop's last poll")) {}
+                        "Unregistered processes using a managed GPU at the backstop's last poll")),
+        info(gauge(r, "vgpu_tenant_info",
+                   "1 for each allocation tenant, with the Kubernetes namespace, pod and container it serves "
+                   "(join on tenant)")) {}
 
   static Family<Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -75,7 +78,22 @@ struct Metrics::Families {
   Family<Gauge>& gpu_busy;
   Family<Counter>& enforcement;
   Family<Gauge>& unmanaged;
+  Family<Gauge>& info;
   std::set<std::string> tenants;  // names with metrics, to drop deleted ones
+  std::map<std::string, Labels> info_labels;  // tenant -> labels of its info series
+
+  // The info series of `tenant` has `l` (none if `l` is empty).
+  void set_info(const std::string& tenant, const Labels& l) {
+    auto it = info_labels.find(tenant);
+    if (it != info_labels.end() && it->second == l) return;
+    if (it != info_labels.end()) {
+      if (info.Has(it->second)) info.Remove(&info.Add(it->second));
+      info_labels.erase(it);
+    }
+    if (l.empty()) return;
+    info.Add(l).Set(1);
+    info_labels[tenant] = l;
+  }
 };
 
 namespace {
@@ -167,6 +185,8 @@ void Metrics::update() {
     uint32_t procs = 0;
     for (auto& [fd, c] : d_.hooks().clients()) procs += c->tenant == t->id;
     f.processes.Add({{"tenant", name}}).Set(procs);
+    if (const AllocationRecord* a = d_.allocation(name))
+      f.set_info(name, {{"tenant", name}, {"namespace", a->ns}, {"pod", a->pod}, {"container", a->container}});
     for (size_t i = 0; i < gpus.size(); ++i) {
       if (!t->allowed[i]) continue;
       Labels l{{"tenant", name}, {"gpu_uuid", gpus[i].uuid}};
@@ -196,6 +216,7 @@ void Metrics::update() {
       }
       Labels lt{{"tenant", gone}};
       if (f.processes.Has(lt)) f.processes.Remove(&f.processes.Add(lt));
+      f.set_info(gone, {});
     }
   f.tenants = seen;
   for (const Gpu& g : gpus) {

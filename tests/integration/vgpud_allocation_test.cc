@@ -246,6 +246,47 @@ TEST_F(VgpudAllocation, SurvivesRestartAndDeleteRemovesTheSocket) {
   EXPECT_EQ(admin->call(&api::Admin::Stub::DeleteAllocation, del, &none).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// Metrics name the Kubernetes container of an allocation tenant (an info
+// series to join on `tenant`), follow label changes and go with the tenant.
+TEST(VgpudAllocationMetrics, InfoSeriesCarriesTheKubernetesNames) {
+  int port = vgpu::test::free_port();
+  VgpudFixture f(kTenants, {}, "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  Admin admin(f.admin_socket());
+  auto uuids = admin.gpu_uuids();
+  api::Allocation a;
+  auto req = request("k8s-m1", {{uuids[0], kMi}}, f.dir() + "/s");
+  req.mutable_spec()->mutable_labels()->set_namespace_("team-a");
+  req.mutable_spec()->mutable_labels()->set_pod("trainer-0");
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::CreateAllocation, req, &a).ok());
+  auto has = [&](const std::string& part) {
+    std::string m = vgpu::test::scrape_metrics(port);
+    for (size_t at = m.find("\nvgpu_tenant_info{"); at != std::string::npos; at = m.find("\nvgpu_tenant_info{", at + 1)) {
+      std::string line = m.substr(at + 1, m.find('\n', at + 1) - at - 1);
+      if (line.find(part) != std::string::npos) return true;
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_until([&] { return has("pod=\"trainer-0\""); }, 10s));
+  EXPECT_TRUE(has("namespace=\"team-a\""));
+  EXPECT_FALSE(has("tenant=\"other\"")) << "a plain tenant has no info series";
+
+  api::SetAllocationLabelsRequest lr;
+  lr.set_name("k8s-m1");
+  lr.mutable_labels()->set_namespace_("team-a");
+  lr.mutable_labels()->set_pod("trainer-1");
+  lr.mutable_labels()->set_container("main");
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::SetAllocationLabels, lr, &a).ok());
+  EXPECT_TRUE(wait_until([&] { return has("pod=\"trainer-1\"") && !has("pod=\"trainer-0\""); }, 10s));
+
+  api::DeleteAllocationRequest del;
+  del.set_name("k8s-m1");
+  api::DeleteAllocationResponse none;
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::DeleteAllocation, del, &none).ok());
+  EXPECT_TRUE(wait_until([&] { return !has("tenant=\"k8s-m1\""); }, 10s));
+}
+
 // A connection (no Hello) to `path`; -1 if connect failed.
 int raw_connect(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
