@@ -45,16 +45,21 @@ Json tenant_json(const api::Tenant& t) {
   const auto& s = t.spec();
   Json gpus = Json::array();
   for (const auto& g : t.gpus()) gpus.push_back(tenant_gpu_json(g));
-  return Json{{"name", s.name()},
-              {"priority", s.priority()},
-              {"memory_bytes", s.memory_bytes()},
-              {"compute_request", s.compute_request()},
-              {"compute_limit", s.compute_limit()},
-              {"devices", strings(s.devices())},
-              {"source", t.source()},
-              {"processes", t.processes()},
-              {"gpus", std::move(gpus)},
-              {"enforcement", s.enforcement()}};
+  Json out{{"name", s.name()},
+           {"priority", s.priority()},
+           {"memory_bytes", s.memory_bytes()},
+           {"compute_request", s.compute_request()},
+           {"compute_limit", s.compute_limit()},
+           {"devices", strings(s.devices())},
+           {"source", t.source()},
+           {"processes", t.processes()},
+           {"gpus", std::move(gpus)},
+           {"enforcement", s.enforcement()}};
+  if (t.has_kubernetes())
+    out["kubernetes"] = Json{{"namespace", t.kubernetes().namespace_()},
+                             {"pod", t.kubernetes().pod()},
+                             {"container", t.kubernetes().container()}};
+  return out;
 }
 
 Json tenant_with_token_json(const api::TenantWithToken& t) {

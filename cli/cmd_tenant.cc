@@ -40,6 +40,12 @@ std::string tenant_detail(const Json& t) {
              {"Enforcement:", enforcement_text(t.value("enforcement", std::string()))},
              {"Source:", t["source"].get<std::string>()},
              {"Processes:", t["processes"].dump()}};
+  if (t.contains("kubernetes")) {
+    const Json& k = t["kubernetes"];
+    std::string who = k["namespace"].get<std::string>() + "/" + k["pod"].get<std::string>() + "/" +
+                      k["container"].get<std::string>();
+    kv.rows.push_back({"Kubernetes:", who == "//" ? "(not known yet)" : who});
+  }
   return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}));
 }
 

@@ -41,7 +41,13 @@ Result<std::optional<EnforcePolicy>> policy_from(const std::string& s) {
 // Everything about one tenant; loop thread.
 void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
   fill_spec(t->config, out->mutable_spec());
-  out->set_source(d.from_api(t->config.name) ? "api" : "config");
+  const AllocationRecord* a = d.allocation(t->config.name);
+  out->set_source(a ? "allocation" : d.from_api(t->config.name) ? "api" : "config");
+  if (a) {
+    out->mutable_kubernetes()->set_namespace_(a->ns);
+    out->mutable_kubernetes()->set_pod(a->pod);
+    out->mutable_kubernetes()->set_container(a->container);
+  }
   uint32_t procs = 0;
   for (auto& [fd, c] : d.hooks().clients()) procs += c->tenant == t->id;
   out->set_processes(procs);

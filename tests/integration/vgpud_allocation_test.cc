@@ -213,6 +213,8 @@ TEST_F(VgpudAllocation, SurvivesRestartAndDeleteRemovesTheSocket) {
   ASSERT_EQ(got.spec().quotas_size(), 1);
   EXPECT_EQ(got.spec().quotas(0).memory_bytes(), 300 * kMi);
   EXPECT_EQ(got.tenant().gpus(0).memory_limit_bytes(), 300 * kMi);
+  EXPECT_EQ(got.tenant().source(), "allocation");
+  EXPECT_EQ(got.tenant().kubernetes().pod(), "trainer-0");
   EXPECT_EQ(got.tenant().gpus(1).memory_limit_bytes(), 0u);
   EXPECT_EQ(access(a.socket_path().c_str(), F_OK), 0) << "socket not re-created";
   // The re-created socket is that tenant.
