@@ -258,7 +258,7 @@ grpc::Status AdminService::ListAllocations(Ctx*, const pb::ListAllocationsReques
 
 grpc::Status AdminService::DeleteAllocation(Ctx*, const pb::DeleteAllocationRequest* in, pb::DeleteAllocationResponse*) {
   return on_loop([&] {
-    if (!d_.allocation(in->name()))
+    if (!d_.allocation(in->name()) && !d_.dormant(in->name()))
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no allocation named '" + in->name() + "'");
     auto r = d_.delete_tenant(in->name());
     return r ? grpc::Status::OK : from_error(r.error());

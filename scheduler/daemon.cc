@@ -80,6 +80,15 @@ Result<bool> Daemon::load_tenants(const Config& cfg) {
         return make_error(state + ": tenant '" + name + "': allocation: " + ok.error());
       if (auto ok = validate_allocation_quotas(s.tenant); !ok)
         return make_error(state + ": tenant '" + name + "': allocation: " + ok.error());
+      // A GPU gone (failed, removed) must not keep vgpud, and with it every
+      // other pod's GPU sharing, from starting: the allocation is kept in the
+      // state file, not enforced, until the GPU is back or it is deleted.
+      if (auto gone = missing_gpu(s.tenant, gpus)) {
+        log_error("%s: allocation '%s' is kept but not served: its GPU %s is not on this node", state.c_str(),
+                  name.c_str(), gone->c_str());
+        dormant_.push_back(s);
+        continue;
+      }
     }
     if (auto r = tenants_->add(s.tenant); !r) return make_error(state + ": " + r.error());
     api_tenants_.push_back(name);
@@ -162,6 +171,18 @@ Result<Tenant*> Daemon::update_tenant(const TenantConfig& t) {
 }
 
 Result<bool> Daemon::delete_tenant(const std::string& name) {
+  auto dormant = std::find_if(dormant_.begin(), dormant_.end(), [&](auto& s) { return s.tenant.name == name; });
+  if (dormant != dormant_.end()) {
+    StoredTenant keep = *dormant;
+    dormant_.erase(dormant);
+    if (auto r = persist(); !r) {
+      dormant_.push_back(keep);
+      return r;
+    }
+    if (keep.allocation) remove_socket_dir(*keep.allocation, name);
+    log_info("allocation '%s' (not served: its GPU is missing) deleted", name.c_str());
+    return true;
+  }
   Tenant* t = tenants_->by_name(name);
   if (!t) return make_error("no tenant named '" + name + "'");
   hooks_->tenant_removing(t);
@@ -194,6 +215,7 @@ Result<bool> Daemon::persist() {
     if (auto a = allocations_.find(t->config.name); a != allocations_.end()) s.allocation = a->second;
     out.push_back(std::move(s));
   }
+  out.insert(out.end(), dormant_.begin(), dormant_.end());
   for (const std::string& name : deleted_) {
     TenantConfig tomb;
     tomb.name = name;
@@ -245,8 +267,19 @@ void Daemon::open_allocation_sockets() {
   }
 }
 
+std::optional<std::string> missing_gpu(const TenantConfig& t, const std::vector<Gpu>& gpus) {
+  for (const auto& [uuid, bytes] : t.device_memory)
+    if (std::none_of(gpus.begin(), gpus.end(), [&](const Gpu& g) { return g.uuid == uuid; })) return uuid;
+  return std::nullopt;
+}
+
+bool Daemon::dormant(const std::string& name) const {
+  return std::any_of(dormant_.begin(), dormant_.end(), [&](auto& s) { return s.tenant.name == name; });
+}
+
 Result<Tenant*> Daemon::create_allocation(TenantConfig t, AllocationRecord r, bool* existed) {
   *existed = false;
+  if (dormant(t.name)) return make_error("tenant '" + t.name + "' already exists (not served: its GPU is missing)");
   if (r.socket_root.empty()) r.socket_root = default_socket_root();
   if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
   if (auto ok = validate_allocation(r, t.name); !ok) return Error{ok.error()};

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "allocation_record.h"
@@ -18,6 +19,9 @@
 #include "tenant_registry.h"
 
 namespace vgpu::sched {
+
+// The first GPU UUID of t.device_memory that is not among `gpus`.
+std::optional<std::string> missing_gpu(const TenantConfig& t, const std::vector<Gpu>& gpus);
 
 class Daemon {
  public:
@@ -56,6 +60,9 @@ class Daemon {
   // persisted, undone if it cannot be persisted.
   Result<bool> set_allocation_record(const std::string& name, const AllocationRecord& r);
   const std::map<std::string, AllocationRecord>& allocations() const { return allocations_; }
+  // An allocation of the state file whose GPU is not on this node: kept in the
+  // state, not served, deleted only through delete_tenant.
+  bool dormant(const std::string& name) const;
   // <directory of the hook socket>/tenants: where sockets go when the caller names no root.
   std::string default_socket_root() const;
   const Config& config() const { return cfg_; }
@@ -80,6 +87,7 @@ class Daemon {
   std::vector<std::string> api_tenants_;  // names created or changed at run time
   std::vector<std::string> deleted_;      // file tenants deleted at run time
   std::map<std::string, AllocationRecord> allocations_;  // tenant name -> record
+  std::vector<StoredTenant> dormant_;    // allocations whose GPU is missing (dormant())
   uint64_t started_ns_ = 0;
   Result<bool> check_requests(const TenantConfig& changed, bool removing);
 };

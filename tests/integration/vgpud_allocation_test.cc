@@ -16,6 +16,7 @@
 #include <string>
 
 #include "admin.grpc.pb.h"
+#include "state_store.h"
 #include "vgpud_fixture.h"
 
 namespace {
@@ -287,6 +288,42 @@ TEST(VgpudAllocationMetrics, InfoSeriesCarriesTheKubernetesNames) {
   api::DeleteAllocationResponse none;
   ASSERT_TRUE(admin.call(&api::Admin::Stub::DeleteAllocation, del, &none).ok());
   EXPECT_TRUE(wait_until([&] { return !has("tenant=\"k8s-m1\""); }, 10s));
+}
+
+// An allocation whose GPU is gone does not keep vgpud from starting: it is
+// kept in the state file, not served, and can be deleted.
+TEST(VgpudAllocationState, MissingGpuLeavesTheAllocationDormantNotVgpudDown) {
+  VgpudFixture f(kTenants);
+  std::string state = f.dir() + "/state";
+  ASSERT_EQ(mkdir(state.c_str(), 0700), 0);
+  vgpu::sched::StoredTenant gone;
+  gone.tenant.name = "k8s-gone";
+  gone.tenant.token = "0123456789abcdef0123456789abcdef";
+  const std::string missing = "GPU-00000000-0000-0000-0000-000000000000";
+  gone.tenant.device_memory = {{missing, kMi}};
+  gone.tenant.devices = {missing};
+  gone.tenant.memory = kMi;
+  gone.source = vgpu::sched::Source::kApi;
+  gone.allocation = vgpu::sched::AllocationRecord{f.dir() + "/s", "team-a", "p", "c"};
+  ASSERT_TRUE(vgpu::sched::write_file_atomically(state + "/tenants.yaml", vgpu::sched::format_state({gone}), 0600));
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  EXPECT_NE(f.daemon_log().find("allocation 'k8s-gone' is kept but not served"), std::string::npos) << f.daemon_log();
+  Admin admin(f.admin_socket());
+  api::ListAllocationsResponse all;
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::ListAllocations, api::ListAllocationsRequest(), &all).ok());
+  EXPECT_EQ(all.allocations_size(), 0);
+  EXPECT_NE(vgpu::test::read_file(state + "/tenants.yaml").find("k8s-gone"), std::string::npos) << "dropped";
+  api::Allocation a;
+  auto uuids = admin.gpu_uuids();
+  EXPECT_EQ(admin.call(&api::Admin::Stub::CreateAllocation, request("k8s-gone", {{uuids[0], kMi}}, f.dir() + "/s"), &a)
+                .error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  api::DeleteAllocationRequest del;
+  del.set_name("k8s-gone");
+  api::DeleteAllocationResponse none;
+  ASSERT_TRUE(admin.call(&api::Admin::Stub::DeleteAllocation, del, &none).ok());
+  EXPECT_EQ(vgpu::test::read_file(state + "/tenants.yaml").find("k8s-gone"), std::string::npos);
 }
 
 // A connection (no Hello) to `path`; -1 if connect failed.
