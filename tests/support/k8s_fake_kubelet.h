@@ -27,7 +27,6 @@
 
 namespace vgpu::test::k8s {
 
-
 using namespace std::chrono_literals;
 using vgpu::test::Child;
 using vgpu::test::program;
