@@ -84,6 +84,12 @@ std::string tenant_detail(const Json& t, const TableStyle& style, const Json& pr
              {"Enforcement:", enforcement_text(t.value("enforcement", std::string()))},
              {"Source:", t["source"].get<std::string>()},
              {"Processes:", t["processes"].dump()}};
+  if (t.contains("kubernetes")) {
+    const Json& k = t["kubernetes"];
+    std::string who = k.value("namespace", std::string()) + "/" + k.value("pod", std::string()) + "/" +
+                      k.value("container", std::string());
+    kv.rows.push_back({"Kubernetes:", who == "//" ? "(not known yet)" : who});
+  }
   return render_table(kv) + "\n" + tenant_gpus_table(Json::array({t}), style, processes);
 }
 

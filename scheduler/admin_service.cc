@@ -1,5 +1,6 @@
 #include "admin_service.h"
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -40,7 +41,13 @@ Result<std::optional<EnforcePolicy>> policy_from(const std::string& s) {
 // Everything about one tenant; loop thread.
 void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
   fill_spec(t->config, out->mutable_spec());
-  out->set_source(d.from_api(t->config.name) ? "api" : "config");
+  const AllocationRecord* a = d.allocation(t->config.name);
+  out->set_source(a ? "allocation" : d.from_api(t->config.name) ? "api" : "config");
+  if (a) {
+    out->mutable_kubernetes()->set_namespace_(a->ns);
+    out->mutable_kubernetes()->set_pod(a->pod);
+    out->mutable_kubernetes()->set_container(a->container);
+  }
   uint32_t procs = 0;
   for (auto& [fd, c] : d.hooks().clients()) procs += c->tenant == t->id;
   out->set_processes(procs);
@@ -81,11 +88,13 @@ void fill_status(Daemon& d, pb::NodeStatus* out) {
     g->set_memory_total_bytes(gpus[i].memory);
     GpuReading r = read_gpu(gpus[i].index);
     g->set_memory_used_bytes(r.memory_used);
+    g->set_healthy(r.ok);
+    if (!r.ok) g->set_health_detail("NVML cannot read this GPU");
     g->set_busy_fraction(r.busy_fraction);
     uint64_t allocated = 0, quota = 0;
     for (Tenant* t : tenants) {
       allocated += t->reported_used(static_cast<int>(i));
-      if (t->allowed[i]) quota += t->config.memory;
+      quota += t->limit(static_cast<int>(i));  // 0 where not allowed; per-GPU quotas of allocations
       if (d.hooks().gpu(static_cast<int>(i)).arbiter->waiting(t->id)) g->add_waiting(t->config.name);
     }
     g->set_memory_allocated_bytes(allocated);
@@ -172,7 +181,105 @@ Result<TenantConfig> spec_to_config(const pb::TenantSpec& s) {
   return c;
 }
 
+Result<std::pair<TenantConfig, AllocationRecord>> allocation_from(const pb::AllocationSpec& s) {
+  pb::TenantSpec ts;
+  ts.set_name(s.name());
+  ts.set_priority(s.priority());
+  ts.set_compute_request(s.compute_request());
+  ts.set_compute_limit(s.compute_limit());
+  auto parsed = spec_to_config(ts);
+  if (!parsed) return Error{parsed.error()};
+  TenantConfig c = *parsed;
+  for (const pb::GpuQuota& q : s.quotas()) {
+    if (q.memory_bytes() == 0) return make_error("the memory quota on '" + q.gpu_uuid() + "' is 0");
+    if (!c.device_memory.emplace(q.gpu_uuid(), q.memory_bytes()).second)
+      return make_error("GPU '" + q.gpu_uuid() + "' has two quotas");
+    c.devices.push_back(q.gpu_uuid());
+    c.memory = std::max(c.memory, q.memory_bytes());
+  }
+  AllocationRecord r{s.socket_root(), s.labels().namespace_(), s.labels().pod(), s.labels().container()};
+  return std::make_pair(c, r);
+}
+
+// Only UUIDs of this node's GPUs (an index or a prefix would resolve, but a
+// quota must name the GPU unambiguously across restarts).
+Result<bool> check_uuids(const TenantConfig& c, const std::vector<Gpu>& gpus) {
+  for (const auto& [uuid, bytes] : c.device_memory)
+    if (std::none_of(gpus.begin(), gpus.end(), [&](const Gpu& g) { return g.uuid == uuid; }))
+      return make_error("no GPU with UUID '" + uuid + "' on this node");
+  return true;
+}
+
+void fill_allocation(Daemon& d, Tenant* t, const AllocationRecord& r, pb::Allocation* out) {
+  pb::AllocationSpec* s = out->mutable_spec();
+  s->set_name(t->config.name);
+  for (const auto& [uuid, bytes] : t->config.device_memory) {
+    auto* q = s->add_quotas();
+    q->set_gpu_uuid(uuid);
+    q->set_memory_bytes(bytes);
+  }
+  s->set_priority(priority_name(t->config.priority));
+  s->set_compute_request(t->config.request);
+  s->set_compute_limit(t->config.limit);
+  s->mutable_labels()->set_namespace_(r.ns);
+  s->mutable_labels()->set_pod(r.pod);
+  s->mutable_labels()->set_container(r.container);
+  s->set_socket_root(r.socket_root);
+  out->set_socket_dir(socket_dir(r, t->config.name));
+  out->set_socket_path(socket_path(r, t->config.name));
+  out->set_listening(d.hooks().tenant_listening(t->id));
+  fill_tenant(d, t, out->mutable_tenant());
+}
+
 }  // namespace
+
+grpc::Status AdminService::CreateAllocation(Ctx*, const pb::CreateAllocationRequest* in, pb::Allocation* out) {
+  auto spec = allocation_from(in->spec());
+  if (!spec) return invalid(spec.error());
+  return on_loop([&] {
+    auto& [c, r] = *spec;
+    if (auto ok = check_uuids(c, d_.tenants().gpus()); !ok) return invalid(ok.error());
+    bool existed = false;
+    auto t = d_.create_allocation(c, r, &existed);
+    if (!t) return from_error(t.error());
+    fill_allocation(d_, *t, *d_.allocation(c.name), out);
+    out->set_existed(existed);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::ListAllocations(Ctx*, const pb::ListAllocationsRequest*, pb::ListAllocationsResponse* out) {
+  return on_loop([&] {
+    for (const auto& [name, r] : d_.allocations())
+      if (Tenant* t = d_.tenants().by_name(name)) fill_allocation(d_, t, r, out->add_allocations());
+    return grpc::Status::OK;
+  });
+}
+
+grpc::Status AdminService::DeleteAllocation(Ctx*, const pb::DeleteAllocationRequest* in, pb::DeleteAllocationResponse*) {
+  return on_loop([&] {
+    if (!d_.allocation(in->name()) && !d_.dormant(in->name()))
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no allocation named '" + in->name() + "'");
+    auto r = d_.delete_tenant(in->name());
+    return r ? grpc::Status::OK : from_error(r.error());
+  });
+}
+
+grpc::Status AdminService::SetAllocationLabels(Ctx*, const pb::SetAllocationLabelsRequest* in, pb::Allocation* out) {
+  return on_loop([&] {
+    const AllocationRecord* have = d_.allocation(in->name());
+    Tenant* t = d_.tenants().by_name(in->name());
+    if (!have || !t) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no allocation named '" + in->name() + "'");
+    AllocationRecord r = *have;
+    r.ns = in->labels().namespace_();
+    r.pod = in->labels().pod();
+    r.container = in->labels().container();
+    auto ok = d_.set_allocation_record(in->name(), r);
+    if (!ok) return invalid(ok.error());
+    fill_allocation(d_, t, *d_.allocation(in->name()), out);
+    return grpc::Status::OK;
+  });
+}
 
 grpc::Status AdminService::on_loop(const std::function<grpc::Status()>& fn) {
   grpc::Status result;

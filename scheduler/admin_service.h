@@ -27,6 +27,12 @@ class AdminService final : public vgpu::admin::v1::Admin::Service {
   grpc::Status ListProcesses(Ctx*, const pb::ListProcessesRequest*, pb::ListProcessesResponse*) override;
   grpc::Status ListEvents(Ctx*, const pb::ListEventsRequest*, pb::ListEventsResponse*) override;
   grpc::Status Watch(Ctx*, const pb::WatchRequest*, grpc::ServerWriter<pb::Snapshot>*) override;
+  // Allocation tenants (allocation_record.h); an allocation of another
+  // tenant's name -> ALREADY_EXISTS, a plain tenant's name in Delete -> NOT_FOUND.
+  grpc::Status CreateAllocation(Ctx*, const pb::CreateAllocationRequest*, pb::Allocation*) override;
+  grpc::Status ListAllocations(Ctx*, const pb::ListAllocationsRequest*, pb::ListAllocationsResponse*) override;
+  grpc::Status DeleteAllocation(Ctx*, const pb::DeleteAllocationRequest*, pb::DeleteAllocationResponse*) override;
+  grpc::Status SetAllocationLabels(Ctx*, const pb::SetAllocationLabelsRequest*, pb::Allocation*) override;
 
  private:
   // Runs `fn` on the loop; UNAVAILABLE if vgpud is stopping.

@@ -410,11 +410,14 @@ Result<bool> validate_quota(const TenantConfig& t, const std::vector<Gpu>& gpus,
     if (auto i = resolve_gpu(gpus, d); i)
       for (const Gpu& g : gpus)
         if (g.index == *i) used.push_back(&g);
-  for (const Gpu* g : used)
-    if (g->memory > 0 && t.memory > g->memory)
-      return make_error("tenant '" + t.name + "': memory " + format_bytes(t.memory) + " is above the memory of GPU " +
+  for (const Gpu* g : used) {
+    auto own = t.device_memory.find(g->uuid);  // an allocation's quota on this GPU
+    uint64_t quota = own == t.device_memory.end() ? t.memory : own->second;
+    if (g->memory > 0 && quota > g->memory)
+      return make_error("tenant '" + t.name + "': memory " + format_bytes(quota) + " is above the memory of GPU " +
                         std::to_string(g->index) + " (" + format_bytes(g->memory) +
                         "); lower it, or set enforcement.overcommit: true to allow quotas above a GPU's memory");
+  }
   return true;
 }
 

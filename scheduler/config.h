@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ struct TenantConfig {
   double limit = 1;               // hard cap on GPU time, 0..1
   std::vector<std::string> devices;  // NVML indexes or UUIDs; empty: all
   std::optional<EnforcePolicy> enforcement;  // unset: the node's enforcement.policy
+  // GPU UUID -> quota there, overriding `memory` on that GPU (allocation
+  // tenants, allocation_record.h; never set from the config file).
+  std::map<std::string, uint64_t> device_memory;
 };
 
 struct SchedulerConfig {

@@ -34,6 +34,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
       std::make_unique<Enforcement>(d->loop_, *d->tenants_, *d->hooks_, cfg.enforcement, make_nvml_reader());
   if (auto r = d->enforcement_->start_probe(find_driver_library()); !r) return Error{r.error()};
   if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
+  d->open_allocation_sockets();
   d->admin_ = std::make_unique<AdminServer>(*d);
   if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};
   if (!cfg.metrics.empty()) {
@@ -74,8 +75,24 @@ Result<bool> Daemon::load_tenants(const Config& cfg) {
     if (auto ok = validate_tenant(s.tenant); !ok) return make_error(state + ": tenant '" + name + "': " + ok.error());
     if (auto ok = validate_quota(s.tenant, gpus, overcommit); !ok)
       return make_error(state + ": " + ok.error() + " (this tenant was created or changed through the admin API)");
+    if (s.allocation) {
+      if (auto ok = validate_allocation(*s.allocation, name); !ok)
+        return make_error(state + ": tenant '" + name + "': allocation: " + ok.error());
+      if (auto ok = validate_allocation_quotas(s.tenant); !ok)
+        return make_error(state + ": tenant '" + name + "': allocation: " + ok.error());
+      // A GPU gone (failed, removed) must not keep vgpud, and with it every
+      // other pod's GPU sharing, from starting: the allocation is kept in the
+      // state file, not enforced, until the GPU is back or it is deleted.
+      if (auto gone = missing_gpu(s.tenant, gpus)) {
+        log_error("%s: allocation '%s' is kept but not served: its GPU %s is not on this node", state.c_str(),
+                  name.c_str(), gone->c_str());
+        dormant_.push_back(s);
+        continue;
+      }
+    }
     if (auto r = tenants_->add(s.tenant); !r) return make_error(state + ": " + r.error());
     api_tenants_.push_back(name);
+    if (s.allocation) allocations_[name] = *s.allocation;
   }
   // The file and the runtime changes together must still keep the guarantees.
   std::vector<TenantConfig> all;
@@ -128,6 +145,10 @@ Result<Tenant*> Daemon::create_tenant(TenantConfig t) {
 Result<Tenant*> Daemon::update_tenant(const TenantConfig& t) {
   Tenant* cur = tenants_->by_name(t.name);
   if (!cur) return make_error("no tenant named '" + t.name + "'");
+  if (allocations_.count(t.name) && (t.memory != cur->config.memory || t.devices != cur->config.devices ||
+                                      t.device_memory != cur->config.device_memory))
+    return make_error("tenant '" + t.name +
+                      "' is an allocation: its GPUs and memory quotas are fixed (its compute settings may change)");
   if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
   if (auto ok = check_requests(t, false); !ok) return Error{ok.error()};
   if (auto ok = validate_quota(t, tenants_->gpus(), cfg_.enforcement.overcommit); !ok) return Error{ok.error()};
@@ -150,10 +171,26 @@ Result<Tenant*> Daemon::update_tenant(const TenantConfig& t) {
 }
 
 Result<bool> Daemon::delete_tenant(const std::string& name) {
+  auto dormant = std::find_if(dormant_.begin(), dormant_.end(), [&](auto& s) { return s.tenant.name == name; });
+  if (dormant != dormant_.end()) {
+    StoredTenant keep = *dormant;
+    dormant_.erase(dormant);
+    if (auto r = persist(); !r) {
+      dormant_.push_back(keep);
+      return r;
+    }
+    if (keep.allocation) remove_socket_dir(*keep.allocation, name);
+    log_info("allocation '%s' (not served: its GPU is missing) deleted", name.c_str());
+    return true;
+  }
   Tenant* t = tenants_->by_name(name);
   if (!t) return make_error("no tenant named '" + name + "'");
   hooks_->tenant_removing(t);
   tenants_->remove(name);
+  if (auto a = allocations_.find(name); a != allocations_.end()) {
+    remove_socket_dir(a->second, name);
+    allocations_.erase(a);
+  }
   api_tenants_.erase(std::remove(api_tenants_.begin(), api_tenants_.end(), name), api_tenants_.end());
   for (const TenantConfig& c : cfg_.tenants)
     if (c.name == name) deleted_.push_back(name);  // keep the file from bringing it back
@@ -173,15 +210,103 @@ Result<Tenant*> Daemon::rotate_token(const std::string& name, const std::string&
 
 Result<bool> Daemon::persist() {
   std::vector<StoredTenant> out;
-  for (Tenant* t : tenants_->all()) out.push_back({t->config, from_api(t->config.name) ? Source::kApi : Source::kConfig});
+  for (Tenant* t : tenants_->all()) {
+    StoredTenant s{t->config, from_api(t->config.name) ? Source::kApi : Source::kConfig, std::nullopt};
+    if (auto a = allocations_.find(t->config.name); a != allocations_.end()) s.allocation = a->second;
+    out.push_back(std::move(s));
+  }
+  out.insert(out.end(), dormant_.begin(), dormant_.end());
   for (const std::string& name : deleted_) {
     TenantConfig tomb;
     tomb.name = name;
     tomb.memory = 0;
     tomb.token = "deleted-tenant-tombstone";  // never registered; a valid token keeps the file uniform
-    out.push_back({tomb, Source::kDeleted});
+    out.push_back({tomb, Source::kDeleted, std::nullopt});
   }
   return store_->save(out);
+}
+
+// --- allocation tenants -------------------------------------------------------
+
+std::string Daemon::default_socket_root() const {
+  size_t slash = cfg_.socket.find_last_of('/');
+  std::string dir = slash == std::string::npos || slash == 0 ? "/run/vgpu" : cfg_.socket.substr(0, slash);
+  return dir + "/tenants";
+}
+
+const AllocationRecord* Daemon::allocation(const std::string& name) const {
+  auto it = allocations_.find(name);
+  return it == allocations_.end() ? nullptr : &it->second;
+}
+
+Result<bool> Daemon::open_allocation_socket(Tenant* t, const AllocationRecord& r) {
+  if (auto ok = prepare_socket_dir(r, t->config.name); !ok) return ok;
+  return hooks_->listen_tenant(t->id, socket_path(r, t->config.name));
+}
+
+Result<bool> Daemon::set_allocation_record(const std::string& name, const AllocationRecord& r) {
+  auto it = allocations_.find(name);
+  if (it == allocations_.end()) return make_error("no allocation named '" + name + "'");
+  if (r.socket_root != it->second.socket_root) return make_error("an allocation's socket directory is fixed");
+  if (auto ok = validate_allocation(r, name); !ok) return ok;
+  AllocationRecord before = it->second;
+  it->second = r;
+  if (auto p = persist(); !p) {
+    it->second = before;
+    return p;
+  }
+  return true;
+}
+
+void Daemon::open_allocation_sockets() {
+  for (const auto& [name, r] : allocations_) {
+    Tenant* t = tenants_->by_name(name);
+    if (!t) continue;
+    if (auto ok = open_allocation_socket(t, r); !ok)
+      log_error("allocation '%s': cannot re-create its socket: %s", name.c_str(), ok.error().c_str());
+  }
+}
+
+std::optional<std::string> missing_gpu(const TenantConfig& t, const std::vector<Gpu>& gpus) {
+  for (const auto& [uuid, bytes] : t.device_memory)
+    if (std::none_of(gpus.begin(), gpus.end(), [&](const Gpu& g) { return g.uuid == uuid; })) return uuid;
+  return std::nullopt;
+}
+
+bool Daemon::dormant(const std::string& name) const {
+  return std::any_of(dormant_.begin(), dormant_.end(), [&](auto& s) { return s.tenant.name == name; });
+}
+
+Result<Tenant*> Daemon::create_allocation(TenantConfig t, AllocationRecord r, bool* existed) {
+  *existed = false;
+  if (dormant(t.name)) return make_error("tenant '" + t.name + "' already exists (not served: its GPU is missing)");
+  if (r.socket_root.empty()) r.socket_root = default_socket_root();
+  if (auto ok = validate_tenant(t); !ok) return Error{ok.error()};
+  if (auto ok = validate_allocation(r, t.name); !ok) return Error{ok.error()};
+  if (auto ok = validate_allocation_quotas(t); !ok) return Error{ok.error()};
+  if (Tenant* cur = tenants_->by_name(t.name)) {
+    const AllocationRecord* have = allocation(t.name);
+    if (!have || cur->config.device_memory != t.device_memory || have->socket_root != r.socket_root)
+      return make_error("tenant '" + t.name + "' already exists with other GPUs, quotas or socket directory");
+    *existed = true;
+    if (!hooks_->tenant_listening(cur->id))
+      if (auto ok = open_allocation_socket(cur, *have); !ok) return Error{ok.error()};
+    return cur;
+  }
+  if (auto ok = prepare_socket_dir(r, t.name); !ok) return Error{ok.error()};
+  allocations_[t.name] = r;  // persisted with the tenant by create_tenant
+  auto created = create_tenant(t);
+  if (!created) {
+    allocations_.erase(t.name);
+    remove_socket_dir(r, t.name);
+    return created;
+  }
+  if (auto ok = hooks_->listen_tenant((*created)->id, socket_path(r, t.name)); !ok) {
+    (void)delete_tenant(t.name);  // removes the record and the directory too
+    return Error{ok.error()};
+  }
+  log_info("allocation '%s': own socket %s", t.name.c_str(), socket_path(r, t.name).c_str());
+  return created;
 }
 
 }  // namespace vgpu::sched

@@ -57,6 +57,10 @@ HookServer::HookServer(EventLoop& loop, TenantRegistry& tenants, const Scheduler
 
 HookServer::~HookServer() {
   for (auto& [fd, c] : clients_) close(fd);
+  for (auto& [id, s] : tenant_sockets_) {
+    close(s.fd);
+    unlink_if_ours(s.path, s.id);
+  }
   if (listen_fd_ >= 0) {
     close(listen_fd_);
     unlink_if_ours(path_, path_id_);
@@ -81,14 +85,36 @@ Result<bool> HookServer::listen(const std::string& path) {
   listen_fd_ = *fd;
   path_ = path;
   path_id_ = socket_identity(path);
-  loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(); });
+  loop_.add(listen_fd_, EPOLLIN, [this](uint32_t) { accept_clients(listen_fd_, -1); });
   return true;
 }
 
-void HookServer::accept_clients() {
-  admission_.accept_all(listen_fd_, now_ns(), [this](int fd, const ucred& cred) {
+Result<bool> HookServer::listen_tenant(int tenant_id, const std::string& path) {
+  close_tenant_socket(tenant_id);
+  // Mode 0666: the container's processes run as any uid; only the
+  // allocation's container mounts the directory the socket is in.
+  auto fd = listen_unix(path, SOCK_SEQPACKET, 0666, 64);
+  if (!fd) return Error{fd.error()};
+  int lfd = *fd;
+  tenant_sockets_[tenant_id] = {lfd, path, socket_identity(path)};
+  loop_.add(lfd, EPOLLIN, [this, lfd, tenant_id](uint32_t) { accept_clients(lfd, tenant_id); });
+  return true;
+}
+
+void HookServer::close_tenant_socket(int tenant_id) {
+  auto it = tenant_sockets_.find(tenant_id);
+  if (it == tenant_sockets_.end()) return;
+  loop_.remove(it->second.fd);
+  close(it->second.fd);
+  unlink_if_ours(it->second.path, it->second.id);
+  tenant_sockets_.erase(it);
+}
+
+void HookServer::accept_clients(int listen_fd, int bound) {
+  admission_.accept_all(listen_fd, now_ns(), [this, bound](int fd, const ucred& cred) {
     auto c = std::make_unique<ClientInfo>();
     c->fd = fd;
+    c->bound_tenant = bound;
     c->peer = {cred.pid, cred.uid, cred.gid};
     clients_[fd] = std::move(c);
     loop_.add(fd, EPOLLIN | EPOLLRDHUP, [this, fd](uint32_t ev) { on_client(fd, ev); });
@@ -140,7 +166,8 @@ void HookServer::dispatch(ClientInfo& c, const char* buf, size_t n) {
 
 void HookServer::on_hello(ClientInfo& c, const proto::Hello& m) {
   if (c.tenant >= 0) return drop(c.fd, "second Hello");
-  auto tenant = identity_->resolve(c.peer, m, tenants_);
+  auto tenant = c.bound_tenant >= 0 ? resolve_bound_socket(m, tenants_.by_id(c.bound_tenant), tenants_)
+                                    : identity_->resolve(c.peer, m, tenants_);
   if (!tenant) {
     // Not logged per attempt: the resolver counts failed tokens and logs them
     // rate-limited (a flood of bad Hellos must not flood the log).
@@ -447,6 +474,7 @@ void HookServer::tenant_removing(Tenant* t) {
   // The lease goes at once (no drain: the tenant is no longer owed anything),
   // then every process is told why before it is disconnected.
   t->deleted = true;
+  close_tenant_socket(t->id);
   t->shm.ctl->status.store(static_cast<uint32_t>(TenantStatus::kDeleted), std::memory_order_release);
   for (size_t g = 0; g < gpus_.size(); ++g) {
     if (gpus_[g].holder == t->id) {

@@ -45,6 +45,7 @@ struct ClientInfo {
   Peer peer;
   int tenant = -1;  // -1 until registered
   int slot = -1;    // ProcRecord in the tenant shm
+  int bound_tenant = -1;  // arrived on this tenant's own socket; -1: the node's socket
   bool waiting[kShmMaxDevices] = {};
 };
 
@@ -71,10 +72,21 @@ class HookServer {
   // Binds and listens on `path` (refuses if another vgpud answers there).
   Result<bool> listen(const std::string& path);
 
+  // A hook socket of tenant `tenant_id` alone, at `path` (mode 0666; its
+  // directory must exist). A connection arriving there IS that tenant: no
+  // token needed, and a Hello carrying another tenant's token is refused.
+  // Connections are bounded by the same Admission as the node's socket.
+  // Replaces a socket the tenant had. Fails if the path cannot be bound.
+  Result<bool> listen_tenant(int tenant_id, const std::string& path);
+  // Closes and unlinks the tenant's own socket (if any); its registered
+  // processes stay registered.
+  void close_tenant_socket(int tenant_id);
+  bool tenant_listening(int tenant_id) const { return tenant_sockets_.count(tenant_id) > 0; }
+
   // Tenant changes from the admin side.
   void tenant_added(Tenant* t);
   void tenant_changed(Tenant* t);
-  void tenant_removing(Tenant* t);  // disconnects its processes first
+  void tenant_removing(Tenant* t);  // disconnects its processes first, closes its own socket
 
   const std::map<int, std::unique_ptr<ClientInfo>>& clients() const { return clients_; }
   const GpuLeaseState& gpu(int i) const { return gpus_[static_cast<size_t>(i)]; }
@@ -91,7 +103,8 @@ class HookServer {
   void on_overrun(std::function<void(int32_t, int, int, uint64_t)> fn) { on_overrun_ = std::move(fn); }
 
  private:
-  void accept_clients();
+  // Accepts on `listen_fd`; `bound` is the tenant whose own socket it is, or -1.
+  void accept_clients(int listen_fd, int bound);
   void on_client(int fd, uint32_t events);
   void drop(int fd, const std::string& why);
   void dispatch(ClientInfo& c, const char* buf, size_t n);
@@ -122,6 +135,12 @@ class HookServer {
   std::string path_;
   SocketIdentity path_id_;  // the socket file this vgpud bound
   std::map<int, std::unique_ptr<ClientInfo>> clients_;
+  struct TenantSocket {
+    int fd = -1;
+    std::string path;
+    SocketIdentity id;  // the file this vgpud bound (a successor's is left alone)
+  };
+  std::map<int, TenantSocket> tenant_sockets_;  // tenant id -> its own listening socket
   std::vector<GpuLeaseState> gpus_;
   std::function<void(int32_t, int, int, uint64_t)> on_overrun_;
   uint64_t revoke_deadline_ns_;

@@ -7,6 +7,16 @@
 
 namespace vgpu::sched {
 
+Result<Tenant*> resolve_bound_socket(const proto::Hello& hello, Tenant* bound, TenantRegistry& tenants) {
+  if (!bound || bound->deleted) return make_error("the tenant of this socket was deleted");
+  size_t n = strnlen(hello.token, sizeof hello.token);
+  if (n == 0) return bound;
+  if (n < sizeof hello.token && tenants.by_token(std::string(hello.token, n)) == bound) return bound;
+  // Not "token of tenant X": the answer never names other tenants.
+  return make_error("this socket belongs to one tenant: a process connecting here is that tenant and may not "
+                    "present another VGPU_TOKEN (unset VGPU_TOKEN)");
+}
+
 Result<Tenant*> TokenResolver::resolve(const Peer& peer, const proto::Hello& hello, TenantRegistry& tenants) {
   uint64_t now = now_ns();
   if (!failures_.empty() && now - last_log_ns_ >= kFailureLogInterval) flush(now);

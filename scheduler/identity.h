@@ -52,4 +52,11 @@ class TokenResolver final : public IdentityResolver {
   static constexpr size_t kMaxUids = 64;
 };
 
+// A connection that arrived on tenant `bound`'s own socket (allocation
+// tenants, allocation_record.h) is that tenant: the socket is the credential.
+// A Hello carrying a token is refused unless it is `bound`'s own token, so a
+// process cannot use the socket to act as another tenant. `bound` null: the
+// tenant was deleted since the connection was accepted.
+Result<Tenant*> resolve_bound_socket(const proto::Hello& hello, Tenant* bound, TenantRegistry& tenants);
+
 }  // namespace vgpu::sched

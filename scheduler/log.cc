@@ -9,11 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace vgpu::sched {
 namespace {
 
 std::atomic<LogLevel> g_level{LogLevel::kInfo};
+std::string g_program = "vgpud";
 
 // A journald priority prefix per level, as sd-daemon.h's SD_ERR... spell them.
 class JournalPrefix final : public spdlog::custom_flag_formatter {
@@ -48,7 +50,7 @@ void apply_format(spdlog::logger& l) {
     formatter->add_flag<JournalPrefix>('*').set_pattern("%*%l: %v");
   } else {
     formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
-    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ vgpud %l: %v");
+    formatter->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ " + g_program + " %l: %v");
   }
   l.set_formatter(std::move(formatter));
 }
@@ -83,6 +85,11 @@ void vlog(LogLevel l, const char* fmt, va_list ap) {
 }  // namespace
 
 void configure_log_output() { apply_format(logger()); }
+
+void set_log_program(const char* name) {
+  g_program = name ? name : "vgpud";
+  apply_format(logger());
+}
 
 void set_log_level(LogLevel l) { g_level.store(l, std::memory_order_relaxed); }
 LogLevel log_level() { return g_level.load(std::memory_order_relaxed); }

@@ -17,6 +17,9 @@
 namespace vgpu::sched {
 
 enum class LogLevel { kError, kWarn, kInfo, kDebug };
+// The program name in each line (default "vgpud"; the device plugin sets its
+// own). Call before the first log line.
+void set_log_program(const char* name);
 void set_log_level(LogLevel l);
 LogLevel log_level();
 // "error", "warn"/"warning", "info", "debug"; nullopt for anything else.

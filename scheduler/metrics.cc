@@ -50,7 +50,10 @@ struct Metrics::Families {
         unmanaged(gauge(r, "vgpu_unmanaged_processes",
                         "Unregistered processes using a managed GPU at the backstop's last poll")),
         build_info(gauge(r, "vgpu_build_info",
-                         "Always 1; labels: version, revision and protocol of this vgpud, Hostname")) {}
+                         "Always 1; labels: version, revision and protocol of this vgpud, Hostname")),
+        info(gauge(r, "vgpu_tenant_info",
+                   "1 for each allocation tenant, with the Kubernetes namespace, pod and container it serves "
+                   "(join on tenant)")) {}
 
   static Family<Gauge>& gauge(prometheus::Registry& r, const char* name, const char* help) {
     return prometheus::BuildGauge().Name(name).Help(help).Register(r);
@@ -81,7 +84,22 @@ struct Metrics::Families {
   Family<Counter>& enforcement;
   Family<Gauge>& unmanaged;
   Family<Gauge>& build_info;
+  Family<Gauge>& info;
   std::set<std::string> tenants;  // names with metrics, to drop deleted ones
+  std::map<std::string, Labels> info_labels;  // tenant -> labels of its info series
+
+  // The info series of `tenant` has `l` (none if `l` is empty).
+  void set_info(const std::string& tenant, const Labels& l) {
+    auto it = info_labels.find(tenant);
+    if (it != info_labels.end() && it->second == l) return;
+    if (it != info_labels.end()) {
+      if (info.Has(it->second)) info.Remove(&info.Add(it->second));
+      info_labels.erase(it);
+    }
+    if (l.empty()) return;
+    info.Add(l).Set(1);
+    info_labels[tenant] = l;
+  }
 };
 
 namespace {
@@ -196,10 +214,18 @@ void Metrics::update() {
     uint32_t procs = 0;
     for (auto& [fd, c] : d_.hooks().clients()) procs += c->tenant == t->id;
     f.processes.Add({{"tenant", name}}).Set(procs);
+    const AllocationRecord* a = d_.allocation(name);
+    if (a) f.set_info(name, {{"tenant", name}, {"namespace", a->ns}, {"pod", a->pod}, {"container", a->container}});
     for (size_t i = 0; i < gpus.size(); ++i) {
       if (!t->allowed[i]) continue;
       Labels l = gpu_labels(gpus[i]);
       l["tenant"] = name;
+      // Kubernetes names where known (an allocation the plugin labelled).
+      if (a && !a->pod.empty()) {
+        l["namespace"] = a->ns;
+        l["pod"] = a->pod;
+        l["container"] = a->container;
+      }
       int g = static_cast<int>(i);
       // A tenant's labels can change (Kubernetes names set after Allocate):
       // the old series go, so no stale duplicate stays behind.
@@ -239,6 +265,7 @@ void Metrics::update() {
       Labels lt{{"tenant", gone}};
       if (f.processes.Has(lt)) f.processes.Remove(&f.processes.Add(lt));
       for (size_t i = 0; i < gpus.size(); ++i) series_labels_.erase({gone, i});
+      f.set_info(gone, {});
     }
   f.tenants = seen;
   for (const Gpu& g : gpus) {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -45,6 +46,52 @@ const char* source_name(Source s) {
   return s == Source::kApi ? "api" : s == Source::kDeleted ? "deleted" : "config";
 }
 
+void emit_allocation(YAML::Emitter& out, const AllocationRecord& a, const TenantConfig& t) {
+  out << YAML::Key << "allocation" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "socket_root" << YAML::Value << YAML::DoubleQuoted << a.socket_root;
+  out << YAML::Key << "namespace" << YAML::Value << YAML::DoubleQuoted << a.ns;
+  out << YAML::Key << "pod" << YAML::Value << YAML::DoubleQuoted << a.pod;
+  out << YAML::Key << "container" << YAML::Value << YAML::DoubleQuoted << a.container;
+  out << YAML::Key << "memory" << YAML::Value << YAML::BeginMap;
+  for (const auto& [uuid, bytes] : t.device_memory)
+    out << YAML::Key << YAML::DoubleQuoted << uuid << YAML::Value << std::to_string(bytes);
+  out << YAML::EndMap << YAML::EndMap;
+}
+
+// `allocation:` of a tenant entry (format 3): the record and its quotas.
+Result<AllocationRecord> read_allocation(const YAML::Node& n, const std::string& name, const std::string& path,
+                                         TenantConfig* t) {
+  auto at = [&](const YAML::Node& x, const std::string& key, const std::string& what) {
+    return make_error(name + ":" + std::to_string(x.Mark().line + 1) + ": " + path + ".allocation" + key + ": " + what);
+  };
+  if (!n.IsMap()) return at(n, "", "not a mapping");
+  AllocationRecord a;
+  std::string* fields[] = {&a.socket_root, &a.ns, &a.pod, &a.container};
+  const char* keys[] = {"socket_root", "namespace", "pod", "container"};
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    std::string k = it->first.Scalar();
+    if (k != "memory" && std::find(std::begin(keys), std::end(keys), k) == std::end(keys))
+      return at(it->first, "." + k, "unknown key");
+  }
+  for (size_t i = 0; i < 4; ++i) {
+    const YAML::Node v = n[keys[i]];
+    if (!v || !v.IsScalar()) return at(n, std::string(".") + keys[i], "missing or not a string");
+    *fields[i] = v.Scalar();
+  }
+  const YAML::Node m = n["memory"];
+  if (!m || !m.IsMap() || m.size() == 0) return at(n, ".memory", "missing or not a non-empty mapping");
+  for (auto it = m.begin(); it != m.end(); ++it) {
+    const std::string& v = it->second.IsScalar() ? it->second.Scalar() : "";
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long bytes = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0])) || *end || errno == ERANGE)
+      return at(it->second, ".memory." + it->first.Scalar(), "'" + v + "' is not a number of bytes");
+    t->device_memory[it->first.Scalar()] = bytes;
+  }
+  return a;
+}
+
 std::string emit_body(const std::vector<StoredTenant>& tenants) {
   YAML::Emitter out;
   out << YAML::BeginMap << YAML::Key << "format" << YAML::Value << kStateFormat;
@@ -64,6 +111,7 @@ std::string emit_body(const std::vector<StoredTenant>& tenants) {
     for (const auto& d : t.devices) out << YAML::DoubleQuoted << d;
     out << YAML::EndSeq;
     if (t.enforcement) out << YAML::Key << "enforcement" << YAML::Value << policy_name(*t.enforcement);
+    if (s.allocation) emit_allocation(out, *s.allocation, t);
     out << YAML::EndMap;
   }
   out << YAML::EndSeq << YAML::EndMap;
@@ -99,12 +147,14 @@ Result<std::vector<StoredTenant>> read_body(const YAML::Node& top, const std::st
   const YAML::Node v = top[version_key];
   if (!v || !v.IsScalar() || v.Scalar() != std::to_string(version))
     return make_error(name + ": " + version_key + ": missing or not " + std::to_string(version));
+  bool allocations = std::string(version_key) == "format" && version >= 3;
   const YAML::Node ts = top["tenants"];
   if (!ts || !ts.IsSequence()) return make_error(name + ": tenants: missing or not a list");
   std::vector<StoredTenant> out;
   std::set<std::string> names;
   TenantReadOptions opt;
   opt.extra_keys = {"source"};
+  if (allocations) opt.extra_keys.push_back("allocation");
   opt.min_token = kLegacyMinToken;
   opt.require_all = true;
   for (size_t i = 0; i < ts.size(); ++i) {
@@ -124,6 +174,11 @@ Result<std::vector<StoredTenant>> read_body(const YAML::Node& top, const std::st
     auto t = read_tenant_yaml(n, name, path, opt);
     if (!t) return Error{t.error()};
     s.tenant = *t;
+    if (const YAML::Node a = n["allocation"]) {
+      auto rec = read_allocation(a, name, path, &s.tenant);
+      if (!rec) return Error{rec.error()};
+      s.allocation = *rec;
+    }
     if (!names.insert(s.tenant.name).second)
       return make_error(name + ":" + std::to_string(n.Mark().line + 1) + ": " + path + ": tenant '" + s.tenant.name +
                         "' appears twice");
@@ -200,13 +255,13 @@ Result<std::vector<StoredTenant>> parse_state(const std::string& text, const std
     if (!parse_header(text.substr(0, eol), &format, &hex))
       return make_error(name + ": line 1 is not a vgpud state header ('" + std::string(kHeader) +
                         "N sha256 HEX'); the file is damaged");
-    if (format != kStateFormat)
-      return make_error(name + ": format " + std::to_string(format) + " is not one this vgpud reads (1 and " +
+    if (format != 2 && format != kStateFormat)
+      return make_error(name + ": format " + std::to_string(format) + " is not one this vgpud reads (1 to " +
                         std::to_string(kStateFormat) + "); was it written by a newer vgpud?");
     std::string body = text.substr(eol + 1);
     if (sha256_hex(body) != hex)
       return make_error(name + ": checksum mismatch: the file is truncated, corrupt or was edited by hand");
-    return parse_yaml_body(body, name, "format", kStateFormat);
+    return parse_yaml_body(body, name, "format", static_cast<int>(format));
   }
   // Format 1: no header, "version: 1" (vgpud before format 2).
   return parse_yaml_body(text, name + " (format 1, no checksum)", "version", 1);

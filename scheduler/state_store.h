@@ -3,17 +3,17 @@
 //   tenants.yaml.prev  the generation before it (the last different content)
 //   tokens/<tenant>    each tenant's token alone (mode 0600), to mount into pods
 //
-// tenants.yaml (format 2) starts with a header line that carries the format
+// tenants.yaml (format 2 and 3) starts with a header line that carries the format
 // and a SHA-256 of everything after that line:
-//   # vgpud-state format 2 sha256 <64 hex digits>
-//   format: 2
+//   # vgpud-state format 3 sha256 <64 hex digits>
+//   format: 3
 //   tenants: [...]
 // A file that is not complete and intact (empty, truncated, wrong checksum,
 // bad YAML, duplicate or missing keys, wrong types, unknown format) is refused
 // with the file, the reason and how to recover; vgpud then does not start, so
 // it never runs with tenants silently lost, deleted ones back or tokens
 // replaced. Files of format 1 (no header, `version: 1`, written by vgpud
-// before format 2) still load and are rewritten as format 2 at start; they
+// before format 2) still load and are rewritten in the current format at start; they
 // have no checksum, so a cut exactly between two tenants cannot be seen.
 // Token files are not the record: they are rewritten from tenants.yaml at
 // every start and stay the bare token, as pods read them.
@@ -26,6 +26,9 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+
+#include "allocation_record.h"
 #include "config.h"
 #include "vgpu/result.h"
 
@@ -40,9 +43,16 @@ enum class Source { kConfig, kApi, kDeleted };
 struct StoredTenant {
   TenantConfig tenant;
   Source source = Source::kConfig;
+  // Set for allocation tenants (source api); their per-GPU quotas are
+  // tenant.device_memory, stored under `allocation.memory`.
+  std::optional<AllocationRecord> allocation;
 };
 
-inline constexpr int kStateFormat = 2;
+// Format 3 adds, to an allocation tenant's entry only:
+//   allocation: {socket_root: "/x", namespace: "", pod: "", container: "",
+//                memory: {"GPU-...": "1073741824"}}
+// Format 2 files (no allocations) still load; format 3 is written.
+inline constexpr int kStateFormat = 3;
 
 class StateStore {
  public:
@@ -64,9 +74,9 @@ class StateStore {
   std::string dir_;
 };
 
-// The text of a format-2 state file for `tenants` (header included).
+// The text of a state file in the current format for `tenants` (header included).
 std::string format_state(const std::vector<StoredTenant>& tenants);
-// Parses a state file's text (format 2, or format 1); `name` stands for the
+// Parses a state file's text (format 3, 2 or 1); `name` stands for the
 // file in messages. Errors give the reason only (no recovery advice).
 // Never throws, never aborts, whatever the bytes.
 Result<std::vector<StoredTenant>> parse_state(const std::string& text, const std::string& name);

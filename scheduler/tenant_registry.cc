@@ -89,7 +89,9 @@ Result<std::vector<bool>> TenantRegistry::resolve_devices(const TenantConfig& t)
 void TenantRegistry::write_limits(Tenant* t) const {
   for (size_t i = 0; i < gpus_.size(); ++i) {
     // A GPU the tenant may not use has a zero quota: every allocation is refused.
-    t->shm.ctl->devices[i].limit.store(t->allowed[i] ? t->config.memory : 0, std::memory_order_release);
+    uint64_t quota = t->config.memory;
+    if (auto q = t->config.device_memory.find(gpus_[i].uuid); q != t->config.device_memory.end()) quota = q->second;
+    t->shm.ctl->devices[i].limit.store(t->allowed[i] ? quota : 0, std::memory_order_release);
   }
   t->shm.ctl->context_overhead.store(context_overhead_, std::memory_order_release);
 }

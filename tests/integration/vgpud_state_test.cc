@@ -44,7 +44,7 @@ TEST(VgpudState, DamagedStateFileRefusesToStart) {
   f.stop_daemon();
   std::string path = f.dir() + "/state/tenants.yaml";
   std::string good = read_file(path);
-  ASSERT_EQ(good.rfind("# vgpud-state format 2 sha256 ", 0), 0u) << good;
+  ASSERT_EQ(good.rfind("# vgpud-state format 3 sha256 ", 0), 0u) << good;
 
   struct Damage {
     const char* what;
@@ -92,7 +92,7 @@ TEST(VgpudState, Format1IsMigratedAndStaleTempFilesRemoved) {
   EXPECT_EQ(access((state + "/tenants.yaml.tmp.4242").c_str(), F_OK), -1);
   EXPECT_EQ(access((state + "/tokens/minted.tmp.77").c_str(), F_OK), -1);
   std::string now = read_file(state + "/tenants.yaml");
-  EXPECT_EQ(now.rfind("# vgpud-state format 2 sha256 ", 0), 0u) << now;
+  EXPECT_EQ(now.rfind("# vgpud-state format 3 sha256 ", 0), 0u) << now;
   EXPECT_EQ(read_file(state + "/tenants.yaml.prev"), v1);
   EXPECT_EQ(read_file(state + "/tokens/minted"), "0123456789abcdef0123456789abcdef\n");
   EXPECT_EQ(read_file(state + "/tokens/runtime"), "old-api-token\n");

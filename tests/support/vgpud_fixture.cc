@@ -20,8 +20,8 @@ namespace vgpu::test {
 
 namespace {
 
-bool socket_answers(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+bool socket_answers(const std::string& path, int type = SOCK_SEQPACKET) {
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
@@ -61,8 +61,9 @@ VgpudFixture::~VgpudFixture() {
 bool VgpudFixture::start(std::string* why) {
   auto env = node_->env();
   daemon_ = std::make_unique<Child>(std::vector<std::string>{bin_dir() + "/vgpud", "--config", config_path()}, env);
-  // Both sockets: the admin socket is bound after the hook socket.
-  bool up = wait_until([&] { return (socket_answers(socket()) && access(admin_socket().c_str(), F_OK) == 0) ||
+  // Both sockets answer: the admin socket is bound after the hook socket, and
+  // its file exists a moment before it listens (or is a killed vgpud's).
+  bool up = wait_until([&] { return (socket_answers(socket()) && socket_answers(admin_socket(), SOCK_STREAM)) ||
                                     !daemon_->running(); },
                        std::chrono::seconds(20));
   if (up && daemon_->running()) return true;

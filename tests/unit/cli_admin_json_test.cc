@@ -60,6 +60,24 @@ TEST(CliAdminJson, TenantShape) {
   EXPECT_EQ(t["gpus"][0]["lease_wait_ns"].get<uint64_t>(), 20'000'000u);
 }
 
+TEST(CliAdminJson, AllocationTenantCarriesItsKubernetesNames) {
+  EXPECT_FALSE(vgpu::cli::tenant_json(sample_tenant()).contains("kubernetes"));  // only allocations
+  api::Tenant t = sample_tenant();
+  t.set_source("allocation");
+  t.mutable_kubernetes()->set_namespace_("team-a");
+  t.mutable_kubernetes()->set_pod("trainer-0");
+  t.mutable_kubernetes()->set_container("main");
+  Json j = vgpu::cli::tenant_json(t);
+  EXPECT_EQ(keys(j).back(), "kubernetes");
+  EXPECT_EQ(j["kubernetes"], (Json{{"namespace", "team-a"}, {"pod", "trainer-0"}, {"container", "main"}}));
+  std::string text = vgpu::cli::tenant_with_token_text(Json{{"tenant", j}, {"token", "t"}});
+  EXPECT_NE(text.find("team-a/trainer-0/main"), std::string::npos) << text;
+  t.mutable_kubernetes()->Clear();
+  t.mutable_kubernetes();  // present but empty: not known yet
+  text = vgpu::cli::tenant_with_token_text(Json{{"tenant", vgpu::cli::tenant_json(t)}, {"token", "t"}});
+  EXPECT_NE(text.find("(not known yet)"), std::string::npos) << text;
+}
+
 TEST(CliAdminJson, TenantTablesUseHumanUnits) {
   Json list = Json::array({vgpu::cli::tenant_json(sample_tenant())});
   std::string table = vgpu::cli::tenants_table(list);

@@ -2,6 +2,7 @@
 // produces counted log lines at most once per interval, not one per attempt.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "identity.h"
@@ -35,6 +36,37 @@ TEST(SchedIdentity, FailedAttemptsAreLoggedRateLimited) {
   // The first attempt is reported at once; the other 1000 wait for the interval.
   EXPECT_EQ(count(log, "failed token attempt"), 1u) << log;
   EXPECT_NE(log.find("uid 1234 (pid 4711)"), std::string::npos) << log;
+}
+
+// A connection on a tenant's own socket is that tenant; a token of anyone
+// else (another tenant, unknown, unterminated) is refused without naming
+// another tenant, and so is a socket whose tenant was deleted.
+TEST(SchedIdentity, BoundSocketIsItsTenantAndRefusesOtherTokens) {
+  TenantRegistry tenants({});
+  TenantConfig a, b;
+  a.name = "k8s-a";
+  a.token = "aaaaaaaaaaaaaaaaaaaaaaaa";
+  b.name = "plain-b";
+  b.token = "bbbbbbbbbbbbbbbbbbbbbbbb";
+  auto ta = tenants.add(a);
+  auto tb = tenants.add(b);
+  ASSERT_TRUE(ta && tb);
+  auto hello = proto::make<proto::Hello>();
+  auto with = [&](const std::string& token) {
+    std::memset(hello.token, 0, sizeof hello.token);
+    std::memcpy(hello.token, token.data(), std::min(token.size(), sizeof hello.token));
+    return resolve_bound_socket(hello, *ta, tenants);
+  };
+  EXPECT_EQ(*with(""), *ta);
+  EXPECT_EQ(*with(a.token), *ta);
+  for (const std::string& other : {b.token, std::string("unknown-token-0000000"), std::string(sizeof hello.token, 'a')}) {
+    auto r = with(other);
+    ASSERT_FALSE(r) << other;
+    EXPECT_EQ(r.error().find("plain-b"), std::string::npos) << r.error();
+  }
+  (*ta)->deleted = true;
+  EXPECT_FALSE(with(""));
+  EXPECT_FALSE(resolve_bound_socket(hello, nullptr, tenants));
 }
 
 }  // namespace

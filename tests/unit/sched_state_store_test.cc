@@ -87,7 +87,7 @@ TEST(Sha256, KnownVectors) {
 
 TEST(StateFormat, RoundTripsExactly) {
   std::string text = format_state(sample());
-  EXPECT_EQ(text.rfind("# vgpud-state format 2 sha256 ", 0), 0u) << text;
+  EXPECT_EQ(text.rfind("# vgpud-state format 3 sha256 ", 0), 0u) << text;
   auto back = parse_state(text, "t.yaml");
   ASSERT_TRUE(back) << back.error();
   ASSERT_EQ(back->size(), 4u);
@@ -201,9 +201,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(StateFormat, UnknownFormatAndDamagedHeaderAreRefused) {
   std::string body = "format: 2\ntenants: []\n";
-  auto r = parse_state(with_header(body, 3), "st.yaml");
+  auto r = parse_state(with_header(body, 4), "st.yaml");
   ASSERT_FALSE(r);
-  EXPECT_NE(r.error().find("format 3 is not one this vgpud reads"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("format 4 is not one this vgpud reads"), std::string::npos) << r.error();
   r = parse_state("# something else\n" + body, "st.yaml");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().find("not a vgpud state header"), std::string::npos) << r.error();

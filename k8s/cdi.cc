@@ -1,0 +1,99 @@
+#include "cdi.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace vgpu::k8s {
+
+ContainerEdits allocation_edits(const HostLayout& layout, const std::string& socket_dir) {
+  ContainerEdits e;
+  e.env.emplace_back("VGPU_SOCKET", kContainerSocket);
+  // Read-only: connecting to a socket needs no write access to its
+  // directory, and a container that could write there could swap the socket
+  // for a symlink while vgpud (root) re-creates and chmods it.
+  e.mounts.push_back({socket_dir, kContainerSocketDir, true});
+  e.mounts.push_back({layout.shim(), kContainerShim, true});
+  e.mounts.push_back({layout.preload_file(), kContainerPreload, true});
+  return e;
+}
+
+std::string cdi_device_name(const std::string& kind, const std::string& name) { return kind + "=" + name; }
+
+std::string cdi_spec_json(const std::string& kind, const std::string& name, const ContainerEdits& edits) {
+  nlohmann::json env = nlohmann::json::array();
+  for (const auto& [k, v] : edits.env) env.push_back(k + "=" + v);
+  nlohmann::json mounts = nlohmann::json::array();
+  for (const EditMount& m : edits.mounts)
+    mounts.push_back({{"hostPath", m.host_path},
+                      {"containerPath", m.container_path},
+                      {"options", m.read_only ? nlohmann::json{"ro", "nosuid", "nodev", "bind"}
+                                              : nlohmann::json{"rw", "nosuid", "nodev", "bind"}}});
+  nlohmann::json spec = {
+      {"cdiVersion", kCdiVersion},
+      {"kind", kind},
+      {"devices", nlohmann::json::array({{{"name", name}, {"containerEdits", {{"env", env}, {"mounts", mounts}}}}})}};
+  return spec.dump(2) + "\n";
+}
+
+std::string cdi_spec_path(const std::string& cdi_dir, const std::string& kind, const std::string& name) {
+  std::string file = kind;
+  for (char& c : file)
+    if (c == '/') c = '-';
+  return cdi_dir + "/" + file + "-" + name + ".json";
+}
+
+Result<bool> write_atomically(const std::string& path, const std::string& data, unsigned mode) {
+  std::string dir = path.substr(0, path.find_last_of('/'));
+  if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error("cannot create directory " + dir + ": " + std::strerror(errno));
+  // A dot name: CDI loaders read only *.json and *.yaml files.
+  std::string tmp = dir + "/." + path.substr(path.find_last_of('/') + 1) + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return make_error("cannot create " + tmp + ": " + std::strerror(errno));
+  size_t done = 0;
+  bool ok = true;
+  while (ok && done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0;
+  std::string why = std::strerror(errno);
+  ok = ::close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) why = std::strerror(errno);
+    unlink(tmp.c_str());
+    return make_error("cannot write " + path + ": " + why);
+  }
+  return true;
+}
+
+Result<bool> write_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name,
+                            const ContainerEdits& edits) {
+  return write_atomically(cdi_spec_path(cdi_dir, kind, name), cdi_spec_json(kind, name, edits), 0644);
+}
+
+void remove_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name) {
+  unlink(cdi_spec_path(cdi_dir, kind, name).c_str());
+}
+
+Result<bool> ensure_preload_file(const HostLayout& layout) {
+  std::string want = std::string(kContainerShim) + "\n";
+  std::ifstream in(layout.preload_file());
+  std::stringstream have;
+  have << in.rdbuf();
+  if (in && have.str() == want) return true;
+  if (mkdir(layout.host_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return make_error("cannot create directory " + layout.host_dir + ": " + std::strerror(errno));
+  return write_atomically(layout.preload_file(), want, 0644);
+}
+
+}  // namespace vgpu::k8s

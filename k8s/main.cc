@@ -1,0 +1,131 @@
+// vgpu-device-plugin: advertises <domain>/gpu-memory from vgpud's GPUs and
+// turns the kubelet's Allocate calls into vgpud allocation tenants with CDI
+// specs (docs/kubernetes.md). Exits 2 on bad flags, 1 when it cannot start,
+// 0 on SIGTERM/SIGINT.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "allocator.h"
+#include "cdi.h"
+#include "device_state.h"
+#include "reconcile.h"
+#include "log.h"
+#include "options.h"
+#include "plugin_server.h"
+#include "registration.h"
+#include "vgpud_client.h"
+
+using namespace vgpu::k8s;
+using vgpu::sched::log_error;
+using vgpu::sched::log_info;
+using vgpu::sched::log_warn;
+
+namespace {
+
+vgpu::sched::LogLevel level_of(const std::string& s) {
+  if (s == "error") return vgpu::sched::LogLevel::kError;
+  if (s == "warn") return vgpu::sched::LogLevel::kWarn;
+  if (s == "debug") return vgpu::sched::LogLevel::kDebug;
+  return vgpu::sched::LogLevel::kInfo;
+}
+
+// Waits for a signal on its own thread: every other thread has them blocked.
+std::atomic<bool> g_stop{false};
+
+void wait_for_signal(sigset_t set, DeviceState* state, Registrar* registrar) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  log_info("signal %d: stopping", sig);
+  g_stop = true;
+  state->shutdown();
+  registrar->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vgpu::sched::set_log_program("vgpu-device-plugin");
+  bool help = false;
+  auto opts = parse_options(std::vector<std::string>(argv + 1, argv + argc), &help);
+  if (!opts) {
+    std::fprintf(help ? stdout : stderr, "%s%s", help ? "" : "vgpu-device-plugin: ", opts.error().c_str());
+    if (!help) std::fprintf(stderr, "\n");
+    return help ? 0 : 2;
+  }
+  vgpu::sched::set_log_level(level_of(opts->log_level));
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  VgpudClient vgpud(opts->admin_socket);
+  DeviceState state(opts->memory_unit);
+  Allocator allocator(*opts, vgpud, state);
+  PodResourcesClient pods(opts->pod_resources_socket());
+  AllocationReconciler reconciler(*opts, vgpud, pods);
+  PluginServer server(*opts, state, allocator, [&](const std::vector<std::string>& ids) {
+    if (auto ok = reconciler.label(ids); !ok) log_warn("PreStartContainer: %s", ok.error().c_str());
+  });
+  Registrar registrar(*opts, server);
+  std::thread signals(wait_for_signal, set, &state, &registrar);
+  signals.detach();
+
+  if (auto ok = ensure_preload_file(allocator.layout()); !ok) {
+    log_error("%s", ok.error().c_str());
+    return 1;
+  }
+  if (access(allocator.layout().shim().c_str(), R_OK) != 0)
+    log_warn("%s is missing: containers will not find the shim (the DaemonSet's init container installs it)",
+             allocator.layout().shim().c_str());
+  // vgpud first: without its GPU list there is nothing to advertise.
+  for (int tries = 0; !g_stop; ++tries) {
+    auto gpus = vgpud.gpus();
+    if (gpus) {
+      state.update(gpus);
+      break;
+    }
+    if (tries % 10 == 0) log_warn("%s (waiting for vgpud)", gpus.error().c_str());
+    usleep(1'000'000);
+  }
+  if (g_stop) return 0;
+  log_info("%zu GPUs, %zu devices of %llu MiB", state.gpus().size(), state.devices(nullptr).size(),
+           static_cast<unsigned long long>(opts->memory_unit >> 20));
+  if (auto n = allocator.restore(); n) log_info("restored the CDI specs of %zu allocations", *n);
+  else log_warn("cannot restore CDI specs: %s", n.error().c_str());
+
+  std::thread reg([&] { registrar.run(); });
+  auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
+  bool gc_warned = false;
+  while (!g_stop) {
+    uint64_t seen = 0;
+    state.devices(&seen);
+    state.wait_change(seen, opts->health_interval);  // a sleep that shutdown() ends
+    if (g_stop) break;
+    auto reading = vgpud.gpus();
+    bool was = state.reachable();
+    if (state.update(reading)) log_info("device health changed; ListAndWatch resends");
+    if (was && !reading) log_warn("%s: devices reported Unhealthy", reading.error().c_str());
+    if (!was && reading) log_info("vgpud answers again");
+    auto now = std::chrono::steady_clock::now();
+    if (opts->gc_interval.count() > 0 && now >= next_gc) {
+      next_gc = now + opts->gc_interval;
+      auto round = reconciler.reconcile(now);
+      if (!round && !gc_warned) log_warn("allocations not reconciled with PodResources: %s", round.error().c_str());
+      gc_warned = !round;
+      if (round) {
+        for (const auto& name : round->removed) log_info("allocation %s: no container holds it; removed", name.c_str());
+        for (const auto& name : round->labeled) log_info("allocation %s: labeled from PodResources", name.c_str());
+      }
+    }
+  }
+  reg.join();
+  server.stop();
+  return 0;
+}

@@ -1,0 +1,66 @@
+#include "reconcile.h"
+
+#include <set>
+
+#include "allocation.h"
+#include "cdi.h"
+
+namespace vgpu::k8s {
+
+namespace {
+bool same(const api::AllocationLabels& l, const PodRef& p) {
+  return l.namespace_() == p.ns && l.pod() == p.pod && l.container() == p.container;
+}
+
+api::AllocationLabels labels_of(const PodRef& p) {
+  api::AllocationLabels l;
+  l.set_namespace_(p.ns);
+  l.set_pod(p.pod);
+  l.set_container(p.container);
+  return l;
+}
+}  // namespace
+
+Result<bool> AllocationReconciler::label(const std::vector<std::string>& device_ids) {
+  std::string name = allocation_id(device_ids);
+  auto live = pods_.list(opts_.resource_name());
+  if (!live) return Error{live.error()};
+  auto held = live->find(name);
+  if (held == live->end()) return make_error("PodResources does not list the container of allocation " + name);
+  if (auto r = vgpud_.set_labels(name, labels_of(held->second)); !r) return Error{r.error()};
+  return true;
+}
+
+Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono::steady_clock::time_point now) {
+  auto live = pods_.list(opts_.resource_name());
+  if (!live) return Error{live.error()};
+  auto all = vgpud_.list_allocations();
+  if (!all) return Error{all.error()};
+  Round round;
+  std::set<std::string> present;
+  for (const auto& a : *all) {
+    const std::string& name = a.spec().name();
+    if (name.rfind(kAllocationPrefix, 0) != 0) continue;
+    present.insert(name);
+    if (auto held = live->find(name); held != live->end()) {
+      missing_since_.erase(name);
+      if (same(a.spec().labels(), held->second)) continue;
+      if (auto r = vgpud_.set_labels(name, labels_of(held->second)); !r) return Error{r.error()};
+      round.labeled.push_back(name);
+      continue;
+    }
+    auto [it, fresh] = missing_since_.emplace(name, now);
+    if (fresh || now - it->second < opts_.gc_grace) continue;
+    // The spec first: no runtime may start a container on a tenant going away.
+    remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
+    if (auto r = vgpud_.delete_allocation(name); !r) return Error{r.error()};
+    missing_since_.erase(it);
+    round.removed.push_back(name);
+  }
+  // Forget allocations deleted by someone else.
+  for (auto it = missing_since_.begin(); it != missing_since_.end();)
+    it = present.count(it->first) ? std::next(it) : missing_since_.erase(it);
+  return round;
+}
+
+}  // namespace vgpu::k8s
