@@ -6,8 +6,8 @@
 // back, --repeat times, on fresh simulated nodes of the same settings.
 //
 // Printed per scenario: native and vgpu aggregate throughput (sum of the
-// tenants' work_share) and their ratio (mean and worst over the repeats;
-// met when the mean reaches the target), the backlogged tenants' achieved
+// tenants' work_share) and their ratio (mean ± 95 % CI and worst over the
+// repeats; met when the mean reaches the target), the backlogged tenants' achieved
 // shares under vgpu vs configured in the worst repeat (met when every repeat
 // is within the bound), and for the mixed scenario the high-priority
 // tenant's synchronize wait p99 (native and vgpu; met when every vgpu
@@ -137,11 +137,18 @@ Verdict run_scenario(const Scenario& s, const Options& o) {
   for (double r : ratios) mean += r;
   mean /= static_cast<double>(ratios.size());
   double min_ratio = *std::min_element(ratios.begin(), ratios.end());
+  double ss = 0;
+  for (double r : ratios) ss += (r - mean) * (r - mean);
+  // 95 % half-width of the mean ratio (normal approximation; with few
+  // repeats it understates the interval).
+  double ci = ratios.size() > 1 ? 1.96 * std::sqrt(ss / static_cast<double>(ratios.size() - 1)) /
+                                      std::sqrt(static_cast<double>(ratios.size()))
+                                : 0;
   verdict.ratio_met = all_ok && mean >= s.ratio_target;
   verdict.shares_met = all_ok && worst_error <= s.share_points;
-  std::printf("SUMMARY %-10s ratio mean %.1f%% worst %.1f%% (target >= %.0f%%): %s | shares worst run %s vs %s, "
+  std::printf("SUMMARY %-10s ratio mean %.1f%% ± %.1f worst %.1f%% (target >= %.0f%%): %s | shares worst run %s vs %s, "
               "error %.2f points (target <= %.0f): %s\n",
-              s.name.c_str(), 100 * mean, 100 * min_ratio, 100 * s.ratio_target, verdict.ratio_met ? "met" : "MISSED",
+              s.name.c_str(), 100 * mean, 100 * ci, 100 * min_ratio, 100 * s.ratio_target, verdict.ratio_met ? "met" : "MISSED",
               worst_shares.c_str(), configured_text(s).c_str(), worst_error, s.share_points,
               verdict.shares_met ? "met" : "MISSED");
   if (s.check_high_wait) {
