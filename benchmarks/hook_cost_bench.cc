@@ -186,6 +186,19 @@ std::string simgpu_gpu0_uuid() {
   return text;
 }
 
+// vgpu_tenant_leases_granted_total of tenant "solo" from vgpud's metrics; -1 if absent.
+double leases_granted(int port) {
+  std::string text = vgpu::test::scrape_metrics(port);
+  for (size_t pos = 0; (pos = text.find("vgpu_tenant_leases_granted_total{", pos)) != std::string::npos; ++pos) {
+    size_t end = text.find('\n', pos);
+    std::string line = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (line.find("\"solo\"") == std::string::npos) continue;
+    size_t sp = line.rfind(' ');
+    return sp == std::string::npos ? -1 : std::atof(line.c_str() + sp + 1);
+  }
+  return -1;
+}
+
 std::string null_driver_dir() { return vgpu::test::build_dir() + "/benchmarks/null-driver"; }
 
 }  // namespace
@@ -212,7 +225,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "missing %s/libcuda.so.1: build the null_cuda target\n", null_driver_dir().c_str());
     return 2;
   }
-  vgpu::test::VgpudFixture f("  - {name: solo, token: bench-cost-token, memory: 1Gi, compute: {request: 100%}}\n");
+  const int port = vgpu::test::free_port();
+  vgpu::test::VgpudFixture f("  - {name: solo, token: bench-cost-token, memory: 1Gi, compute: {request: 100%}}\n", {},
+                             "metrics: 127.0.0.1:" + std::to_string(port) + "\n");
   std::string why;
   if (!f.start(&why)) {
     std::fprintf(stderr, "vgpud did not start: %s\n", why.c_str());
@@ -248,6 +263,13 @@ int main(int argc, char** argv) {
       return 1;
     }
 
+  // The daemon worker took its lease with its first launch; if vgpud grants
+  // again during the rounds, some measured launches took the slow path.
+  // vgpud's counters may trail the grant itself: wait (bounded) until the
+  // first grant shows.
+  vgpu::test::wait_until([&] { return leases_granted(port) >= 1; }, std::chrono::seconds(5));
+  const double grants_before = leases_granted(port);
+
   // per[op][mode]: ns per call, one value per round.
   std::map<char, std::vector<std::vector<double>>> per;
   for (char op : {'L', 'A'}) per[op].assign(w.size(), {});
@@ -266,6 +288,7 @@ int main(int argc, char** argv) {
       }
     }
   }
+  const double grants_after = leases_granted(port);
   for (auto& x : w) stop_worker(x);
   if (!ok) return 1;
 
@@ -274,6 +297,14 @@ int main(int argc, char** argv) {
               rounds, launches, allocs);
   std::printf("%-30s %-11s %14s %14s %26s %14s\n", "operation", "mode", "median ns", "mean ns",
               "added ns (mean ± 95% CI)", "added median");
+  if (grants_before < 0 || grants_after < 0)
+    std::printf("lease: vgpud's grant count unreadable; the daemon worker's lease is assumed held\n");
+  else
+    std::printf("lease: %.0f grant(s) to the daemon worker before the rounds, %.0f during them (%s of %ld measured "
+                "launches)\n",
+                grants_before, grants_after - grants_before,
+                grants_after > grants_before ? "each a slow-path launch, a lease round trip" : "held throughout",
+                static_cast<long>(rounds) * launches);
   bool met = true;
   for (char op : {'L', 'A'}) {
     const char* name = op == 'L' ? "cuLaunchKernel" : "cuMemAlloc+cuMemFree (4 KiB)";
