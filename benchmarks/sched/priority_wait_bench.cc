@@ -13,6 +13,7 @@
 // usage: sched_priority_wait_bench [--period-ms 20] [--kernel-us 500] [--count 300]
 //                                  [--quantum-ms 10] [--competitor-kernel-us 1000] [--hi-request 10]
 #include <csignal>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -49,11 +50,13 @@ std::string tenants_yaml(int hi_request) {
          "  - {name: n2, token: bench-tenant-token-n2, memory: 1Gi, compute: {request: " + normal + "%}}\n";
 }
 
-// Runs the probe in the fixture; returns (wait_ns, launch_call_ns) samples.
-bool run_probe(VgpudFixture& f, const Options& o, std::vector<uint64_t>* waits, std::vector<uint64_t>* calls) {
-  auto probe = f.run({bin_dir() + "/sched_periodic_probe", std::to_string(o.period_ms), std::to_string(o.kernel_us),
+using Starter = std::function<std::unique_ptr<Child>(const std::vector<std::string>&, const std::string& tenant)>;
+
+// Runs the probe; returns (wait_ns, launch_call_ns) samples.
+bool run_probe(const Starter& start, const Options& o, std::vector<uint64_t>* waits, std::vector<uint64_t>* calls) {
+  auto probe = start({bin_dir() + "/sched_periodic_probe", std::to_string(o.period_ms), std::to_string(o.kernel_us),
                       std::to_string(o.count)},
-                     "bench-tenant-token-hi");
+                     "hi");
   int rc = probe->wait(std::chrono::seconds(60 + o.count * o.period_ms / 1000 * 3));
   if (rc != 0) {
     std::fprintf(stderr, "probe exited %d: %s\n", rc, probe->errors().c_str());
@@ -93,6 +96,20 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// Probe beside two saturating tenants; the tenants are started with `start` too.
+bool probe_under_load(const Starter& start, const Options& o, std::vector<uint64_t>* waits, std::vector<uint64_t>* calls) {
+  int seconds = o.count * o.period_ms / 1000 + 10;
+  std::vector<std::unique_ptr<Child>> load;
+  for (const char* t : {"n1", "n2"})
+    load.push_back(start({bin_dir() + "/vgpu-workload", "--kernel-us", std::to_string(o.competitor_kernel_us),
+                          "--duration", std::to_string(seconds), "--label", t},
+                         t));
+  vgpu::bench::sleep_ns(1'000'000'000);  // pacing: let the normal tenants reach saturation first
+  bool ok = run_probe(start, o, waits, calls);
+  for (auto& c : load) c->kill(SIGKILL);
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -100,6 +117,17 @@ int main(int argc, char** argv) {
   std::printf("sched_priority_wait_bench: probe %d us kernel every %d ms x %d; quantum %d ms; "
               "2 normal tenants saturating with %d us kernels; high-priority request %d%%\n",
               o.kernel_us, o.period_ms, o.count, o.quantum_ms, o.competitor_kernel_us, o.hi_request);
+  Distribution native;
+  {
+    vgpu::test::SimNode node(std::map<std::string, std::string>{{"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+    Starter start = [&](const std::vector<std::string>& argv, const std::string&) {
+      return std::make_unique<Child>(argv, node.env());
+    };
+    std::vector<uint64_t> w, c;
+    if (!probe_under_load(start, o, &w, &c)) return 1;
+    print("native (no vgpu, simgpu's own time slicing): probe beside 2 saturating processes:", w, c);
+    native = vgpu::bench::distribution(w);
+  }
   VgpudFixture f(tenants_yaml(o.hi_request), {}, "scheduler: {quantum: " + std::to_string(o.quantum_ms) + "ms, inflight_cap: " +
                                    std::to_string(o.inflight_cap) + "}\n");
   std::string why;
@@ -107,17 +135,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "vgpud did not start: %s\n", why.c_str());
     return 1;
   }
+  Starter start = [&](const std::vector<std::string>& argv, const std::string& tenant) {
+    return f.run(argv, "bench-tenant-token-" + tenant);
+  };
   std::vector<uint64_t> idle_waits, idle_calls, waits, calls;
-  if (!run_probe(f, o, &idle_waits, &idle_calls)) return 1;
+  if (!run_probe(start, o, &idle_waits, &idle_calls)) return 1;
   print("high-priority probe, GPU otherwise idle:", idle_waits, idle_calls);
-  int seconds = o.count * o.period_ms / 1000 + 10;
-  std::vector<std::unique_ptr<Child>> load;
-  for (const char* t : {"n1", "n2"})
-    load.push_back(f.run({bin_dir() + "/vgpu-workload", "--kernel-us", std::to_string(o.competitor_kernel_us),
-                          "--duration", std::to_string(seconds), "--label", t},
-                         std::string("bench-tenant-token-") + t));
-  vgpu::bench::sleep_ns(1'000'000'000);  // pacing: let the normal tenants reach saturation first
-  if (!run_probe(f, o, &waits, &calls)) return 1;
+  if (!probe_under_load(start, o, &waits, &calls)) return 1;
   print("high-priority probe beside 2 saturating normal tenants:", waits, calls);
   Distribution d = vgpu::bench::distribution(waits);
   double kernel_ms = o.competitor_kernel_us / 1000.0;
@@ -129,6 +153,7 @@ int main(int argc, char** argv) {
   bool met = d.max / 1e6 <= bound_cap;
   std::printf("P5 high-priority wait: p50 %.3f ms, p99 %.3f ms, max %.3f ms vs bound %.1f ms: %s\n", d.p50 / 1e6,
               d.p99 / 1e6, d.max / 1e6, bound_cap, met ? "met" : "MISSED");
-  for (auto& c : load) c->kill(SIGKILL);
+  std::printf("P5 side by side: wait p50 native %.3f ms vgpu %.3f ms; p99 native %.3f ms vgpu %.3f ms (vgpu/native %.2fx)\n",
+              native.p50 / 1e6, d.p50 / 1e6, native.p99 / 1e6, d.p99 / 1e6, native.p99 > 0 ? d.p99 / native.p99 : 0.0);
   return met ? 0 : 1;
 }

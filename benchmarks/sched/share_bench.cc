@@ -1,156 +1,186 @@
-// P3 and P4 of DESIGN.md: achieved vs configured GPU share of 2, 4 and 8
-// saturating tenants, and the GPU's busy fraction with several tenants vs one
-// tenant alone, measured in one run on one simulated node per scenario.
+// P3 and P4 of DESIGN.md and the targets of issue 11: each scenario of
+// scenario.h (saturating 2/4/8 tenants, a synchronize every 8 kernels, a
+// synchronize after each 2 ms or 200 us kernel, 20 us kernels on deep
+// queues, an inference tenant at high priority beside training tenants) runs
+// natively on simgpu (its own time slicing, no vgpu) and under vgpu, back to
+// back, --repeat times, on fresh simulated nodes of the same settings.
 //
-// Every tenant runs one `vgpu-workload` (1 ms spin_ns kernels, saturating)
-// under LD_PRELOAD=libvgpu.so with its token, beside a real vgpud on a
-// private socket. A tenant's achieved share is its work_share (kernel time
-// completed / wall time); P3 compares the normalised shares with the
-// configured requests, P4 divides the sum of work_shares by the work_share of
-// one tenant alone under vgpud (and, for reference, alone without the hook).
+// Printed per scenario: native and vgpu aggregate throughput (sum of the
+// tenants' work_share) and their ratio (mean ± 95 % CI and worst over the
+// repeats; met when the mean reaches the target), the backlogged tenants' achieved
+// shares under vgpu vs configured in the worst repeat (met when every repeat
+// is within the bound), and for the mixed scenario the high-priority
+// tenant's synchronize wait p99 (native and vgpu; met when every vgpu
+// repeat is within one quantum + the drain cap). Exit status 1 when a target
+// is missed, 2 on bad arguments.
 //
-// usage: sched_share_bench [--duration SECONDS] [--sets 2,4,8] [--quantum 10ms]
+// usage: sched_share_bench [--duration SECONDS] [--repeat N] [--scenarios a,b,...]
+//                          [--quantum-ms 10] [--inflight-cap 16]
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
-#include <map>
-#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
-#include "vgpud_fixture.h"
+#include "scenario.h"
 
 namespace {
 
-using namespace std::chrono_literals;
-using vgpu::test::bin_dir;
-using vgpu::test::Child;
-using vgpu::test::json_number;
-using vgpu::test::VgpudFixture;
+using vgpu::bench::RunResult;
+using vgpu::bench::Scenario;
 
 struct Options {
-  int duration_s = 10;
-  std::vector<int> sets = {2, 4, 8};
-  std::string quantum = "10ms";
+  int duration_s = 5;
+  int repeat = 1;
+  std::vector<std::string> scenarios;  // empty: all
+  vgpu::bench::VgpuSettings vgpu;
 };
 
-std::vector<int> requests_for(int n) {
-  if (n == 1) return {100};
-  if (n == 2) return {30, 70};
-  if (n == 3) return {20, 30, 50};
-  if (n == 4) return {10, 20, 30, 40};
-  if (n == 8) return {5, 5, 10, 10, 10, 15, 20, 25};
-  std::vector<int> r(static_cast<size_t>(n), 100 / n);  // equal shares otherwise
-  return r;
+[[noreturn]] void usage(const char* self) {
+  std::fprintf(stderr,
+               "usage: %s [--duration SECONDS] [--repeat N] [--scenarios a,b,...] [--quantum-ms N] "
+               "[--inflight-cap N]\nscenarios:",
+               self);
+  for (const Scenario& s : vgpu::bench::standard_scenarios()) std::fprintf(stderr, " %s", s.name.c_str());
+  std::fprintf(stderr, "\n");
+  std::exit(2);
 }
 
-std::string tenants_yaml(const std::vector<int>& requests) {
-  std::ostringstream y;
-  for (size_t i = 0; i < requests.size(); ++i)
-    y << "  - {name: t" << i << ", token: bench-tenant-token-" << i << ", memory: 1Gi, compute: {request: " << requests[i]
-      << "%}}\n";
-  return y.str();
-}
-
-std::vector<std::string> workload_argv(const Options& o, const std::string& label) {
-  return {bin_dir() + "/vgpu-workload", "--kernel-us", "1000", "--duration", std::to_string(o.duration_s),
-          "--label", label, "--json"};
-}
-
-// Runs one workload per tenant concurrently; returns their work_shares (NaN on failure).
-std::vector<double> run_tenants(const Options& o, const std::vector<int>& requests) {
-  VgpudFixture f(tenants_yaml(requests), {}, "scheduler: {quantum: " + o.quantum + "}\n");
-  std::string why;
-  if (!f.start(&why)) {
-    std::fprintf(stderr, "vgpud did not start: %s\n", why.c_str());
-    return std::vector<double>(requests.size(), std::nan(""));
-  }
-  std::vector<std::unique_ptr<Child>> kids;
-  for (size_t i = 0; i < requests.size(); ++i)
-    kids.push_back(f.run(workload_argv(o, "t" + std::to_string(i)), "bench-tenant-token-" + std::to_string(i)));
-  std::vector<double> shares;
-  for (auto& k : kids) {
-    int rc = k->wait(std::chrono::seconds(o.duration_s + 60));
-    double s = json_number(k->output(), "work_share");
-    if (rc != 0 || std::isnan(s))
-      std::fprintf(stderr, "workload exited %d: %s\n%s\n", rc, k->errors().c_str(), k->output().c_str());
-    shares.push_back(rc == 0 ? s : std::nan(""));
-  }
-  return shares;
-}
-
-// One workload with no hook and no vgpud, on its own simulated node.
-double run_unhooked(const Options& o) {
-  vgpu::test::SimNode node(std::map<std::string, std::string>{{"SIMGPU_CONTEXT_OVERHEAD", "0"}});
-  Child k(workload_argv(o, "alone"), node.env());
-  int rc = k.wait(std::chrono::seconds(o.duration_s + 60));
-  return rc == 0 ? json_number(k.output(), "work_share") : std::nan("");
-}
-
-double report_set(const std::vector<int>& req, const std::vector<double>& got, double alone, double* max_err) {
-  double sum = 0;
-  for (double s : got) sum += s;
-  std::printf("\nP3 %zu tenants: tenant  configured%%  work_share  achieved%%  error(points)\n", req.size());
-  *max_err = 0;
-  for (size_t i = 0; i < req.size(); ++i) {
-    double achieved = 100.0 * got[i] / sum;
-    double err = achieved - req[i];
-    *max_err = std::max(*max_err, std::fabs(err));
-    std::printf("   t%zu  %10d  %10.3f  %9.2f  %+8.2f\n", i, req[i], got[i], achieved, err);
-  }
-  std::printf("P3 %zu tenants: max |error| = %.2f points (target <= 2): %s\n", req.size(), *max_err,
-              *max_err <= 2.0 ? "met" : "MISSED");
-  double busy = sum / alone;
-  std::printf("P4 %zu tenants: sum of work_share %.3f / alone %.3f = %.1f%% (target >= 98%%): %s\n", req.size(), sum,
-              alone, 100.0 * busy, busy >= 0.98 ? "met" : "MISSED");
-  return busy;
+int positive(const char* self, const char* v) {
+  int n = std::atoi(v);
+  if (n <= 0) usage(self);
+  return n;
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--duration") o.duration_s = std::atoi(argv[i + 1]);
-    else if (a == "--quantum") o.quantum = argv[i + 1];
-    else if (a == "--sets") {
-      o.sets.clear();
-      std::stringstream s(argv[i + 1]);
-      for (std::string n; std::getline(s, n, ',');) o.sets.push_back(std::atoi(n.c_str()));
-    } else {
-      std::fprintf(stderr, "usage: %s [--duration SECONDS] [--sets 2,4,8] [--quantum 10ms]\n", argv[0]);
-      std::exit(2);
-    }
+    if (i + 1 >= argc) usage(argv[0]);
+    const char* v = argv[i + 1];
+    if (a == "--duration") o.duration_s = positive(argv[0], v);
+    else if (a == "--repeat") o.repeat = positive(argv[0], v);
+    else if (a == "--quantum-ms") o.vgpu.quantum_ms = positive(argv[0], v);
+    else if (a == "--inflight-cap") o.vgpu.inflight_cap = positive(argv[0], v);
+    else if (a == "--scenarios" || a == "--scenario") {
+      std::stringstream s(v);
+      for (std::string n; std::getline(s, n, ',');) o.scenarios.push_back(n);
+    } else usage(argv[0]);
   }
   return o;
+}
+
+std::string shares_text(const Scenario& s, const RunResult& r) {
+  std::string out;
+  char buf[32];
+  for (size_t i = 0; i < s.tenants.size(); ++i) {
+    if (!s.tenants[i].backlogged) continue;
+    std::snprintf(buf, sizeof buf, "%s%.1f", out.empty() ? "" : "/", vgpu::bench::achieved_share(s, r, i));
+    out += buf;
+  }
+  return out;
+}
+
+std::string configured_text(const Scenario& s) {
+  std::string out;
+  for (size_t i = 0; i < s.tenants.size(); ++i)
+    if (s.tenants[i].backlogged) out += (out.empty() ? "" : "/") + std::to_string(static_cast<int>(std::lround(vgpu::bench::configured_share(s, i))));
+  return out;
+}
+
+double high_wait_p99(const Scenario& s, const RunResult& r) {
+  double worst = 0;
+  for (size_t i = 0; i < s.tenants.size(); ++i)
+    if (s.tenants[i].high) worst = std::max(worst, r.tenants[i].sync_wait_p99_ms);
+  return worst;
+}
+
+struct Verdict {
+  bool ratio_met = false, shares_met = false, wait_met = true;
+};
+
+// Runs one scenario --repeat times (native then vgpu each time) and prints its figures.
+Verdict run_scenario(const Scenario& s, const Options& o) {
+  std::printf("\n== %s: %s\n", s.name.c_str(), s.description.c_str());
+  std::vector<double> ratios, errors, native_waits, vgpu_waits;
+  double worst_error = -1;
+  std::string worst_shares, native_shares;
+  bool all_ok = true;
+  for (int k = 0; k < o.repeat; ++k) {
+    RunResult n = vgpu::bench::run_native(s, o.duration_s);
+    RunResult v = vgpu::bench::run_vgpu(s, o.duration_s, o.vgpu);
+    if (!n.ok || !v.ok || n.aggregate <= 0) {
+      std::printf("   run %d: a workload failed (native %s, vgpu %s)\n", k + 1, n.ok ? "ok" : "FAILED",
+                  v.ok ? "ok" : "FAILED");
+      all_ok = false;
+      continue;
+    }
+    double ratio = v.aggregate / n.aggregate, err = vgpu::bench::max_share_error(s, v);
+    ratios.push_back(ratio);
+    errors.push_back(err);
+    std::printf("   run %d: native %.3f  vgpu %.3f  ratio %.1f%%  shares native %s  vgpu %s (configured %s, max error %.2f)",
+                k + 1, n.aggregate, v.aggregate, 100 * ratio, shares_text(s, n).c_str(), shares_text(s, v).c_str(),
+                configured_text(s).c_str(), err);
+    if (s.check_high_wait) {
+      native_waits.push_back(high_wait_p99(s, n));
+      vgpu_waits.push_back(high_wait_p99(s, v));
+      std::printf("  high-priority wait p99 native %.2f ms vgpu %.2f ms", native_waits.back(), vgpu_waits.back());
+    }
+    std::printf("\n");
+    if (err > worst_error) worst_error = err, worst_shares = shares_text(s, v), native_shares = shares_text(s, n);
+  }
+  Verdict verdict;
+  if (ratios.empty()) return verdict;
+  double mean = 0;
+  for (double r : ratios) mean += r;
+  mean /= static_cast<double>(ratios.size());
+  double min_ratio = *std::min_element(ratios.begin(), ratios.end());
+  double ss = 0;
+  for (double r : ratios) ss += (r - mean) * (r - mean);
+  // 95 % half-width of the mean ratio (normal approximation; with few
+  // repeats it understates the interval).
+  double ci = ratios.size() > 1 ? 1.96 * std::sqrt(ss / static_cast<double>(ratios.size() - 1)) /
+                                      std::sqrt(static_cast<double>(ratios.size()))
+                                : 0;
+  verdict.ratio_met = all_ok && mean >= s.ratio_target;
+  verdict.shares_met = all_ok && worst_error <= s.share_points;
+  std::printf("SUMMARY %-10s ratio mean %.1f%% ± %.1f worst %.1f%% (target >= %.0f%%): %s | shares worst run %s vs %s, "
+              "error %.2f points (target <= %.0f): %s\n",
+              s.name.c_str(), 100 * mean, 100 * ci, 100 * min_ratio, 100 * s.ratio_target, verdict.ratio_met ? "met" : "MISSED",
+              worst_shares.c_str(), configured_text(s).c_str(), worst_error, s.share_points,
+              verdict.shares_met ? "met" : "MISSED");
+  if (s.check_high_wait) {
+    double bound = o.vgpu.quantum_ms + o.vgpu.inflight_cap * 1.0;  // training kernels are 1 ms
+    double worst_v = *std::max_element(vgpu_waits.begin(), vgpu_waits.end());
+    double worst_n = *std::max_element(native_waits.begin(), native_waits.end());
+    verdict.wait_met = worst_v <= bound;
+    std::printf("SUMMARY %-10s high-priority wait p99 worst run: native %.2f ms, vgpu %.2f ms (target <= quantum %d + "
+                "drain cap %d x 1 ms = %.0f ms): %s\n",
+                s.name.c_str(), worst_n, worst_v, o.vgpu.quantum_ms, o.vgpu.inflight_cap, bound,
+                verdict.wait_met ? "met" : "MISSED");
+  }
+  std::fflush(stdout);
+  return verdict;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o = parse(argc, argv);
-  std::printf("sched_share_bench: %d s per scenario, quantum %s, 1 ms kernels, saturating\n", o.duration_s,
-              o.quantum.c_str());
-  double unhooked = run_unhooked(o);
-  double alone = run_tenants(o, {100})[0];
-  std::printf("alone without hook: work_share %.3f; alone under vgpud: work_share %.3f (%.1f%% of unhooked)\n",
-              unhooked, alone, 100.0 * alone / unhooked);
-  const bool alone_ok = std::isfinite(alone) && alone > 0;
-  bool ok = alone_ok;
-  for (int n : o.sets) {
-    std::vector<int> req = requests_for(n);
-    std::vector<double> got = run_tenants(o, req);
-    bool valid = true;
-    for (double g : got) valid &= std::isfinite(g);
-    if (!valid || !alone_ok) {
-      std::printf("P3/P4 %d tenants: a workload failed\n", n);
-      ok = false;
-      continue;
-    }
-    double max_err = 0;
-    double busy = report_set(req, got, alone, &max_err);
-    ok &= max_err <= 2.0 && busy >= 0.98;
+  std::vector<Scenario> chosen;
+  for (const Scenario& s : vgpu::bench::standard_scenarios())
+    if (o.scenarios.empty() || std::find(o.scenarios.begin(), o.scenarios.end(), s.name) != o.scenarios.end())
+      chosen.push_back(s);
+  if (chosen.empty() || (!o.scenarios.empty() && chosen.size() != o.scenarios.size())) usage(argv[0]);
+  std::printf("sched_share_bench: %d s per run, %d repeat(s), quantum %d ms, inflight_cap %d; native = the same "
+              "workloads on simgpu with no vgpu (its own time slicing)\n",
+              o.duration_s, o.repeat, o.vgpu.quantum_ms, o.vgpu.inflight_cap);
+  bool ok = true;
+  for (const Scenario& s : chosen) {
+    Verdict v = run_scenario(s, o);
+    ok &= v.ratio_met && v.shares_met && v.wait_met;
   }
   return ok ? 0 : 1;
 }

@@ -32,6 +32,8 @@ bool Launcher::setup() {
   for (Lane& lane : lanes_) {
     if (!log_->check("cuStreamCreate", cuStreamCreate(&lane.stream, CU_STREAM_NON_BLOCKING)))
       return false;
+    if (plan_.sync_every > 0) continue;  // no events in synchronize mode
+    lane.slots.resize(static_cast<size_t>(plan_.depth));
     // Blocking-sync events: waiting for a completion sleeps instead of spinning
     // a CPU core, which matters on a real GPU with several workloads per node.
     for (Slot& s : lane.slots) {
@@ -49,8 +51,10 @@ bool Launcher::keep_launching(uint64_t launched, double elapsed_s) const {
 }
 
 bool Launcher::launch_on(Lane& lane) {
-  if (lane.inflight == kDepth && !retire_oldest(lane)) return false;
-  Slot& s = lane.slots[(lane.head + lane.inflight) % kDepth];
+  if (plan_.sync_every > 0) return launch_synced(lane);
+  const int depth = static_cast<int>(lane.slots.size());
+  if (lane.inflight == depth && !retire_oldest(lane)) return false;
+  Slot& s = lane.slots[(lane.head + lane.inflight) % depth];
   unsigned long long ns = plan_.kernel_ns;
   void* args[] = {&ns};
   if (!log_->check("cuEventRecord", cuEventRecord(s.start, lane.stream)) ||
@@ -73,8 +77,35 @@ bool Launcher::retire_oldest(Lane& lane) {
   }
   report_.busy_ms += ms;
   ++report_.kernels_completed;
-  lane.head = (lane.head + 1) % kDepth;
+  lane.head = (lane.head + 1) % static_cast<int>(lane.slots.size());
   --lane.inflight;
+  return true;
+}
+
+bool Launcher::launch_synced(Lane& lane) {
+  unsigned long long ns = plan_.kernel_ns;
+  void* args[] = {&ns};
+  if (lane.unsynced == 0) lane.batch_start = Clock::now();
+  if (!log_->check("cuLaunchKernel",
+                   cuLaunchKernel(kernel_, 1, 1, 1, 1, 1, 1, 0, lane.stream, args, nullptr)))
+    return false;
+  ++lane.unsynced;
+  ++report_.kernels_launched;
+  return lane.unsynced < plan_.sync_every || sync_lane(lane);
+}
+
+bool Launcher::sync_lane(Lane& lane) {
+  if (lane.unsynced == 0) return true;
+  const int batch = lane.unsynced;
+  lane.unsynced = 0;
+  if (!log_->check("cuStreamSynchronize", cuStreamSynchronize(lane.stream))) return false;
+  auto waited = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - lane.batch_start).count();
+  const uint64_t kernels_ns = plan_.kernel_ns * static_cast<uint64_t>(batch);
+  const uint64_t total = waited > 0 ? static_cast<uint64_t>(waited) : 0;
+  if (report_.sync_waits_ns.size() < kMaxWaitSamples)
+    report_.sync_waits_ns.push_back(total > kernels_ns ? total - kernels_ns : 0);
+  report_.kernels_completed += static_cast<uint64_t>(batch);
+  report_.busy_ms += static_cast<double>(kernels_ns) / 1e6;
   return true;
 }
 
@@ -93,9 +124,11 @@ LaunchReport Launcher::run() {
     if (!launch_on(lanes_[launched % lanes_.size()])) break;
     ++launched;
   }
-  for (Lane& lane : lanes_)
+  for (Lane& lane : lanes_) {
     while (lane.inflight > 0 && retire_oldest(lane)) {
     }
+    sync_lane(lane);
+  }
   report_.wall_ms = seconds_since(t0) * 1000;
   return report_;
 }

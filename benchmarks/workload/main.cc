@@ -48,7 +48,7 @@ class DeviceSession {
 };
 
 LaunchPlan plan_of(const Options& o) {
-  return LaunchPlan{o.kernel_ns, o.streams, o.rate, o.duration_s, o.count};
+  return LaunchPlan{o.kernel_ns, o.streams, o.rate, o.duration_s, o.count, o.depth, o.sync_every};
 }
 
 // One progress line on stderr once memory is taken, so a supervisor (test,

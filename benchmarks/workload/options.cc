@@ -73,6 +73,8 @@ const std::map<std::string, Setter>& value_options() {
          return Result<bool>(true);
        }},
       {"--streams", [](Options& o, const std::string& v) { return assign(o.streams, parse_int(v, 1, 64)); }},
+      {"--depth", [](Options& o, const std::string& v) { return assign(o.depth, parse_int(v, 1, 1024)); }},
+      {"--sync-every", [](Options& o, const std::string& v) { return assign(o.sync_every, parse_int(v, 0, 1024)); }},
       {"--rate", [](Options& o, const std::string& v) { return assign(o.rate, parse_number(v, 0, 1e7)); }},
       {"--duration", [](Options& o, const std::string& v) { return assign(o.duration_s, parse_seconds(v)); }},
       {"--count", [](Options& o, const std::string& v) { return assign(o.count, parse_int(v, 1, 1'000'000'000'000)); }},
@@ -140,6 +142,12 @@ then runs spin_ns kernels on one device and reports what it got.
                       (default: free each one right after it succeeds)
   --kernel-us N       duration of each spin_ns kernel in microseconds (default 1000)
   --streams N         streams to launch on, round-robin (default 1)
+  --depth N           kernels in flight per stream, each between two events
+                      (default 4, at most 1024)
+  --sync-every N      instead of events: cuStreamSynchronize after every N
+                      launches on a stream (1 = a synchronize after each
+                      kernel, like interactive inference); reports the wait of
+                      each synchronize beyond its kernels' time (default 0: off)
   --rate N            kernels per second over all streams; 0 = saturate (default 0)
   --duration SECONDS  how long to launch kernels (default 5; also 500ms, 2s)
   --count N           launch exactly N kernels instead of running for a duration

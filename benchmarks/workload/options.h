@@ -23,6 +23,8 @@ struct Options {
   int alloc_count = 1;
   uint64_t kernel_ns = 1'000'000;
   int streams = 1;
+  int depth = 4;                 // kernels in flight per stream (event mode)
+  int sync_every = 0;            // > 0: cuStreamSynchronize after every N launches on a stream, no events
   double rate = 0;               // kernels per second over all streams; 0 = saturate
   double duration_s = 5;         // used when count == 0
   uint64_t count = 0;            // kernels to run; 0 = run for duration_s

@@ -1,6 +1,8 @@
 #include "summary.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <sstream>
 
 namespace vgpu::workload {
@@ -27,6 +29,15 @@ std::string number(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", v);
   return buf;
+}
+
+// Percentile q of the synchronize waits, in ms (0 without samples).
+double wait_ms(const LaunchReport& l, double q) {
+  if (l.sync_waits_ns.empty()) return 0;
+  std::vector<uint64_t> v = l.sync_waits_ns;
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(i), v.end());
+  return static_cast<double>(v[i]) / 1e6;
 }
 
 double work_ms(const Summary& s) { return s.launches.kernels_completed * (s.kernel_ns / 1e6); }
@@ -70,6 +81,8 @@ std::string to_json(const Summary& s) {
     << ",\"achieved_share\":" << number(ratio(l.busy_ms, l.wall_ms))
     << ",\"work_ms\":" << number(work_ms(s))
     << ",\"work_share\":" << number(ratio(work_ms(s), l.wall_ms))
+    << ",\"syncs\":" << l.sync_waits_ns.size() << ",\"sync_wait_p50_ms\":" << number(wait_ms(l, 0.50))
+    << ",\"sync_wait_p99_ms\":" << number(wait_ms(l, 0.99)) << ",\"sync_wait_max_ms\":" << number(wait_ms(l, 1.0))
     << ",\"allocations\":" << allocations_json(s.allocations)
     << ",\"error_count\":" << s.errors->total() << ",\"errors\":" << errors_json(s.errors) << "}";
   return o.str();

@@ -29,6 +29,9 @@ struct Summary {
 //   work_ms         kernels_completed * kernel_ns: the engine time actually
 //                   received; work_share = work_ms / wall_ms is the fair-share
 //                   measure when several processes compete.
+//   syncs, sync_wait_p50_ms, sync_wait_p99_ms, sync_wait_max_ms
+//                   --sync-every mode: number of synchronizes and their wait
+//                   beyond their kernels' time (0 in event mode).
 std::string to_json(const Summary& s);
 std::string to_text(const Summary& s);
 
