@@ -19,7 +19,9 @@ ContainerEdits allocation_edits(const HostLayout& layout, const std::string& soc
   // directory, and a container that could write there could swap the socket
   // for a symlink while vgpud (root) re-creates and chmods it.
   e.mounts.push_back({socket_dir, kContainerSocketDir, true});
-  e.mounts.push_back({layout.shim(), kContainerShim, true});
+  // The directory, not the file: libvgpu.so loads libvgpu-core.so from its
+  // own directory on the first CUDA call.
+  e.mounts.push_back({layout.lib_dir(), kContainerLibDir, true});
   e.mounts.push_back({layout.preload_file(), kContainerPreload, true});
   return e;
 }

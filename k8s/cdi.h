@@ -2,12 +2,13 @@
 // Interface, version 0.5.0: podman >= 4.3 and containerd >= 1.7 read it).
 //
 // Host layout under --host-dir (docs/kubernetes.md):
-//   <host-dir>/lib/libvgpu.so         the shim (installed by the DaemonSet)
+//   <host-dir>/lib/libvgpu.so         the shim and the core it loads on the first
+//   <host-dir>/lib/libvgpu-core.so    CUDA call (both installed by the DaemonSet)
 //   <host-dir>/ld.so.preload          one line: the shim's path in the container
 //   <host-dir>/sockets/<alloc>/       vgpud's socket of that allocation alone
 // In the container:
 //   /run/vgpu/vgpud.sock               VGPU_SOCKET: the allocation's socket
-//   /usr/lib/vgpu/libvgpu.so           the shim, read-only
+//   /usr/lib/vgpu/                     <host-dir>/lib, read-only: the shim and its core
 //   /etc/ld.so.preload                 preloads the shim into every process
 //
 // The spec of one allocation is one file, <cdi-dir>/<vendor>-<class>-<alloc>.json,
@@ -25,13 +26,16 @@ namespace vgpu::k8s {
 
 inline constexpr const char* kContainerSocketDir = "/run/vgpu";
 inline constexpr const char* kContainerSocket = "/run/vgpu/vgpud.sock";
+inline constexpr const char* kContainerLibDir = "/usr/lib/vgpu";
 inline constexpr const char* kContainerShim = "/usr/lib/vgpu/libvgpu.so";
 inline constexpr const char* kContainerPreload = "/etc/ld.so.preload";
 inline constexpr const char* kCdiVersion = "0.5.0";
 
 struct HostLayout {
   std::string host_dir;
+  std::string lib_dir() const { return host_dir + "/lib"; }
   std::string shim() const { return host_dir + "/lib/libvgpu.so"; }
+  std::string core() const { return host_dir + "/lib/libvgpu-core.so"; }
   std::string preload_file() const { return host_dir + "/ld.so.preload"; }
   std::string socket_root() const { return host_dir + "/sockets"; }
 };

@@ -81,9 +81,11 @@ int main(int argc, char** argv) {
     log_error("%s", ok.error().c_str());
     return 1;
   }
-  if (access(allocator.layout().shim().c_str(), R_OK) != 0)
-    log_warn("%s is missing: containers will not find the shim (the DaemonSet's init container installs it)",
-             allocator.layout().shim().c_str());
+  for (const std::string& lib : {allocator.layout().shim(), allocator.layout().core()})
+    if (access(lib.c_str(), R_OK) != 0)
+      log_warn("%s is missing: containers will not find the shim (the DaemonSet's init container installs "
+               "libvgpu.so and libvgpu-core.so)",
+               lib.c_str());
   // vgpud first: without its GPU list there is nothing to advertise.
   for (int tries = 0; !g_stop; ++tries) {
     auto gpus = vgpud.gpus();

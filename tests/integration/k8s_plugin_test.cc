@@ -104,7 +104,8 @@ TEST_F(K8sPlugin, AllocateCreatesTheTenantTheCdiSpecAndTheResponse) {
   ASSERT_EQ(r.mounts_size(), 3);
   EXPECT_EQ(r.mounts(0).host_path(), sockdir);
   EXPECT_EQ(r.mounts(0).container_path(), "/run/vgpu");
-  EXPECT_EQ(r.mounts(1).host_path(), host + "/lib/libvgpu.so");
+  EXPECT_EQ(r.mounts(1).host_path(), host + "/lib");
+  EXPECT_EQ(r.mounts(1).container_path(), "/usr/lib/vgpu");
   EXPECT_EQ(r.mounts(2).container_path(), "/etc/ld.so.preload");
   EXPECT_EQ(slurp(host + "/ld.so.preload"), "/usr/lib/vgpu/libvgpu.so\n");
 

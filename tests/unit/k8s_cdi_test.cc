@@ -55,7 +55,8 @@ TEST(K8sCdi, EditsMountSocketShimAndPreload) {
   EXPECT_EQ(e.mounts[0].host_path, "/var/lib/vgpu/k8s/sockets/k8s-abc");
   EXPECT_EQ(e.mounts[0].container_path, "/run/vgpu");
   EXPECT_TRUE(e.mounts[0].read_only);  // the container cannot touch the socket file
-  EXPECT_EQ(e.mounts[1].host_path, "/var/lib/vgpu/k8s/lib/libvgpu.so");
+  EXPECT_EQ(e.mounts[1].host_path, "/var/lib/vgpu/k8s/lib");  // the shim and its core
+  EXPECT_EQ(e.mounts[1].container_path, "/usr/lib/vgpu");
   EXPECT_TRUE(e.mounts[1].read_only);
   EXPECT_EQ(e.mounts[2].container_path, "/etc/ld.so.preload");
   EXPECT_TRUE(e.mounts[2].read_only);
