@@ -63,7 +63,13 @@ Json array_of(const google::protobuf::RepeatedPtrField<Message>& list, Convert c
 
 }  // namespace
 
-Json tenant_json(const api::Tenant& t) { return tenant_from(proto_json(t)); }
+Json tenant_json(const api::Tenant& t) {
+  Json j = tenant_from(proto_json(t));
+  // Only allocation tenants serve a Kubernetes container: the key is absent
+  // (not empty strings) for the others.
+  if (!t.has_kubernetes()) j.erase("kubernetes");
+  return j;
+}
 
 Json tenant_with_token_json(const api::TenantWithToken& t) {
   return Json{{"tenant", tenant_json(t.tenant())}, {"token", t.token()}};

@@ -107,7 +107,7 @@ TEST(CliAdminJson, StatusAndProcessesShape) {
   EXPECT_EQ(keys(j["gpus"][0]),
             (std::vector<std::string>{"index", "uuid", "name", "memory_total_bytes", "memory_used_bytes",
                                       "memory_allocated_bytes", "memory_quota_bytes", "busy_fraction",
-                                      "lease_holder", "waiting"}));
+                                      "lease_holder", "waiting", "healthy", "health_detail"}));
   std::string table = vgpu::cli::status_table(j);
   EXPECT_NE(table.find("up 5.0s"), std::string::npos) << table;
   EXPECT_NE(table.find("80Gi"), std::string::npos) << table;
