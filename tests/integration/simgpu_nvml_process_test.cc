@@ -225,7 +225,10 @@ TEST_F(NvmlProcesses, PerProcessUtilizationIntegratesToEachProcessBusyTime) {
     const double want = static_cast<double>(spin_busy_ns(c->output()));
     const unsigned pid = static_cast<unsigned>(c->pid());
     ASSERT_GT(want, 0.3e9) << c->output();
-    EXPECT_NEAR(static_cast<double>(busy[pid]), want, 0.05 * want + 25e6) << "pid " << pid;
+    // Within 10 % + 50 ms: a loaded 2-core CI machine delays the sampler
+    // thread (52 ms off at 5 % + 25 ms was seen); counting a process twice or
+    // not at all is off by 100 %.
+    EXPECT_NEAR(static_cast<double>(busy[pid]), want, 0.10 * want + 50e6) << "pid " << pid;
     EXPECT_EQ(at_once[pid], busy[pid]) << "pid " << pid;
   }
   EXPECT_EQ(busy.size(), 2u);
