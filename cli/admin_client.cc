@@ -88,6 +88,12 @@ Result<api::Tenant> AdminClient::update_tenant(const api::UpdateTenantRequest& r
   return call<api::UpdateTenantRequest, api::Tenant>("UpdateTenant", &api::Admin::Stub::UpdateTenant, req, req.name());
 }
 
+Result<api::Tenant> AdminClient::reset_tenant(const std::string& name) {
+  api::ResetTenantRequest req;
+  req.set_name(name);
+  return call<api::ResetTenantRequest, api::Tenant>("ResetTenant", &api::Admin::Stub::ResetTenant, req, name);
+}
+
 Result<api::DeleteTenantResponse> AdminClient::delete_tenant(const std::string& name) {
   api::DeleteTenantRequest req;
   req.set_name(name);

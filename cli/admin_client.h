@@ -53,6 +53,7 @@ class AdminClient {
   Result<api::TenantWithToken> create_tenant(const api::CreateTenantRequest& req);
   Result<api::Tenant> update_tenant(const api::UpdateTenantRequest& req);
   Result<api::DeleteTenantResponse> delete_tenant(const std::string& name);
+  Result<api::Tenant> reset_tenant(const std::string& name);
   Result<api::TenantWithToken> rotate_token(const std::string& name, const std::string& token);
   Result<api::NodeStatus> status();
   Result<api::ListProcessesResponse> processes(const std::string& tenant);

@@ -1,4 +1,4 @@
-// `vgpuctl tenant list|get|create|update|delete`: tenants and their quotas.
+// `vgpuctl tenant list|get|create|update|delete|reset`: tenants and their quotas.
 #include <memory>
 
 #include "admin_json.h"
@@ -211,16 +211,30 @@ void add_delete(CLI::App* tenant, Context& ctx) {
   });
 }
 
+void add_reset(CLI::App* tenant, Context& ctx) {
+  CLI::App* cmd = tenant->add_subcommand(
+      "reset", "Return a tenant to its definition in vgpud's configuration file (undo runtime changes or a delete)");
+  auto name = std::make_shared<std::string>();
+  add_name(cmd, name.get());
+  cmd->callback([&ctx, name] {
+    ctx.action = [&ctx, name] {
+      return ctx.reply(ctx.client().reset_tenant(*name), tenant_json,
+                       [](const Json& doc, const TableStyle& st) { return tenant_detail(doc, st); });
+    };
+  });
+}
+
 }  // namespace
 
 void add_tenant_commands(CLI::App& app, Context& ctx) {
-  CLI::App* tenant = app.add_subcommand("tenant", "Manage tenants: list, get, create, update, delete");
+  CLI::App* tenant = app.add_subcommand("tenant", "Manage tenants: list, get, create, update, delete, reset");
   tenant->require_subcommand(1);
   add_list(tenant, ctx);
   add_get(tenant, ctx);
   add_create(tenant, ctx);
   add_update(tenant, ctx);
   add_delete(tenant, ctx);
+  add_reset(tenant, ctx);
 }
 
 }  // namespace vgpu::cli

@@ -356,6 +356,15 @@ grpc::Status AdminService::DeleteTenant(Ctx*, const pb::DeleteTenantRequest* in,
   });
 }
 
+grpc::Status AdminService::ResetTenant(Ctx*, const pb::ResetTenantRequest* in, pb::Tenant* out) {
+  return on_loop([&] {
+    auto t = d_.reset_tenant(in->name());
+    if (!t) return from_error(t.error());
+    fill_tenant(d_, *t, out);
+    return grpc::Status::OK;
+  });
+}
+
 grpc::Status AdminService::RotateToken(Ctx*, const pb::RotateTokenRequest* in, pb::TenantWithToken* out) {
   return on_loop([&] {
     auto t = d_.rotate_token(in->name(), in->token());

@@ -22,6 +22,7 @@ class AdminService final : public vgpu::admin::v1::Admin::Service {
   grpc::Status CreateTenant(Ctx*, const pb::CreateTenantRequest*, pb::TenantWithToken*) override;
   grpc::Status UpdateTenant(Ctx*, const pb::UpdateTenantRequest*, pb::Tenant*) override;
   grpc::Status DeleteTenant(Ctx*, const pb::DeleteTenantRequest*, pb::DeleteTenantResponse*) override;
+  grpc::Status ResetTenant(grpc::ServerContext*, const pb::ResetTenantRequest* in, pb::Tenant* out) override;
   grpc::Status RotateToken(Ctx*, const pb::RotateTokenRequest*, pb::TenantWithToken*) override;
   grpc::Status GetStatus(Ctx*, const pb::GetStatusRequest*, pb::NodeStatus*) override;
   grpc::Status ListProcesses(Ctx*, const pb::ListProcessesRequest*, pb::ListProcessesResponse*) override;

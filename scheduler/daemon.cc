@@ -44,6 +44,7 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   }
   log_info("listening on %s (admin API on %s) with %zu tenants", cfg.socket.c_str(), cfg.admin_socket.c_str(),
            d->tenants_->all().size());
+  for (const std::string& line : d->overridden_by_runtime(cfg.tenants)) log_warn("%s", line.c_str());
   return d;
 }
 
@@ -206,6 +207,153 @@ Result<Tenant*> Daemon::rotate_token(const std::string& name, const std::string&
   c.token = token.empty() ? generate_token() : token;
   if (auto ok = validate_token(c.token); !ok) return Error{ok.error()};
   return update_tenant(c);
+}
+
+// --- the configuration file vs runtime changes (reload.h) ---------------------
+
+namespace {
+
+const TenantConfig* file_tenant(const std::vector<TenantConfig>& file, const std::string& name) {
+  for (const TenantConfig& c : file)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// The file's definition as it would run: a file tenant without a token keeps
+// the one generated for it.
+TenantConfig as_run(const TenantConfig& file, const Tenant* cur) {
+  TenantConfig t = file;
+  if (t.token.empty()) t.token = cur ? cur->config.token : generate_token();
+  return t;
+}
+
+}  // namespace
+
+std::vector<std::string> Daemon::overridden_by_runtime(const std::vector<TenantConfig>& file) const {
+  std::vector<std::string> out;
+  for (const TenantConfig& c : file) {
+    if (std::find(deleted_.begin(), deleted_.end(), c.name) != deleted_.end()) {
+      out.push_back("tenant '" + c.name + "' is in " + cfg_.path +
+                    " but was deleted at run time: the file's definition is not applied (`vgpuctl tenant reset " +
+                    c.name + "` restores it)");
+      continue;
+    }
+    if (!from_api(c.name)) continue;
+    const Tenant* cur = tenants_->by_name(c.name);
+    if (!cur) continue;
+    std::string diff = describe_tenant_change(as_run(c, cur), cur->config);
+    if (!diff.empty())
+      out.push_back("tenant '" + c.name + "' was changed at run time; " + cfg_.path + "'s definition is not applied (" +
+                    diff + "; `vgpuctl tenant reset " + c.name + "` applies the file)");
+  }
+  return out;
+}
+
+Result<ReloadReport> Daemon::reload(const Config& file) {
+  ReloadReport rep;
+  rep.restart = restart_only_changes(cfg_, file);
+  enum class Kind { kAdd, kUpdate, kRemove };
+  struct Step {
+    Kind kind;
+    TenantConfig want;
+  };
+  std::vector<Step> plan;
+  const std::vector<Gpu>& gpus = tenants_->gpus();
+  for (const TenantConfig& c : file.tenants) {
+    bool deleted = std::find(deleted_.begin(), deleted_.end(), c.name) != deleted_.end();
+    if (deleted || from_api(c.name) || allocation(c.name)) continue;  // reported below
+    Tenant* cur = tenants_->by_name(c.name);
+    TenantConfig want = as_run(c, cur);
+    if (auto ok = validate_quota(want, gpus, cfg_.enforcement.overcommit); !ok)
+      return make_error(file.path + ": " + ok.error() + "; nothing changed");
+    if (!cur) plan.push_back({Kind::kAdd, want});
+    else if (!describe_tenant_change(cur->config, want).empty()) plan.push_back({Kind::kUpdate, want});
+  }
+  for (const TenantConfig& old : cfg_.tenants)
+    if (!file_tenant(file.tenants, old.name) && !from_api(old.name) && tenants_->by_name(old.name) &&
+        !allocation(old.name))
+      plan.push_back({Kind::kRemove, old});
+  // The guarantees hold for the tenants as they will be, or nothing changes.
+  std::map<std::string, TenantConfig> after;
+  for (Tenant* t : tenants_->all()) after[t->config.name] = t->config;
+  for (const Step& s : plan) {
+    if (s.kind == Kind::kRemove) after.erase(s.want.name);
+    else after[s.want.name] = s.want;
+  }
+  std::vector<TenantConfig> all;
+  for (auto& [name, c] : after) all.push_back(c);
+  if (auto ok = validate_requests(all); !ok)
+    return make_error(file.path + " with the runtime changes: " + ok.error() + "; nothing changed");
+
+  std::vector<TenantConfig> old_file = cfg_.tenants;
+  for (const Step& s : plan) {
+    if (s.kind == Kind::kAdd) {
+      auto added = tenants_->add(s.want);
+      if (!added) return make_error("tenant '" + s.want.name + "': " + added.error());
+      hooks_->tenant_added(*added);
+      rep.applied.push_back("tenant '" + s.want.name + "' added from the file");
+    } else if (s.kind == Kind::kUpdate) {
+      Tenant* cur = tenants_->by_name(s.want.name);
+      std::string diff = describe_tenant_change(cur->config, s.want);
+      auto updated = tenants_->update(s.want);
+      if (!updated) return make_error("tenant '" + s.want.name + "': " + updated.error());
+      hooks_->tenant_changed(*updated);
+      rep.applied.push_back("tenant '" + s.want.name + "' updated from the file: " + diff);
+    } else {
+      Tenant* cur = tenants_->by_name(s.want.name);
+      hooks_->tenant_removing(cur);
+      tenants_->remove(s.want.name);
+      rep.applied.push_back("tenant '" + s.want.name + "' removed (no longer in the file)");
+    }
+  }
+  // A runtime deletion of a tenant the file no longer has is moot.
+  deleted_.erase(std::remove_if(deleted_.begin(), deleted_.end(),
+                                [&](const std::string& n) { return !file_tenant(file.tenants, n); }),
+                 deleted_.end());
+  cfg_.tenants = file.tenants;
+  rep.conflicts = overridden_by_runtime(file.tenants);
+  if (auto r = persist(); !r)
+    rep.applied.push_back("(not persisted: " + r.error() + "; the file still has it)");
+  return rep;
+}
+
+Result<Tenant*> Daemon::reset_tenant(const std::string& name) {
+  const TenantConfig* def = file_tenant(cfg_.tenants, name);
+  if (!def)
+    return make_error("tenant '" + name + "' is not in " + cfg_.path +
+                      ": there is no file definition to return to (delete it with `vgpuctl tenant delete " + name + "`)");
+  if (allocation(name)) return make_error("tenant '" + name + "' is an allocation of the device plugin");
+  Tenant* cur = tenants_->by_name(name);
+  TenantConfig want = as_run(*def, cur);
+  if (auto ok = validate_quota(want, tenants_->gpus(), cfg_.enforcement.overcommit); !ok) return Error{ok.error()};
+  if (auto ok = check_requests(want, false); !ok) return Error{ok.error()};
+  auto api = std::find(api_tenants_.begin(), api_tenants_.end(), name);
+  auto del = std::find(deleted_.begin(), deleted_.end(), name);
+  bool was_api = api != api_tenants_.end(), was_deleted = del != deleted_.end();
+  if (was_api) api_tenants_.erase(api);
+  if (was_deleted) deleted_.erase(del);
+  Result<Tenant*> done = make_error("unreachable");
+  TenantConfig before;
+  if (cur) {
+    before = cur->config;
+    done = tenants_->update(want);
+  } else {
+    done = tenants_->add(want);
+  }
+  if (done && persist()) {
+    if (cur) hooks_->tenant_changed(*done);
+    else hooks_->tenant_added(*done);
+    return done;
+  }
+  // Undo: the tenant stays as it was.
+  std::string why = done ? std::string("cannot persist the change") : done.error();
+  if (done) {
+    if (cur) (void)tenants_->update(before);
+    else tenants_->remove(name);
+  }
+  if (was_api) api_tenants_.push_back(name);
+  if (was_deleted) deleted_.push_back(name);
+  return make_error("tenant '" + name + "': " + why);
 }
 
 Result<bool> Daemon::persist() {

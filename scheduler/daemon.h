@@ -10,6 +10,7 @@
 
 #include "allocation_record.h"
 #include "config.h"
+#include "reload.h"
 #include "admin_server.h"
 #include "enforcement.h"
 #include "event_loop.h"
@@ -45,6 +46,15 @@ class Daemon {
   Result<Tenant*> update_tenant(const TenantConfig& t);
   Result<bool> delete_tenant(const std::string& name);
   Result<Tenant*> rotate_token(const std::string& name, const std::string& token);
+  // Applies a re-read configuration file (SIGHUP); all or nothing, see
+  // reload.h. Loop thread.
+  Result<ReloadReport> reload(const Config& file);
+  // Returns tenant `name` to its definition in the configuration file: undoes
+  // its runtime changes (or its runtime deletion). Loop thread.
+  Result<Tenant*> reset_tenant(const std::string& name);
+  // File tenants whose definition a runtime change overrides, one line each
+  // (logged at start and at every reload).
+  std::vector<std::string> overridden_by_runtime(const std::vector<TenantConfig>& file) const;
   bool from_api(const std::string& name) const;
 
   // Allocation tenants (allocation_record.h). create_allocation validates

@@ -63,6 +63,27 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
+// SIGHUP: re-reads the configuration file and applies what changed
+// (Daemon::reload, reload.h); a file with an error changes nothing.
+void reload_config(vgpu::sched::Daemon& d, const std::string& path) {
+  using namespace vgpu::sched;
+  sd_notify(0, "RELOADING=1");
+  log_info("SIGHUP: reloading %s", path.c_str());
+  auto cfg = load_config(path);
+  vgpu::Result<ReloadReport> rep = cfg ? d.reload(*cfg) : vgpu::Result<ReloadReport>(vgpu::Error{cfg.error()});
+  if (!rep) {
+    log_error("reload refused, nothing changed: %s", rep.error().c_str());
+    sd_notifyf(0, "READY=1\nSTATUS=reload of %s refused: %s", path.c_str(), rep.error().c_str());
+    return;
+  }
+  for (const std::string& line : rep->applied) log_info("reload: %s", line.c_str());
+  for (const std::string& line : rep->conflicts) log_warn("reload: %s", line.c_str());
+  for (const std::string& line : rep->restart)
+    log_warn("reload: %s changed; it takes effect when vgpud restarts", line.c_str());
+  if (rep->applied.empty() && rep->restart.empty()) log_info("reload: no changes to apply");
+  sd_notifyf(0, "READY=1\nSTATUS=serving %zu tenants (reloaded)", d.tenants().all().size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,23 +108,31 @@ int main(int argc, char** argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  sigprocmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t handled;
+  sigemptyset(&handled);
+  sigaddset(&handled, SIGINT);
+  sigaddset(&handled, SIGTERM);
+  sigaddset(&handled, SIGHUP);
+  sigprocmask(SIG_BLOCK, &handled, nullptr);
   auto daemon = Daemon::start(*cfg);
   if (!daemon) {
     std::fprintf(stderr, "vgpud: %s\n", daemon.error().c_str());
     return 1;
   }
-  int sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK);
+  int sfd = signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK);
   Daemon* d = daemon.value().get();
-  d->loop().add(sfd, EPOLLIN, [d, sfd](uint32_t) {
+  d->loop().add(sfd, EPOLLIN, [d, sfd, config_path](uint32_t) {
     signalfd_siginfo si;
-    if (read(sfd, &si, sizeof si) > 0) log_info("signal %u: shutting down", si.ssi_signo);
-    sd_notify(0, "STOPPING=1");
-    d->stop();
+    while (read(sfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      if (si.ssi_signo == SIGHUP) {
+        reload_config(*d, config_path);
+        continue;
+      }
+      log_info("signal %u: shutting down", si.ssi_signo);
+      sd_notify(0, "STOPPING=1");
+      d->stop();
+      return;
+    }
   });
   // Under systemd (Type=notify) the unit is started once the sockets accept
   // connections; elsewhere NOTIFY_SOCKET is unset and this does nothing.

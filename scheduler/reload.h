@@ -1,0 +1,42 @@
+// Applying a changed configuration file to a running vgpud (SIGHUP), and the
+// rules that decide, at start and at reload, whether the file or a runtime
+// change (vgpuctl, persisted in state_dir) defines a tenant.
+//
+//   - A tenant changed or created through the admin API keeps its runtime
+//     definition; the file's definition of it is reported as not applied
+//     until `vgpuctl tenant reset NAME` returns it to the file.
+//   - A file tenant deleted at run time stays deleted; reported likewise.
+//   - Other file tenants follow the file: added, changed (limits, shares,
+//     priority, devices, token) or removed at once, their processes told.
+//   - Node-wide keys (sockets, state_dir, metrics, admin_group, limits,
+//     scheduler, enforcement) take effect at the next start; a change to one
+//     is reported, never half-applied.
+// A reload is all or nothing: a file that does not parse, or whose tenants
+// with the runtime changes break a guarantee (requests over 100 %, a quota
+// above a GPU), changes nothing and is reported.
+//
+// Thread-safety: loop thread only (it changes the daemon's tenants).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace vgpu::sched {
+
+struct ReloadReport {
+  std::vector<std::string> applied;    // "tenant 'x' updated: memory 8Gi -> 16Gi", ...
+  std::vector<std::string> conflicts;  // file definitions a runtime change overrides
+  std::vector<std::string> restart;    // node-wide keys that changed: applied at the next start
+};
+
+// The node-wide keys whose values differ between `running` and `file`, as
+// "key: old -> new" lines.
+std::vector<std::string> restart_only_changes(const Config& running, const Config& file);
+
+// What changed in a tenant's definition, "memory 8Gi -> 16Gi, request 30% -> 40%";
+// empty when nothing did. Tokens are never printed (only "token changed").
+std::string describe_tenant_change(const TenantConfig& before, const TenantConfig& after);
+
+}  // namespace vgpu::sched
