@@ -76,7 +76,13 @@ bool LeaseArbiter::before(int a, int b, uint64_t now) const {
   bool a_owed = sa < pa.request, b_owed = sb < pb.request;
   if (a_owed != b_owed) return a_owed;
   if (pa.priority != pb.priority) return pa.priority > pb.priority;
-  double wa = std::max(pa.request, 0.01), wb = std::max(pb.request, 0.01);
+  // Spare time (docs/architecture.md "Time nobody requested"): tenants with a
+  // request share it in proportion to their requests; request-0 tenants are
+  // best effort, served only when no tenant with a request can use it, and
+  // share equally among themselves.
+  bool ra = pa.request > 0, rb = pb.request > 0;
+  if (ra != rb) return ra;
+  double wa = ra ? pa.request : 1.0, wb = rb ? pb.request : 1.0;
   if (sa / wa != sb / wb) return sa / wa < sb / wb;
   return a < b;
 }
@@ -153,6 +159,22 @@ Action LeaseArbiter::tick(uint64_t now) {
   return {Action::kGrant, holder_};
 }
 
+std::set<int> LeaseArbiter::active(uint64_t now) const {
+  std::set<int> out = waiting_;
+  if (holder_ >= 0) out.insert(holder_);
+  for (auto& [t, p] : policies_)
+    if (window_.charged_ns(t, now) > 0) out.insert(t);
+  return out;
+}
+
+double LeaseArbiter::effective_target(int tenant, uint64_t now) const {
+  std::set<int> act = active(now);
+  act.insert(tenant);  // what it would get if it were backlogged too
+  std::map<int, double> t = effective_targets(policies_, act);
+  auto it = t.find(tenant);
+  return it == t.end() ? 0 : it->second;
+}
+
 uint64_t LeaseArbiter::granted_count(int tenant) const {
   auto it = granted_.find(tenant);
   return it == granted_.end() ? 0 : it->second;
@@ -161,6 +183,61 @@ uint64_t LeaseArbiter::granted_count(int tenant) const {
 uint64_t LeaseArbiter::preempted_count(int tenant) const {
   auto it = preempted_.find(tenant);
   return it == preempted_.end() ? 0 : it->second;
+}
+
+}  // namespace vgpu::sched
+
+namespace vgpu::sched {
+namespace {
+
+// Gives `spare` to `members` in proportion to `weight`, none past its limit
+// (water-filling: what a capped member cannot take goes to the others).
+void fill(const std::map<int, TenantPolicy>& pol, const std::vector<int>& members, double (*weight)(const TenantPolicy&),
+          std::map<int, double>* t, double* spare) {
+  constexpr double kEps = 1e-12;
+  for (size_t round = 0; round <= members.size() && *spare > kEps; ++round) {
+    double total = 0;
+    for (int m : members)
+      if ((*t)[m] < pol.at(m).limit - kEps) total += weight(pol.at(m));
+    if (total <= 0) return;
+    double given = 0;
+    for (int m : members) {
+      const TenantPolicy& p = pol.at(m);
+      if ((*t)[m] >= p.limit - kEps) continue;
+      double add = std::min(*spare * weight(p) / total, p.limit - (*t)[m]);
+      (*t)[m] += add;
+      given += add;
+    }
+    *spare = std::max(0.0, *spare - given);
+  }
+}
+
+}  // namespace
+
+std::map<int, double> effective_targets(const std::map<int, TenantPolicy>& policies, const std::set<int>& active) {
+  std::map<int, double> t;
+  double guaranteed = 0;
+  for (int a : active) {
+    auto it = policies.find(a);
+    if (it == policies.end()) continue;
+    t[a] = std::min(it->second.request, it->second.limit);
+    guaranteed += t[a];
+  }
+  // Overcommitted requests (sum > 100 %): each gets its proportion of the GPU.
+  if (guaranteed > 1.0)
+    for (auto& [a, v] : t) v /= guaranteed;
+  double spare = std::max(0.0, 1.0 - guaranteed);
+  for (int prio = static_cast<int>(Priority::kHigh); prio >= static_cast<int>(Priority::kLow); --prio) {
+    std::vector<int> with_request, best_effort;
+    for (auto& [a, v] : t) {
+      const TenantPolicy& p = policies.at(a);
+      if (static_cast<int>(p.priority) != prio) continue;
+      (p.request > 0 ? with_request : best_effort).push_back(a);
+    }
+    fill(policies, with_request, [](const TenantPolicy& p) { return p.request; }, &t, &spare);
+    fill(policies, best_effort, [](const TenantPolicy&) { return 1.0; }, &t, &spare);
+  }
+  return t;
 }
 
 }  // namespace vgpu::sched

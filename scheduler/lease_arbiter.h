@@ -4,6 +4,9 @@
 //  * a tenant below its `request` share is served before any tenant above
 //    its request (guarantee); among equals the higher priority wins, then the
 //    one furthest below its share (share / weight, weight = request);
+//  * time nobody requested goes by priority, then in proportion to requests;
+//    request-0 tenants are best effort: served only when no tenant with a
+//    request (of their priority or higher) can use the GPU;
 //  * a tenant at or above its `limit` share is never granted, even when the
 //    GPU is otherwise idle (hard cap), and a holder reaching it is revoked;
 //  * a waiting tenant of strictly higher priority than the holder preempts it
@@ -22,6 +25,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "config.h"
 #include "share_window.h"
@@ -74,6 +78,12 @@ class LeaseArbiter {
   uint64_t grant_time() const { return grant_ns_; }
   // Lease time `tenant` held up to `now` (grant to drain, renewals included), cumulative.
   uint64_t held_ns(int tenant, uint64_t now) const;
+  // Tenants competing for this GPU: waiting, holding, or charged within the window.
+  std::set<int> active(uint64_t now) const;
+  // The share the policy gives `tenant` if it and every active tenant stay
+  // backlogged (effective_targets below); differs from its request when
+  // others leave time unrequested or are capped.
+  double effective_target(int tenant, uint64_t now) const;
   uint64_t granted_count(int tenant) const;
   uint64_t preempted_count(int tenant) const;
 
@@ -98,5 +108,13 @@ class LeaseArbiter {
   std::map<int, uint64_t> granted_, preempted_;
   std::map<int, uint64_t> held_total_;
 };
+
+// The long-run shares the policy above converges to when every tenant in
+// `active` is backlogged: each gets min(request, limit) (scaled down if the
+// requests add up to more than the GPU); the rest goes to the highest
+// priority first, within a priority to tenants with a request in proportion
+// to it, then equally to request-0 tenants; nobody past its limit. Time no
+// active tenant may take (everyone capped) is left out, so the sum can be < 1.
+std::map<int, double> effective_targets(const std::map<int, TenantPolicy>& policies, const std::set<int>& active);
 
 }  // namespace vgpu::sched

@@ -77,6 +77,58 @@ TEST(LeaseArbiter, SpareTimeIsSharedByRequestWeight) {
   EXPECT_NEAR(s.fraction(2, 20'000 * kMs), 0.6, 0.03);
 }
 
+// Policy for time nobody requested (docs/architecture.md): in proportion to
+// requests; request-0 tenants are best effort, after every tenant with one.
+TEST(LeaseArbiter, RequestZeroTenantsAreBestEffort) {
+  Sim s;
+  s.add(1, 0.2, 1.0);
+  s.add(2, 0.4, 1.0);
+  s.add(3, 0.0, 1.0);
+  s.run({1, 2, 3}, 30'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 30'000 * kMs), 1.0 / 3, 0.02);
+  EXPECT_NEAR(s.fraction(2, 30'000 * kMs), 2.0 / 3, 0.02);
+  EXPECT_LT(s.fraction(3, 30'000 * kMs), 0.005);  // only its first grant, before anyone was charged
+  std::map<int, double> want = {{1, 1.0 / 3}, {2, 2.0 / 3}, {3, 0.0}};
+  for (auto [t, w] : want) EXPECT_NEAR(s.arb.effective_target(t, s.now), w, 1e-9) << t;
+}
+
+TEST(LeaseArbiter, RequestZeroTenantsGetWhatCappedTenantsLeave) {
+  Sim s;
+  s.add(1, 0.2, 0.3);  // capped at 30 %
+  s.add(2, 0.0, 1.0);
+  s.add(3, 0.0, 1.0);
+  s.run({1, 2, 3}, 30'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 30'000 * kMs), 0.30, 0.02);
+  EXPECT_NEAR(s.fraction(2, 30'000 * kMs), 0.35, 0.02);
+  EXPECT_NEAR(s.fraction(3, 30'000 * kMs), 0.35, 0.02);
+  EXPECT_NEAR(s.arb.effective_target(2, s.now), 0.35, 1e-9);
+}
+
+TEST(EffectiveTargets, SpareTimeByPriorityThenRequestWithinLimits) {
+  std::map<int, TenantPolicy> p = {{1, {Priority::kNormal, 0.2, 1.0}},
+                                   {2, {Priority::kNormal, 0.4, 0.5}},
+                                   {3, {Priority::kNormal, 0.0, 1.0}},
+                                   {4, {Priority::kLow, 0.1, 1.0}},
+                                   {5, {Priority::kHigh, 0.1, 0.2}}};
+  auto t = effective_targets(p, {1, 2, 3, 4, 5});
+  // Guarantees 0.2 + 0.4 + 0.1 + 0.1 = 0.8; high (5) takes 0.1 more up to its
+  // limit; the normal tenants with a request share the last 0.1 by request
+  // (1: +0.033, 2: +0.067, both under their limits); nothing is left for 3 or 4.
+  EXPECT_NEAR(t[5], 0.2, 1e-9);
+  EXPECT_NEAR(t[1], 0.2 + 0.1 / 3, 1e-9);
+  EXPECT_NEAR(t[2], 0.4 + 0.2 / 3, 1e-9);
+  EXPECT_NEAR(t[3], 0.0, 1e-9);
+  EXPECT_NEAR(t[4], 0.1, 1e-9);
+  // Only the tenants that compete count: alone, a tenant gets up to its limit.
+  auto alone = effective_targets(p, {2});
+  EXPECT_NEAR(alone[2], 0.5, 1e-9);
+  // Overcommitted requests are scaled down to the GPU.
+  std::map<int, TenantPolicy> over = {{1, {Priority::kNormal, 0.6, 1.0}}, {2, {Priority::kNormal, 0.9, 1.0}}};
+  auto o = effective_targets(over, {1, 2});
+  EXPECT_NEAR(o[1], 0.4, 1e-9);
+  EXPECT_NEAR(o[2], 0.6, 1e-9);
+}
+
 TEST(LeaseArbiter, LimitIsAHardCapEvenOnAnIdleGpu) {
   Sim s;
   s.add(1, 0.0, 0.3);
