@@ -19,6 +19,7 @@ Json tenant_gpu_json(const api::TenantGpu& g) {
               {"allocations_denied", g.allocations_denied()},
               {"share_target", g.share_target()},
               {"share_achieved", g.share_achieved()},
+              {"share_effective", g.share_effective()},
               {"holds_lease", g.holds_lease()},
               {"waiting", g.waiting()},
               {"leases_granted", g.leases_granted()},

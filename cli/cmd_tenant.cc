@@ -62,8 +62,8 @@ std::string tenants_table(const Json& tenants) {
 }
 
 std::string tenant_gpus_table(const Json& tenants) {
-  Table t{{"TENANT", "GPU", "USED", "LIMIT", "DENIED", "TARGET", "ACHIEVED", "LEASE", "GRANTED", "PREEMPTED",
-           "WAITED"},
+  Table t{{"TENANT", "GPU", "USED", "LIMIT", "DENIED", "REQUEST", "TARGET", "ACHIEVED", "LEASE", "GRANTED",
+           "PREEMPTED", "WAITED"},
           {}};
   for (const auto& x : tenants)
     for (const auto& g : x["gpus"]) {
@@ -72,6 +72,7 @@ std::string tenant_gpus_table(const Json& tenants) {
                         human_bytes(g["memory_used_bytes"].get<uint64_t>()),
                         human_bytes(g["memory_limit_bytes"].get<uint64_t>()), g["allocations_denied"].dump(),
                         human_percent(g["share_target"].get<double>()),
+                        human_percent(g.value("share_effective", g["share_target"].get<double>())),
                         human_percent(g["share_achieved"].get<double>()), lease_state(g),
                         g["leases_granted"].dump(), g["leases_preempted"].dump(),
                         human_duration(g["lease_wait_ns"].get<uint64_t>())});
