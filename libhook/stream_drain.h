@@ -67,4 +67,14 @@ void streams_reset_after_fork();
 // calls apart; the application gets STREAM_CAPTURE_INVALIDATED at its end).
 void drain_context_streams(void* ctx, const std::vector<CUevent>& also);
 
+// Records `e` after the work of the application's latest launches in `ctx`
+// (made on `s`; `per_thread`: through a _ptsz/_ptds entry point), for the
+// idle watcher when no throttle event follows them: on `s` itself if it is a
+// known non-blocking stream, else on the legacy stream (which follows every
+// blocking stream, per-thread default streams included). Never on a stream
+// being captured, a stream the hook does not know, or an unknown context.
+// Pushes `ctx` current for the call; runs in RELAXED capture mode. False: not
+// recorded (the caller keeps its launches uncovered).
+bool record_after_recent_work(void* ctx, CUstream s, bool per_thread, CUevent e);
+
 }  // namespace vgpu::hook
