@@ -194,7 +194,7 @@ void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
   // Unasked: this process has nothing queued under a contended lease. When
   // all of the holder's processes say so, the lease goes back early.
   Tenant* t = tenants_.by_id(c.tenant);
-  if (!m.idle || !t || g.holder != c.tenant || g.arbiter->draining()) return;
+  if (!m.idle || !t || g.holder != c.tenant) return;
   g.idle[c.fd] = static_cast<uint32_t>(m.epoch);
   if (holder_all_idle(gpu, t) && g.arbiter->release_holder().kind == Action::kRevoke) {
     uint64_t now = now_ns();
@@ -239,7 +239,7 @@ void HookServer::drop(int fd, const std::string& why) {
     bool was_draining = gpus_[g].draining.erase(fd) > 0;
     if (was_draining && gpus_[g].draining.empty()) finish_drain(static_cast<int>(g), now);
     // The holder's last process is gone: take the lease back now.
-    if (gpus_[g].holder == c->tenant && gpus_[g].draining.empty() && !holder_active(static_cast<int>(g), t)) {
+    if (t && gpus_[g].holder == c->tenant && !holder_active(static_cast<int>(g), t)) {
       bool any = false;
       for (auto& [ofd, o] : clients_) any |= o->tenant == c->tenant;
       if (!any) {
@@ -264,8 +264,7 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
     }
     if (a.kind == Action::kRevoke && t) {
       revoke(gpu, t, now);
-      if (!g.draining.empty()) break;
-      continue;  // nothing to drain: decide again at once
+      continue;  // the next holder is granted at once, during the drain
     }
     if (a.kind == Action::kRevoke && !t) {  // tenant deleted meanwhile
       g.arbiter->drained(a.tenant, now);
@@ -284,7 +283,7 @@ uint64_t HookServer::idle_check_interval(int gpu) const {
 
 void HookServer::update_contention(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  Tenant* t = g.holder >= 0 && !g.arbiter->draining() ? tenants_.by_id(g.holder) : nullptr;
+  Tenant* t = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr;
   if (!t) return;
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t s = w.state.load();
@@ -325,10 +324,16 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t state = w.state.load();
   w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
+  // The holder becomes the draining tenant; run_gpu may grant the next one
+  // at once (overlapped handover, LeaseArbiter).
+  g.draining_tenant = t->id;
+  g.draining_epoch = g.grant_epoch;
+  g.holder = -1;
+  g.idle.clear();
   g.draining.clear();
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
-    if (touched_epoch(t, c->slot, gpu) < g.grant_epoch) continue;  // did not launch under this lease
+    if (touched_epoch(t, c->slot, gpu) < g.draining_epoch) continue;  // did not launch under this lease
     auto m = proto::make<proto::Revoke>();
     m.device = static_cast<uint32_t>(gpu);
     m.epoch = lease_epoch(state);
@@ -344,9 +349,9 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
 // by drain_timeout is an offence for the backstop's policy.
 void HookServer::force_end(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  for (int fd : g.draining) g.overdue[fd] = {g.holder, now};
+  for (int fd : g.draining) g.overdue[fd] = {g.draining_tenant, now};
   g.overdue_deadline = now + cfg_.drain_timeout_ns;
-  log_warn("GPU %d: tenant %d did not give back a revoked lease within %llu ms; taken by force", gpu, g.holder,
+  log_warn("GPU %d: tenant %d did not give back a revoked lease within %llu ms; taken by force", gpu, g.draining_tenant,
            static_cast<unsigned long long>(revoke_deadline_ns_ / 1'000'000));
   finish_drain(gpu, now);
 }
@@ -382,11 +387,17 @@ std::map<int32_t, int> HookServer::registered() const {
 
 void HookServer::finish_drain(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  if (g.holder < 0) return;
-  g.arbiter->drained(g.holder, now);
-  g.holder = -1;
+  if (g.draining_tenant < 0) return;
+  g.arbiter->drained(g.draining_tenant, now);
+  g.draining_tenant = -1;
   g.draining.clear();
-  g.idle.clear();
+  // The next holder's lease starts now: its idle check counts from here. If
+  // its processes all said "idle" during the drain, it goes back at once.
+  if (Tenant* h = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr) {
+    g.check_at = std::max(g.check_at, now + idle_check_interval(gpu));
+    if (!g.idle.empty() && holder_all_idle(gpu, h) && g.arbiter->release_holder().kind == Action::kRevoke)
+      revoke(gpu, h, now);
+  }
   run_gpu(gpu, now);
 }
 
@@ -397,7 +408,7 @@ void HookServer::on_timer() {
     GpuLeaseState& g = gpus_[i];
     int gpu = static_cast<int>(i);
     check_overdue(gpu, now);
-    if (g.holder >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
+    if (g.draining_tenant >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
       force_end(gpu, now);
       continue;
     }
@@ -422,7 +433,7 @@ void HookServer::arm_timer() {
   uint64_t when = admission_.next_deadline();
   for (auto& g : gpus_) {
     when = std::min(when, g.arbiter->next_tick());
-    if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);
+    if (g.holder >= 0 && g.draining_tenant < 0) when = std::min(when, g.check_at);
     if (!g.draining.empty()) when = std::min(when, g.drain_deadline);
     if (!g.overdue.empty()) when = std::min(when, g.overdue_deadline);
   }
@@ -451,8 +462,11 @@ void HookServer::tenant_removing(Tenant* t) {
   for (size_t g = 0; g < gpus_.size(); ++g) {
     if (gpus_[g].holder == t->id) {
       gpus_[g].holder = -1;
-      gpus_[g].draining.clear();
       gpus_[g].idle.clear();
+    }
+    if (gpus_[g].draining_tenant == t->id) {
+      gpus_[g].draining_tenant = -1;
+      gpus_[g].draining.clear();
     }
     gpus_[g].arbiter->remove(t->id);
     t->shm.ctl->devices[g].limit.store(0, std::memory_order_release);

@@ -16,21 +16,19 @@ void LeaseArbiter::remove(int tenant) {
   policies_.erase(tenant);
   waiting_.erase(tenant);
   window_.forget(tenant);
-  if (holder_ == tenant) {
-    holder_ = -1;
-    draining_ = false;
-  }
+  if (holder_ == tenant) holder_ = -1;
+  if (prev_ == tenant) prev_ = -1;
 }
 
 void LeaseArbiter::request(int tenant) {
   // A draining holder that wants more must queue again like anyone else.
-  if (policies_.count(tenant) && (tenant != holder_ || draining_)) waiting_.insert(tenant);
+  if (policies_.count(tenant) && tenant != holder_) waiting_.insert(tenant);
 }
 
 void LeaseArbiter::cancel(int tenant) { waiting_.erase(tenant); }
 
 Action LeaseArbiter::release_holder() {
-  if (holder_ < 0 || draining_) return {};
+  if (holder_ < 0 || prev_ >= 0) return {};
   return revoke(0, false);
 }
 
@@ -42,24 +40,31 @@ void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
 uint64_t LeaseArbiter::held_ns(int tenant, uint64_t now) const {
   auto it = held_total_.find(tenant);
   uint64_t held = it == held_total_.end() ? 0 : it->second;
-  if (tenant == holder_ && now > grant_ns_) held += now - grant_ns_;
+  if (tenant == holder_ && prev_ < 0 && now > grant_ns_) held += now - grant_ns_;
+  if (tenant == prev_ && now > prev_grant_ns_) held += now - prev_grant_ns_;
   return held;
 }
 
 void LeaseArbiter::drained(int tenant, uint64_t now) {
-  if (tenant != holder_) return;
-  window_.charge(tenant, grant_ns_, std::max(now, grant_ns_));
-  held_total_[tenant] += std::max(now, grant_ns_) - grant_ns_;
-  holder_ = -1;
-  draining_ = false;
+  if (tenant != prev_) return;
+  uint64_t end = std::max(now, prev_grant_ns_);
+  window_.charge(tenant, prev_grant_ns_, end);
+  held_total_[tenant] += end - prev_grant_ns_;
+  prev_ = -1;
+  // The next holder's lease (and quantum) starts now: until here the GPU ran
+  // what the previous holder had queued, which that one was charged for.
+  if (holder_ >= 0 && grant_ns_ < end) {
+    deadline_ += end - grant_ns_;
+    grant_ns_ = end;
+  }
 }
 
 double LeaseArbiter::share(int tenant, uint64_t now) const {
   double s = window_.share(tenant, now);
-  if (tenant == holder_ && now > grant_ns_) {
-    // The running lease counts too, so a holder cannot run past its cap.
-    s += static_cast<double>(now - grant_ns_) / static_cast<double>(window_.window_ns());
-  }
+  // The running lease counts too, so a holder cannot run past its cap; a
+  // drain's too, and the next holder's from the end of that drain.
+  uint64_t from = tenant == prev_ ? prev_grant_ns_ : tenant == holder_ && prev_ < 0 ? grant_ns_ : now;
+  if (now > from) s += static_cast<double>(now - from) / static_cast<double>(window_.window_ns());
   return s;
 }
 
@@ -104,16 +109,19 @@ bool LeaseArbiter::should_preempt(uint64_t now) const {
 std::optional<int> LeaseArbiter::choose(uint64_t now) const {
   std::optional<int> best;
   for (int t : waiting_)
-    if (eligible(t, now) && (!best || before(t, *best, now))) best = t;
+    if (t != prev_ && eligible(t, now) && (!best || before(t, *best, now))) best = t;
   return best;
 }
 
+// The holder drains from now on; the next tenant may be granted at once
+// (tick), its lease charged from the end of this drain.
 Action LeaseArbiter::revoke(uint64_t now, bool preempted) {
-  draining_ = true;
   if (preempted) ++preempted_[holder_];
-  next_tick_ = UINT64_MAX;  // resumes when drained() arrives
-  (void)now;
-  return {Action::kRevoke, holder_};
+  prev_ = holder_;
+  prev_grant_ns_ = grant_ns_;
+  holder_ = -1;
+  next_tick_ = now;  // decide the next holder at once
+  return {Action::kRevoke, prev_};
 }
 
 // The earliest time after `now` at which `tenant`, holding the lease, reaches
@@ -127,7 +135,7 @@ uint64_t LeaseArbiter::cap_time(int tenant, uint64_t now) const {
 
 Action LeaseArbiter::tick(uint64_t now) {
   next_tick_ = UINT64_MAX;
-  if (draining_) return {};
+  if (holder_ >= 0 && prev_ >= 0) return {};  // the next decision waits for the drain (drained())
   if (holder_ >= 0) {
     if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
     std::optional<int> next = choose(now);
@@ -147,7 +155,7 @@ Action LeaseArbiter::tick(uint64_t now) {
   std::optional<int> next = choose(now);
   if (!next) {
     // Waiting tenants at their cap become eligible as their time ages out.
-    if (!waiting_.empty()) next_tick_ = now + quantum_;
+    if (!waiting_.empty() && prev_ < 0) next_tick_ = now + quantum_;
     return {};
   }
   holder_ = *next;

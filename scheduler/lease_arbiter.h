@@ -14,7 +14,13 @@
 //  * at the end of a quantum the lease is renewed in place while nobody else
 //    can be granted, else revoked;
 //  * time is charged from grant to drain (the end of the revoked holder's
-//    queued work), over a sliding window, so long kernels are paid back.
+//    queued work), over a sliding window, so long kernels are paid back;
+//  * handovers overlap: the next tenant is granted as soon as the holder is
+//    revoked, so its first launches are queued while the previous holder's
+//    work drains and the GPU never waits for the handover; its lease (charge
+//    and quantum) starts when the drain ends. While a drain runs the new
+//    holder is not revoked (one drain at a time) and the draining tenant is
+//    not granted again.
 //
 // Pure logic: time comes in as arguments (tests use a fake clock). The caller
 // (vgpud's event loop) carries out the Actions and calls tick() again at
@@ -55,12 +61,14 @@ class LeaseArbiter {
   void request(int tenant);
   // The tenant no longer waits (its waiting processes went away).
   void cancel(int tenant);
-  // The revoked holder drained at `now`: its time is charged, the GPU is free.
+  // The revoked holder drained at `now`: its time is charged up to `now`; the
+  // next holder's lease is counted from `now`.
   void drained(int tenant, uint64_t now);
   // Charges `ns` ending at `now` to `tenant` on top of its leases (GPU time
   // it took without one): it is not granted again until that is paid back.
   void charge(int tenant, uint64_t ns, uint64_t now);
   // vgpud found the holder idle for a quantum: revoke it (drain as usual).
+  // Nothing while a previous holder still drains.
   Action release_holder();
 
   // Decides the next step at `now`. Call after every input and at next_tick().
@@ -70,7 +78,9 @@ class LeaseArbiter {
 
   // Introspection (metrics, tests).
   int holder() const { return holder_; }
-  bool draining() const { return draining_; }
+  // A revoked holder whose queued work has not finished yet (-1: none).
+  int draining_tenant() const { return prev_; }
+  bool draining() const { return prev_ >= 0; }
   bool waiting(int tenant) const { return waiting_.count(tenant) != 0; }
   bool anyone_waiting() const { return !waiting_.empty(); }
   double share(int tenant, uint64_t now) const;
@@ -101,7 +111,8 @@ class LeaseArbiter {
   std::map<int, TenantPolicy> policies_;
   std::set<int> waiting_;
   int holder_ = -1;
-  bool draining_ = false;
+  int prev_ = -1;  // revoked, draining
+  uint64_t prev_grant_ns_ = 0;
   uint64_t grant_ns_ = 0;
   uint64_t deadline_ = 0;
   uint64_t next_tick_ = UINT64_MAX;

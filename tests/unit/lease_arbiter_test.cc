@@ -156,12 +156,48 @@ TEST(LeaseArbiter, HigherPriorityPreemptsAtOnce) {
   Action a = arb.tick(200);  // long before the quantum ends
   EXPECT_EQ(a.kind, Action::kRevoke);
   EXPECT_EQ(a.tenant, 1);
-  EXPECT_EQ(arb.tick(300).kind, Action::kNone);  // waits for the drain
-  arb.drained(1, 400);
-  a = arb.tick(400);
+  a = arb.tick(300);  // granted while 1 drains (overlapped handover)
   EXPECT_EQ(a.kind, Action::kGrant);
   EXPECT_EQ(a.tenant, 2);
+  arb.drained(1, 400);
   EXPECT_EQ(arb.preempted_count(1), 1u);
+}
+
+// Overlapped handover: the next holder is granted when the revoke goes out;
+// the drain is charged to the revoked holder only, and the next holder's
+// lease and quantum start when the drain ends.
+TEST(LeaseArbiter, OverlappedHandoverChargesTheDrainToThePreviousHolder) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
+  arb.request(2);
+  Action a = arb.tick(1 + kQuantum);
+  ASSERT_EQ(a.kind, Action::kRevoke);
+  ASSERT_EQ(a.tenant, 1);
+  a = arb.tick(1 + kQuantum);
+  ASSERT_EQ(a.kind, Action::kGrant);
+  ASSERT_EQ(a.tenant, 2);
+  EXPECT_EQ(arb.draining_tenant(), 1);
+  // While 1 drains, 2 is not revoked, 2 is charged nothing, and 1 cannot be
+  // granted again even though it asks.
+  arb.request(1);
+  EXPECT_EQ(arb.tick(1 + 3 * kQuantum).kind, Action::kNone);
+  EXPECT_EQ(arb.release_holder().kind, Action::kNone);
+  EXPECT_EQ(arb.held_ns(2, 1 + 3 * kQuantum), 0u);
+  uint64_t drained_at = 1 + kQuantum + 4 * kMs;
+  arb.drained(1, drained_at);
+  EXPECT_EQ(arb.charged_ns(1, drained_at), kQuantum + 4 * kMs);
+  EXPECT_EQ(arb.charged_ns(2, drained_at), 0u);
+  // 2's quantum runs from the end of the drain: not revoked before then.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.held_ns(2, drained_at + kQuantum - 1), kQuantum - 1);
+  // At its quantum's end 2 is renewed (1, charged more, is not due): what is
+  // charged is the quantum from the drain's end, not from the grant.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum).kind, Action::kNone);
+  EXPECT_EQ(arb.holder(), 2);
+  EXPECT_EQ(arb.charged_ns(2, drained_at + kQuantum), kQuantum);
 }
 
 TEST(LeaseArbiter, EqualPriorityWaitsForTheQuantum) {
