@@ -60,7 +60,9 @@ void streams_reset_after_fork();
 // Not reached while a blocking stream of `ctx` captures (the legacy stream
 // cannot be used then): work queued before that capture began on the legacy
 // stream and on per-thread default streams, unless a throttle event in `also`
-// follows it (every launch made while the lease is contended has one). Not
+// follows it (while the lease is contended every batch of cap/4 launches ends
+// with one, but the last launches of a burst get theirs only from the idle
+// watcher, on the legacy stream, which a blocking capture rules out). Not
 // reached ever: streams created past the hook (RTLD_DEEPBIND, dlmopen, green
 // contexts). Residual race: a capture on a blocking stream beginning between
 // the legacy-stream query and the event record is invalidated (two driver
