@@ -196,8 +196,8 @@ void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
   Tenant* t = tenants_.by_id(c.tenant);
   if (!m.idle || !t || g.holder != c.tenant) return;
   g.idle[c.fd] = static_cast<uint32_t>(m.epoch);
-  if (holder_all_idle(gpu, t) && g.arbiter->release_holder().kind == Action::kRevoke) {
-    uint64_t now = now_ns();
+  uint64_t now = now_ns();
+  if (holder_all_idle(gpu, t) && g.arbiter->release_holder(now).kind == Action::kRevoke) {
     revoke(gpu, t, now);
     run_gpu(gpu, now);
   }
@@ -243,7 +243,7 @@ void HookServer::drop(int fd, const std::string& why) {
       bool any = false;
       for (auto& [ofd, o] : clients_) any |= o->tenant == c->tenant;
       if (!any) {
-        Action a = gpus_[g].arbiter->release_holder();
+        Action a = gpus_[g].arbiter->release_holder(now);
         if (a.kind == Action::kRevoke) revoke(static_cast<int>(g), t, now);
       }
     }
@@ -278,7 +278,15 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
 
 uint64_t HookServer::idle_check_interval(int gpu) const {
   const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  return g.arbiter->anyone_waiting() ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
+  return contention(gpu) ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
+}
+
+// Someone else wants the GPU: a waiting tenant, or the revoked holder still
+// draining (granted during its drain, the next holder must be throttled from
+// its first launch: the revoked one asks again only after its drain).
+bool HookServer::contention(int gpu) const {
+  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  return g.arbiter->anyone_waiting() || g.draining_tenant >= 0;
 }
 
 void HookServer::update_contention(int gpu, uint64_t now) {
@@ -287,7 +295,7 @@ void HookServer::update_contention(int gpu, uint64_t now) {
   if (!t) return;
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t s = w.state.load();
-  bool contended = g.arbiter->anyone_waiting();
+  bool contended = contention(gpu);
   if (!lease_granted(s) || contended == ((s & kLeaseContended) != 0)) return;
   w.state.store(contended ? (s | kLeaseContended) : (s & ~kLeaseContended), std::memory_order_release);
   if (contended) g.check_at = std::min(g.check_at, now + idle_check_interval(gpu));
@@ -305,7 +313,7 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
     if (c->tenant == t->id) c->waiting[gpu] = false;
   // The contended bit goes out with the grant: the holder's first launches
   // must already be throttled (and reported idle) if others wait.
-  uint32_t contended = g.arbiter->anyone_waiting() ? kLeaseContended : 0;
+  uint32_t contended = contention(gpu) ? kLeaseContended : 0;
   w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted | contended, std::memory_order_release);
   lease_wake_all(&w);
 }
@@ -395,7 +403,7 @@ void HookServer::finish_drain(int gpu, uint64_t now) {
   // its processes all said "idle" during the drain, it goes back at once.
   if (Tenant* h = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr) {
     g.check_at = std::max(g.check_at, now + idle_check_interval(gpu));
-    if (!g.idle.empty() && holder_all_idle(gpu, h) && g.arbiter->release_holder().kind == Action::kRevoke)
+    if (!g.idle.empty() && holder_all_idle(gpu, h) && g.arbiter->release_holder(now).kind == Action::kRevoke)
       revoke(gpu, h, now);
   }
   run_gpu(gpu, now);
@@ -416,7 +424,7 @@ void HookServer::on_timer() {
     if (t && !g.arbiter->draining() && now >= g.check_at) {
       if (!holder_active(gpu, t)) {
         // Nobody launched under the lease for a quantum: take it back.
-        if (g.arbiter->release_holder().kind == Action::kRevoke) revoke(gpu, t, now);
+        if (g.arbiter->release_holder(now).kind == Action::kRevoke) revoke(gpu, t, now);
       } else {
         // Renew with a new epoch, so the next check sees fresh launches only.
         LeaseWord& w = t->shm.ctl->leases[gpu];

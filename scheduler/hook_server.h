@@ -116,6 +116,7 @@ class HookServer {
   // since reported that it has nothing queued.
   bool holder_all_idle(int gpu, Tenant* t) const;
   uint64_t idle_check_interval(int gpu) const;
+  bool contention(int gpu) const;
   // Mirrors "someone else waits" into the holder's lease word (bit 1).
   void update_contention(int gpu, uint64_t now);
   void on_timer();

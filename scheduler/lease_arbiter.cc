@@ -5,8 +5,8 @@
 
 namespace vgpu::sched {
 
-LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns)
-    : quantum_(quantum_ns), window_(window_ns) {
+LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns, uint64_t overlap_lead_ns)
+    : quantum_(quantum_ns), overlap_lead_(overlap_lead_ns), window_(window_ns) {
   window_.set_origin(start_ns);
 }
 
@@ -16,6 +16,7 @@ void LeaseArbiter::remove(int tenant) {
   policies_.erase(tenant);
   waiting_.erase(tenant);
   window_.forget(tenant);
+  last_drain_.erase(tenant);
   if (holder_ == tenant) holder_ = -1;
   if (prev_ == tenant) prev_ = -1;
 }
@@ -27,9 +28,11 @@ void LeaseArbiter::request(int tenant) {
 
 void LeaseArbiter::cancel(int tenant) { waiting_.erase(tenant); }
 
-Action LeaseArbiter::release_holder() {
+Action LeaseArbiter::release_holder(uint64_t now) {
   if (holder_ < 0 || prev_ >= 0) return {};
-  return revoke(0, false);
+  Action a = revoke(now, false);
+  learn_drain_ = false;  // an idle holder's drain says nothing of a busy one's
+  return a;
 }
 
 void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
@@ -40,22 +43,28 @@ void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
 uint64_t LeaseArbiter::held_ns(int tenant, uint64_t now) const {
   auto it = held_total_.find(tenant);
   uint64_t held = it == held_total_.end() ? 0 : it->second;
-  if (tenant == holder_ && prev_ < 0 && now > grant_ns_) held += now - grant_ns_;
-  if (tenant == prev_ && now > prev_grant_ns_) held += now - prev_grant_ns_;
+  // Possession, not charge: the next holder holds its lease from the grant,
+  // during the overlap too (the backstop compares this with the GPU time used).
+  if (tenant == holder_ && now > lease_start_) held += now - lease_start_;
+  if (tenant == prev_ && now > prev_lease_start_) held += now - prev_lease_start_;
   return held;
 }
 
 void LeaseArbiter::drained(int tenant, uint64_t now) {
   if (tenant != prev_) return;
   uint64_t end = std::max(now, prev_grant_ns_);
+  if (learn_drain_ && now >= revoke_ns_) last_drain_[tenant] = now - revoke_ns_;
   window_.charge(tenant, prev_grant_ns_, end);
-  held_total_[tenant] += end - prev_grant_ns_;
+  held_total_[tenant] += std::max(now, prev_lease_start_) - prev_lease_start_;
   prev_ = -1;
-  // The next holder's lease (and quantum) starts now: until here the GPU ran
-  // what the previous holder had queued, which that one was charged for.
-  if (holder_ >= 0 && grant_ns_ < end) {
-    deadline_ += end - grant_ns_;
-    grant_ns_ = end;
+  // The next holder's lease (charge and quantum) starts now: until here the
+  // GPU ran what the previous holder had queued, which that one pays for. A
+  // drain that outlasted its estimate by more than the lead is charged to
+  // both from then on: the new holder's kernels time-slice with it.
+  uint64_t start = std::min(end, lease_start_ + overlap_lead_);
+  if (holder_ >= 0 && grant_ns_ < start) {
+    deadline_ += start - grant_ns_;
+    grant_ns_ = start;
   }
 }
 
@@ -113,14 +122,21 @@ std::optional<int> LeaseArbiter::choose(uint64_t now) const {
   return best;
 }
 
-// The holder drains from now on; the next tenant may be granted at once
-// (tick), its lease charged from the end of this drain.
+// The holder drains from now on. The next tenant is granted `overlap_lead_`
+// before the drain is expected to end (the tenant's last drain here), so its
+// first launches are queued when the GPU frees; with no estimate yet, when
+// the drain ends (drained()).
 Action LeaseArbiter::revoke(uint64_t now, bool preempted) {
   if (preempted) ++preempted_[holder_];
   prev_ = holder_;
   prev_grant_ns_ = grant_ns_;
+  prev_lease_start_ = lease_start_;
   holder_ = -1;
-  next_tick_ = now;  // decide the next holder at once
+  revoke_ns_ = now;
+  learn_drain_ = true;
+  auto it = last_drain_.find(prev_);
+  overlap_at_ = it == last_drain_.end() ? UINT64_MAX : now + (it->second > overlap_lead_ ? it->second - overlap_lead_ : 0);
+  next_tick_ = overlap_at_;
   return {Action::kRevoke, prev_};
 }
 
@@ -136,6 +152,10 @@ uint64_t LeaseArbiter::cap_time(int tenant, uint64_t now) const {
 Action LeaseArbiter::tick(uint64_t now) {
   next_tick_ = UINT64_MAX;
   if (holder_ >= 0 && prev_ >= 0) return {};  // the next decision waits for the drain (drained())
+  if (prev_ >= 0 && now < overlap_at_) {
+    next_tick_ = overlap_at_;
+    return {};
+  }
   if (holder_ >= 0) {
     if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
     std::optional<int> next = choose(now);
@@ -145,8 +165,9 @@ Action LeaseArbiter::tick(uint64_t now) {
       // Renewed in place: nobody else is due. The time so far is charged now,
       // so the window sees a long-running holder.
       window_.charge(holder_, grant_ns_, now);
-      held_total_[holder_] += now - grant_ns_;
+      held_total_[holder_] += now - lease_start_;
       grant_ns_ = now;
+      lease_start_ = now;
       deadline_ = now + quantum_;
     }
     next_tick_ = std::min(deadline_, cap_time(holder_, now));
@@ -161,6 +182,7 @@ Action LeaseArbiter::tick(uint64_t now) {
   holder_ = *next;
   waiting_.erase(holder_);
   grant_ns_ = now;
+  lease_start_ = now;
   deadline_ = now + quantum_;
   ++granted_[holder_];
   next_tick_ = std::min(deadline_, cap_time(holder_, now));

@@ -15,12 +15,15 @@
 //    can be granted, else revoked;
 //  * time is charged from grant to drain (the end of the revoked holder's
 //    queued work), over a sliding window, so long kernels are paid back;
-//  * handovers overlap: the next tenant is granted as soon as the holder is
-//    revoked, so its first launches are queued while the previous holder's
-//    work drains and the GPU never waits for the handover; its lease (charge
-//    and quantum) starts when the drain ends. While a drain runs the new
-//    holder is not revoked (one drain at a time) and the draining tenant is
-//    not granted again.
+//  * handovers overlap: the next tenant is granted `overlap_lead` before the
+//    revoked holder's drain is expected to end (as long as its last drain on
+//    this GPU as a busy holder — not an idle one's; no estimate: at the
+//    drain's end), so its first launches are
+//    queued when the GPU frees and the engine does not wait for the handover.
+//    Its lease (charge and quantum) starts when the drain ends, or `overlap_lead`
+//    after its grant if the drain runs longer (then both pay for the rest: the
+//    GPU time-slices them). While a drain runs the new holder is not revoked
+//    (one drain at a time) and the draining tenant is not granted again.
 //
 // Pure logic: time comes in as arguments (tests use a fake clock). The caller
 // (vgpud's event loop) carries out the Actions and calls tick() again at
@@ -51,7 +54,9 @@ struct Action {
 
 class LeaseArbiter {
  public:
-  LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns);
+  // `overlap_lead_ns`: how long before a drain's expected end the next holder
+  // is granted (and the most of an overrunning drain it gets uncharged).
+  LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns, uint64_t overlap_lead_ns = 500'000);
 
   void set_policy(int tenant, const TenantPolicy& p);
   // Forgets a tenant (deleted). If it holds the lease, the lease is dropped.
@@ -69,7 +74,7 @@ class LeaseArbiter {
   void charge(int tenant, uint64_t ns, uint64_t now);
   // vgpud found the holder idle for a quantum: revoke it (drain as usual).
   // Nothing while a previous holder still drains.
-  Action release_holder();
+  Action release_holder(uint64_t now);
 
   // Decides the next step at `now`. Call after every input and at next_tick().
   Action tick(uint64_t now);
@@ -86,7 +91,8 @@ class LeaseArbiter {
   double share(int tenant, uint64_t now) const;
   uint64_t charged_ns(int tenant, uint64_t now) const { return window_.charged_ns(tenant, now); }
   uint64_t grant_time() const { return grant_ns_; }
-  // Lease time `tenant` held up to `now` (grant to drain, renewals included), cumulative.
+  // Lease time `tenant` held up to `now` (grant to drain, renewals included,
+  // an overlapped handover's drain counted for both tenants), cumulative.
   uint64_t held_ns(int tenant, uint64_t now) const;
   // Tenants competing for this GPU: waiting, holding, or charged within the window.
   std::set<int> active(uint64_t now) const;
@@ -107,13 +113,20 @@ class LeaseArbiter {
   uint64_t cap_time(int tenant, uint64_t now) const;
 
   uint64_t quantum_;
+  uint64_t overlap_lead_;
   ShareWindow window_;
   std::map<int, TenantPolicy> policies_;
   std::set<int> waiting_;
   int holder_ = -1;
   int prev_ = -1;  // revoked, draining
   uint64_t prev_grant_ns_ = 0;
-  uint64_t grant_ns_ = 0;
+  uint64_t prev_lease_start_ = 0;
+  uint64_t revoke_ns_ = 0;
+  uint64_t overlap_at_ = UINT64_MAX;      // the next holder may be granted from then on
+  std::map<int, uint64_t> last_drain_;   // tenant -> its last drain (revoke to drained) while busy
+  bool learn_drain_ = false;             // the running drain is one of a busy holder
+  uint64_t grant_ns_ = 0;     // the holder's charge starts here (the end of the previous drain)
+  uint64_t lease_start_ = 0;  // the holder holds the lease since (grant or renewal)
   uint64_t deadline_ = 0;
   uint64_t next_tick_ = UINT64_MAX;
   std::map<int, uint64_t> granted_, preempted_;

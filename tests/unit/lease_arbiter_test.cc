@@ -156,48 +156,104 @@ TEST(LeaseArbiter, HigherPriorityPreemptsAtOnce) {
   Action a = arb.tick(200);  // long before the quantum ends
   EXPECT_EQ(a.kind, Action::kRevoke);
   EXPECT_EQ(a.tenant, 1);
-  a = arb.tick(300);  // granted while 1 drains (overlapped handover)
+  EXPECT_EQ(arb.tick(300).kind, Action::kNone);  // 1 never drained here yet: waits for the drain
+  arb.drained(1, 400);
+  a = arb.tick(400);
   EXPECT_EQ(a.kind, Action::kGrant);
   EXPECT_EQ(a.tenant, 2);
-  arb.drained(1, 400);
   EXPECT_EQ(arb.preempted_count(1), 1u);
 }
 
-// Overlapped handover: the next holder is granted when the revoke goes out;
-// the drain is charged to the revoked holder only, and the next holder's
-// lease and quantum start when the drain ends.
+// Overlapped handover: once a tenant's drain time is known, the next holder
+// is granted the lead before that drain is expected to end; the drain is
+// charged to the revoked holder only, and the next holder's lease and
+// quantum start when the drain ends (or a lead after its grant, if later).
 TEST(LeaseArbiter, OverlappedHandoverChargesTheDrainToThePreviousHolder) {
-  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  const uint64_t lead = kMs / 2, drain = 4 * kMs;
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1, lead);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  arb.request(2);
+  uint64_t now = 1;
+  // Learn 1's drain time: its first handover waits for the drain.
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  now += kQuantum;
+  ASSERT_EQ(arb.tick(now).kind, Action::kRevoke);
+  arb.request(1);
+  EXPECT_EQ(arb.tick(now + drain - 1).kind, Action::kNone);
+  arb.drained(1, now + drain);
+  now += drain;
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 2);
+  now += kQuantum;
+  ASSERT_EQ(arb.release_holder(now).kind, Action::kRevoke);  // 2 drains (no estimate for 2): 1 waits
+  arb.request(2);
+  arb.drained(2, now + drain);
+  now += drain;
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  // 1 is revoked again; 2 is granted `lead` before 1's drain should end.
+  now += kQuantum;
+  uint64_t revoked = now;
+  uint64_t charged1 = arb.charged_ns(1, revoked);
+  Action a = arb.tick(revoked);
+  ASSERT_EQ(a.kind, Action::kRevoke);
+  ASSERT_EQ(a.tenant, 1);
+  EXPECT_EQ(arb.tick(revoked + drain - lead - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.next_tick(), revoked + drain - lead);
+  a = arb.tick(revoked + drain - lead);
+  ASSERT_EQ(a.kind, Action::kGrant);
+  ASSERT_EQ(a.tenant, 2);
+  EXPECT_EQ(arb.draining_tenant(), 1);
+  // While 1 drains, 2 is not revoked and 1 cannot be granted again.
+  arb.request(1);
+  EXPECT_EQ(arb.tick(revoked + drain - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.release_holder(revoked + drain - 1).kind, Action::kNone);
+  uint64_t drained_at = revoked + drain;
+  uint64_t charged2 = arb.charged_ns(2, drained_at);
+  arb.drained(1, drained_at);
+  EXPECT_EQ(arb.charged_ns(1, drained_at) - charged1, kQuantum + drain);
+  EXPECT_EQ(arb.charged_ns(2, drained_at), charged2);  // nothing for the overlap
+  EXPECT_EQ(arb.held_ns(2, drained_at) > 0, true);     // held (the backstop's view), not charged
+  // 2's quantum runs from the end of the drain.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum - 1).kind, Action::kNone);
+  // At its end 2 is renewed (1, charged more, is not due); the renewal
+  // charges 2's quantum from the drain's end, not from its grant.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum).kind, Action::kNone);
+  EXPECT_EQ(arb.holder(), 2);
+  EXPECT_EQ(arb.charged_ns(2, drained_at + kQuantum) - charged2, kQuantum);
+}
+
+// A drain that outlasts its estimate: the new holder pays from `lead` after
+// its grant, so it gets at most `lead` of the old holder's drain uncharged.
+TEST(LeaseArbiter, AnOverrunningDrainIsChargedToBothAfterTheLead) {
+  const uint64_t lead = kMs / 2;
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1, lead);
   arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
   arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
   arb.request(1);
   ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
   arb.request(2);
-  Action a = arb.tick(1 + kQuantum);
-  ASSERT_EQ(a.kind, Action::kRevoke);
-  ASSERT_EQ(a.tenant, 1);
-  a = arb.tick(1 + kQuantum);
+  ASSERT_EQ(arb.tick(1 + kQuantum).kind, Action::kRevoke);
+  arb.drained(1, 1 + kQuantum);  // 1's drains take nothing: next time 2 is granted at once
+  ASSERT_EQ(arb.tick(1 + kQuantum).kind, Action::kGrant);
+  ASSERT_EQ(arb.release_holder(2 + kQuantum).kind, Action::kRevoke);  // 2 idle
+  arb.drained(2, 2 + kQuantum);
+  arb.request(1);
+  ASSERT_EQ(arb.tick(3 + kQuantum).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  arb.request(2);
+  uint64_t now = 3 + 2 * kQuantum;
+  ASSERT_EQ(arb.tick(now).kind, Action::kRevoke);
+  Action a = arb.tick(now);
   ASSERT_EQ(a.kind, Action::kGrant);
   ASSERT_EQ(a.tenant, 2);
-  EXPECT_EQ(arb.draining_tenant(), 1);
-  // While 1 drains, 2 is not revoked, 2 is charged nothing, and 1 cannot be
-  // granted again even though it asks.
-  arb.request(1);
-  EXPECT_EQ(arb.tick(1 + 3 * kQuantum).kind, Action::kNone);
-  EXPECT_EQ(arb.release_holder().kind, Action::kNone);
-  EXPECT_EQ(arb.held_ns(2, 1 + 3 * kQuantum), 0u);
-  uint64_t drained_at = 1 + kQuantum + 4 * kMs;
-  arb.drained(1, drained_at);
-  EXPECT_EQ(arb.charged_ns(1, drained_at), kQuantum + 4 * kMs);
-  EXPECT_EQ(arb.charged_ns(2, drained_at), 0u);
-  // 2's quantum runs from the end of the drain: not revoked before then.
-  EXPECT_EQ(arb.tick(drained_at + kQuantum - 1).kind, Action::kNone);
-  EXPECT_EQ(arb.held_ns(2, drained_at + kQuantum - 1), kQuantum - 1);
-  // At its quantum's end 2 is renewed (1, charged more, is not due): what is
-  // charged is the quantum from the drain's end, not from the grant.
-  EXPECT_EQ(arb.tick(drained_at + kQuantum).kind, Action::kNone);
-  EXPECT_EQ(arb.holder(), 2);
-  EXPECT_EQ(arb.charged_ns(2, drained_at + kQuantum), kQuantum);
+  arb.drained(1, now + 100 * kMs);  // a long kernel was queued
+  EXPECT_EQ(arb.tick(now + 100 * kMs + kQuantum).kind, Action::kNone);
+  // 2 is charged from now + lead: it ran beside 1's long kernel.
+  EXPECT_EQ(arb.charged_ns(2, now + 100 * kMs + kQuantum), 100 * kMs + kQuantum - lead + 1);  // + its idle lease
 }
 
 TEST(LeaseArbiter, EqualPriorityWaitsForTheQuantum) {
