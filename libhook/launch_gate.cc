@@ -405,6 +405,8 @@ void gate_reset_after_fork() {
   new (&g_watch_mu) std::mutex();
   new (&g_watch_cv) std::condition_variable();  // the parent's watcher thread does not exist here
   g_watcher_started.store(false);
+  g_watcher_parked.store(false);
+  g_watcher_waiting.store(false);
   new (&g_inflight_mu) std::mutex();
   g_inflight.clear();
   g_contexts.clear();
