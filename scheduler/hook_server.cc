@@ -264,7 +264,7 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
     }
     if (a.kind == Action::kRevoke && t) {
       revoke(gpu, t, now);
-      continue;  // the next holder is granted at once, during the drain
+      continue;  // decide again: the next holder may be granted during the drain
     }
     if (a.kind == Action::kRevoke && !t) {  // tenant deleted meanwhile
       g.arbiter->drained(a.tenant, now);
@@ -332,8 +332,8 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t state = w.state.load();
   w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
-  // The holder becomes the draining tenant; run_gpu may grant the next one
-  // at once (overlapped handover, LeaseArbiter).
+  // The holder becomes the draining tenant; the next one may be granted
+  // before the drain ends (overlapped handover, LeaseArbiter).
   g.draining_tenant = t->id;
   g.draining_epoch = g.grant_epoch;
   g.holder = -1;

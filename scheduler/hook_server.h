@@ -6,11 +6,12 @@
 // decisions on the tenants' lease words (tenant_shm.h): a grant sets the
 // granted bit with a new epoch and futex-wakes the tenant's waiting
 // launches; a revoke clears the bit and sends Revoke to every process of the
-// holder that launched during the lease, and the next tenant is granted at
-// once, so its launches queue behind the drain and the GPU never idles on the
-// handover; when all have drained (LeaseReturn or disconnect) the revoked
-// holder is charged up to then and the next holder's lease counts from then
-// (LeaseArbiter). A holder that
+// holder that launched during the lease, and the next tenant is granted
+// shortly before the drain is expected to end (LeaseArbiter: overlapped
+// handovers), so its launches queue behind the drain and the GPU does not idle
+// on the handover; when all have drained (LeaseReturn or disconnect) the
+// revoked holder is charged up to then and the next holder's lease counts
+// from then. A holder that
 // has not drained by the revoke deadline loses the lease by force and pays
 // for the overrun when it answers (none by drain_timeout: an offence reported
 // through on_overrun). While nobody else is due the lease is renewed in place
