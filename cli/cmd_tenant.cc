@@ -109,10 +109,12 @@ std::string tenants_table(const Json& tenants, const TableStyle& style) {
 }
 
 std::string tenant_gpus_table(const Json& tenants, const TableStyle& style, const Json& processes) {
-  Table t{{"TENANT", "GPU", "USED", "LIMIT", "DENIED", "TARGET", "ACHIEVED", "LEASE", "GRANTED", "PREEMPTED",
-           "WAITED", "UUID", "PIDS"},
+  // REQUEST is the configured share, TARGET the effective one (the request
+  // plus this tenant's part of time nobody requested; architecture.md).
+  Table t{{"TENANT", "GPU", "USED", "LIMIT", "DENIED", "REQUEST", "TARGET", "ACHIEVED", "LEASE", "GRANTED",
+           "PREEMPTED", "WAITED", "UUID", "PIDS"},
           {},
-          {11, 12}};
+          {12, 13}};
   for (const auto& x : tenants)
     for (const auto& g : x["gpus"]) {
       if (!g["allowed"].get<bool>()) continue;
@@ -121,6 +123,7 @@ std::string tenant_gpus_table(const Json& tenants, const TableStyle& style, cons
       t.rows.push_back({name, g["index"].dump(), used_text(g["memory_used_bytes"].get<uint64_t>(), over_quota(g)),
                         human_bytes(g["memory_limit_bytes"].get<uint64_t>()), g["allocations_denied"].dump(),
                         human_percent(g["share_target"].get<double>()),
+                        human_percent(g.value("share_effective", g["share_target"].get<double>())),
                         human_percent(g["share_achieved"].get<double>()), lease_state(g),
                         g["leases_granted"].dump(), g["leases_preempted"].dump(),
                         human_duration(g["lease_wait_ns"].get<uint64_t>()), g["uuid"].get<std::string>(),

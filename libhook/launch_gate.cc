@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <unordered_map>
@@ -23,6 +24,13 @@ GateState g_gate;
 namespace {
 
 constexpr uint64_t kWaitSliceNs = 20'000'000;  // re-checks vgpud's presence this often
+// A holder whose queued work has finished keeps the lease this long before it
+// reports idle: a loop that synchronizes after each kernel launches again well
+// within it, so it is not handed over once per synchronization (issue 11).
+constexpr auto kIdleGrace = std::chrono::microseconds(300);
+// How long the idle watcher waits for the event of launches made after its
+// newest event before it records one itself (after the end of a burst).
+constexpr auto kTailWait = std::chrono::milliseconds(1);
 
 // Process-lifetime state, never destroyed: threads of the hook (the idle
 // watcher, the daemon client) may use it while the process exits.
@@ -35,15 +43,30 @@ uint64_t g_slots_mask = 0;
 // hook touches that context again and the driver may destroy it.
 std::mutex& g_use_mu = *new std::mutex();
 
-// In-flight launches of each context while its lease is contended: events
-// recorded after each launch, oldest first.
+// In-flight launches of each context while its lease is contended. Not every
+// launch gets an event (each is one more op for the stream to run): one is
+// recorded after every `batch` launches, and after the first launch made while
+// the idle watcher thinks nothing is queued. `queued` + `uncovered` counts
+// every launch not yet known complete, so the cap stays exact (an estimate
+// from above: an event's launches count until the event is seen complete).
+struct Pending {
+  CUevent event;
+  uint32_t covers;  // launches since the previous event
+};
 struct Inflight {
-  std::deque<CUevent> pending;
+  std::deque<Pending> pending;
   std::vector<CUevent> spare;
+  uint32_t queued = 0;     // launches covered by `pending`
+  uint32_t uncovered = 0;  // launches after the newest event
+  CUstream last_stream = nullptr;  // of the newest launch
+  bool last_per_thread = false;
 };
 std::mutex& g_inflight_mu = *new std::mutex();
 std::unordered_map<void*, Inflight>& g_inflight = *new std::unordered_map<void*, Inflight>();
 std::atomic<uint32_t> g_cap{16};
+// The context the calling thread's last throttled launch was checked in (saves
+// gate_after_launch asking the driver again).
+thread_local void* t_throttle_ctx = nullptr;
 
 // Idle reporting: a thread that waits (without spinning) for the newest
 // throttled launch of every context to finish; if no launch came meanwhile,
@@ -54,8 +77,10 @@ std::atomic<uint32_t> g_cap{16};
 std::mutex& g_watch_mu = *new std::mutex();
 std::condition_variable& g_watch_cv = *new std::condition_variable();
 std::atomic<uint64_t> g_launch_gen{0};
+std::atomic<uint64_t> g_record_gen{0};  // throttle events recorded
 std::atomic<bool> g_watcher_started{false};
-std::atomic<bool> g_watcher_parked{false};  // waiting for launches (not syncing)
+std::atomic<bool> g_watcher_parked{false};   // waiting for launches: nothing queued as far as it knows
+std::atomic<bool> g_watcher_waiting{false};  // in its grace or tail wait: wants to hear of launches
 void idle_watcher();
 
 template <class F>
@@ -70,26 +95,38 @@ CUcontext current_context() {
   return c;
 }
 
+uint32_t batch_size() { return std::max<uint32_t>(1, g_cap.load(std::memory_order_relaxed) / 4); }
+
 // Before a contended launch: waits until fewer than the cap are unfinished.
+// Below the cap this is a lock and a compare: no driver call.
 void throttle_before_launch() {
   static auto query = real_fn<CUresult (*)(CUevent)>("cuEventQuery");
   static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
   CUcontext ctx = current_context();
+  t_throttle_ctx = ctx;
   if (!ctx || !query || !sync) return;
-  RelaxedCaptureMode relaxed;  // the application's thread may be in GLOBAL mode
   std::unique_lock<std::mutex> l(g_inflight_mu);
-  Inflight& f = g_inflight[ctx];
-  while (!f.pending.empty() && query(f.pending.front()) != CUDA_ERROR_NOT_READY) {
-    f.spare.push_back(f.pending.front());
-    f.pending.pop_front();
+  const uint32_t cap = g_cap.load(std::memory_order_relaxed);
+  Inflight* f = &g_inflight[ctx];
+  if (f->queued + f->uncovered < cap) return;
+  l.unlock();
+  RelaxedCaptureMode relaxed;  // the application's thread may be in GLOBAL mode
+  l.lock();
+  f = &g_inflight[ctx];
+  while (!f->pending.empty() && query(f->pending.front().event) != CUDA_ERROR_NOT_READY) {
+    f->queued -= std::min(f->queued, f->pending.front().covers);
+    f->spare.push_back(f->pending.front().event);
+    f->pending.pop_front();
   }
-  while (f.pending.size() >= g_cap.load(std::memory_order_relaxed)) {
-    CUevent oldest = f.pending.front();
-    f.pending.pop_front();
+  while (f->queued + f->uncovered >= cap && !f->pending.empty()) {
+    Pending oldest = f->pending.front();
+    f->pending.pop_front();
+    f->queued -= std::min(f->queued, oldest.covers);
     l.unlock();
-    sync(oldest);
+    sync(oldest.event);
     l.lock();
-    g_inflight[ctx].spare.push_back(oldest);
+    f = &g_inflight[ctx];
+    f->spare.push_back(oldest.event);
   }
 }
 
@@ -163,27 +200,44 @@ void gate_after_launch(CUstream stream, bool per_thread, CUresult launch_result)
   static auto create = real_fn<CUresult (*)(CUevent*, unsigned)>("cuEventCreate");
   static auto record = real_fn<CUresult (*)(CUevent, CUstream)>("cuEventRecord");
   static auto record_pt = real_fn<CUresult (*)(CUevent, CUstream)>("cuEventRecord_ptsz");
-  if (launch_result != CUDA_SUCCESS || !create || !record) return;
-  CUcontext ctx = current_context();
-  if (!ctx) return;
-  std::lock_guard<std::mutex> g(g_inflight_mu);
-  Inflight& f = g_inflight[ctx];
-  CUevent e = nullptr;
-  if (!f.spare.empty()) {
-    e = f.spare.back();
-    f.spare.pop_back();
-  } else if (create(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
-    return;
+  void* ctx = t_throttle_ctx;
+  t_throttle_ctx = nullptr;
+  if (launch_result != CUDA_SUCCESS || !create || !record || !ctx) return;
+  {
+    std::lock_guard<std::mutex> g(g_inflight_mu);
+    Inflight& f = g_inflight[ctx];
+    ++f.uncovered;
+    f.last_stream = stream;
+    f.last_per_thread = per_thread;
+    // The watcher parked: it believes nothing is queued, so this launch may be
+    // the only one of a burst and needs its event for the idle report.
+    bool first = !g_watcher_started.load(std::memory_order_relaxed) ||
+                 g_watcher_parked.load(std::memory_order_seq_cst);
+    if (f.uncovered >= batch_size() || first) {
+      CUevent e = nullptr;
+      if (!f.spare.empty()) {
+        e = f.spare.back();
+        f.spare.pop_back();
+      } else if (create(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+        e = nullptr;
+      }
+      auto rec = per_thread && record_pt ? record_pt : record;
+      if (e && rec(e, stream) == CUDA_SUCCESS) {
+        f.pending.push_back({e, f.uncovered});
+        f.queued += f.uncovered;
+        f.uncovered = 0;
+        g_record_gen.fetch_add(1, std::memory_order_seq_cst);
+      } else if (e) {
+        f.spare.push_back(e);
+      }
+    }
   }
-  auto rec = per_thread && record_pt ? record_pt : record;
-  if (rec(e, stream) == CUDA_SUCCESS) f.pending.push_back(e);
-  else f.spare.push_back(e);
-  // The watcher is woken only when it is parked; while it waits on an event
-  // it re-reads the generation afterwards. (Sequentially consistent pair:
-  // either it sees the new generation, or this launch sees it parked.)
+  // The watcher is woken only when it is parked or waits for an event; while
+  // it syncs it re-reads the generations afterwards. (Sequentially consistent
+  // pair: either it sees the new generation, or this launch sees it parked.)
   g_launch_gen.fetch_add(1, std::memory_order_seq_cst);
   if (!g_watcher_started.exchange(true)) std::thread(idle_watcher).detach();
-  if (g_watcher_parked.load(std::memory_order_seq_cst)) {
+  if (g_watcher_parked.load(std::memory_order_seq_cst) || g_watcher_waiting.load(std::memory_order_seq_cst)) {
     std::lock_guard<std::mutex> g(g_watch_mu);
     g_watch_cv.notify_one();
   }
@@ -215,8 +269,60 @@ void report_idle_leases() {
   }
 }
 
-void idle_watcher() {
+// Waits (under the use lock) for the newest event of every context; true if
+// some context has launches after its newest event (not covered by one).
+bool sync_newest_events() {
   static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
+  std::lock_guard<std::mutex> use(g_use_mu);  // no context is destroyed under these syncs
+  std::vector<CUevent> newest;
+  bool tail = false;
+  {
+    std::lock_guard<std::mutex> g(g_inflight_mu);
+    for (auto& [ctx, f] : g_inflight) {
+      if (!f.pending.empty()) newest.push_back(f.pending.back().event);
+      tail |= f.uncovered > 0;
+    }
+  }
+  for (CUevent e : newest)
+    if (sync) sync(e);
+  return tail;
+}
+
+// Records an event after the launches no throttle event follows (the end of a
+// burst shorter than a batch), from the watcher's thread; false if none could
+// be recorded (the launches stay uncovered until the next throttle event).
+bool cover_tails() {
+  static auto create = real_fn<CUresult (*)(CUevent*, unsigned)>("cuEventCreate");
+  std::lock_guard<std::mutex> use(g_use_mu);
+  std::lock_guard<std::mutex> g(g_inflight_mu);  // launches counted before the record are the ones it covers
+  bool any = false;
+  for (auto& [ctx, f] : g_inflight) {
+    if (f.uncovered == 0) continue;
+    CUevent e = nullptr;
+    if (!f.spare.empty()) {
+      e = f.spare.back();
+      f.spare.pop_back();
+    } else if (!create || create(&e, CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
+      continue;
+    }
+    if (!record_after_recent_work(ctx, f.last_stream, f.last_per_thread, e)) {
+      f.spare.push_back(e);
+      continue;
+    }
+    f.pending.push_back({e, f.uncovered});
+    f.queued += f.uncovered;
+    f.uncovered = 0;
+    any = true;
+  }
+  if (any) g_record_gen.fetch_add(1, std::memory_order_seq_cst);
+  return any;
+}
+
+// Parks until a throttled launch comes; waits for what is queued; reports the
+// process idle once nothing is queued and no launch came for kIdleGrace. While
+// launches come without events (between two batches), it waits for the next
+// event, or kTailWait and then records one after them itself.
+void idle_watcher() {
   RelaxedCaptureMode relaxed;  // for the thread's lifetime: never invalidates an application's capture
   uint64_t seen = 0;
   for (;;) {
@@ -224,22 +330,39 @@ void idle_watcher() {
       std::unique_lock<std::mutex> l(g_watch_mu);
       g_watcher_parked.store(true, std::memory_order_seq_cst);
       g_watch_cv.wait(l, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != seen; });
-      g_watcher_parked.store(false, std::memory_order_relaxed);
+      g_watcher_parked.store(false, std::memory_order_seq_cst);
     }
-    uint64_t gen = g_launch_gen.load(std::memory_order_acquire);
-    {
-      std::lock_guard<std::mutex> use(g_use_mu);  // no context is destroyed under these syncs
-      std::vector<CUevent> newest;
-      {
-        std::lock_guard<std::mutex> g(g_inflight_mu);
-        for (auto& [ctx, f] : g_inflight)
-          if (!f.pending.empty()) newest.push_back(f.pending.back());
+    for (;;) {
+      uint64_t gen = g_launch_gen.load(std::memory_order_seq_cst);
+      uint64_t rec = g_record_gen.load(std::memory_order_seq_cst);
+      seen = gen;
+      bool tail = sync_newest_events();
+      std::unique_lock<std::mutex> l(g_watch_mu);
+      if (tail) {
+        // Launches after the newest event: busy. Watch the next event if one
+        // comes soon, else record one after them; park if that fails (the
+        // next launch then records one).
+        g_watcher_waiting.store(true, std::memory_order_seq_cst);
+        bool recorded =
+            g_watch_cv.wait_for(l, kTailWait, [&] { return g_record_gen.load(std::memory_order_seq_cst) != rec; });
+        g_watcher_waiting.store(false, std::memory_order_seq_cst);
+        if (recorded) continue;
+        l.unlock();
+        if (cover_tails()) continue;
+        seen = g_launch_gen.load(std::memory_order_seq_cst);
+        break;
       }
-      for (CUevent e : newest)
-        if (sync) sync(e);
+      if (g_launch_gen.load(std::memory_order_seq_cst) != gen) continue;
+      // Everything launched is done; a launch within the grace keeps the lease.
+      g_watcher_waiting.store(true, std::memory_order_seq_cst);
+      bool launched =
+          g_watch_cv.wait_for(l, kIdleGrace, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != gen; });
+      g_watcher_waiting.store(false, std::memory_order_seq_cst);
+      if (launched) continue;
+      l.unlock();
+      report_idle_leases();
+      break;
     }
-    seen = gen;
-    if (g_launch_gen.load(std::memory_order_acquire) == gen) report_idle_leases();
   }
 }
 
@@ -282,6 +405,8 @@ void gate_reset_after_fork() {
   new (&g_watch_mu) std::mutex();
   new (&g_watch_cv) std::condition_variable();  // the parent's watcher thread does not exist here
   g_watcher_started.store(false);
+  g_watcher_parked.store(false);
+  g_watcher_waiting.store(false);
   new (&g_inflight_mu) std::mutex();
   g_inflight.clear();
   g_contexts.clear();
@@ -308,7 +433,8 @@ void gate_drain(int dev) {
     {
       std::lock_guard<std::mutex> g(g_inflight_mu);
       auto it = g_inflight.find(ctx);
-      if (it != g_inflight.end()) throttled.assign(it->second.pending.begin(), it->second.pending.end());
+      if (it != g_inflight.end())
+        for (const Pending& p : it->second.pending) throttled.push_back(p.event);
     }
     drain_context_streams(ctx, throttled);
   }

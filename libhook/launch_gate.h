@@ -10,9 +10,16 @@
 // lease word (a futex) until vgpud grants it.
 //
 // While another tenant waits for the GPU (bit 1 of the lease word) launches
-// take the throttled path: each launch records an event after it, and a launch
-// finding `inflight_cap` of them unfinished first waits for the oldest, so a
-// preemption never waits for more than that much queued work.
+// take the throttled path: it counts the context's launches not yet known
+// complete and records an event only after every cap/4 launches (and after the
+// first of a burst); a launch finding `inflight_cap` launches unfinished first
+// waits for the oldest event, so a preemption never waits for more than that
+// much queued work. Below the cap the throttled path makes no event query.
+// An idle watcher thread waits for the newest event (recording one itself
+// after a burst's last launches if none follows them within 1 ms) and reports
+// the process idle once nothing is queued and nothing was launched for a
+// short grace (300 µs): a loop that synchronizes after each kernel keeps the
+// lease instead of handing it over at every synchronization.
 // Thread-safety: all functions are thread-safe.
 #pragma once
 

@@ -132,4 +132,28 @@ void drain_context_streams(void* ctx, const std::vector<CUevent>& also) {
   d.pop(&popped);
 }
 
+bool record_after_recent_work(void* ctx, CUstream s, bool per_thread, CUevent e) {
+  const Driver& d = driver();
+  if (!d.usable() || !e) return false;
+  RelaxedCaptureMode relaxed;
+  if (d.push(static_cast<CUcontext>(ctx)) != CUDA_SUCCESS) return false;
+  bool ok = false;
+  {
+    std::lock_guard<std::mutex> g(g_mu);  // a known stream is not destroyed meanwhile
+    CUstream target = CU_STREAM_LEGACY;
+    bool default_stream = s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD;
+    if (!default_stream) {
+      auto it = std::find_if(g_streams.begin(), g_streams.end(),
+                             [&](const KnownStream& k) { return k.stream == s && k.ctx == ctx; });
+      if (it == g_streams.end()) target = nullptr;  // unknown (or another context's): never touched
+      else if (it->non_blocking) target = s;
+    }
+    (void)per_thread;  // the per-thread default stream is blocking: the legacy stream follows it
+    if (target && not_capturing(target)) ok = d.record(e, target) == CUDA_SUCCESS;
+  }
+  CUcontext popped;
+  d.pop(&popped);
+  return ok;
+}
+
 }  // namespace vgpu::hook

@@ -60,11 +60,23 @@ void streams_reset_after_fork();
 // Not reached while a blocking stream of `ctx` captures (the legacy stream
 // cannot be used then): work queued before that capture began on the legacy
 // stream and on per-thread default streams, unless a throttle event in `also`
-// follows it (every launch made while the lease is contended has one). Not
+// follows it (while the lease is contended every batch of cap/4 launches ends
+// with one, but the last launches of a burst get theirs only from the idle
+// watcher, on the legacy stream, which a blocking capture rules out). Not
 // reached ever: streams created past the hook (RTLD_DEEPBIND, dlmopen, green
 // contexts). Residual race: a capture on a blocking stream beginning between
 // the legacy-stream query and the event record is invalidated (two driver
 // calls apart; the application gets STREAM_CAPTURE_INVALIDATED at its end).
 void drain_context_streams(void* ctx, const std::vector<CUevent>& also);
+
+// Records `e` after the work of the application's latest launches in `ctx`
+// (made on `s`; `per_thread`: through a _ptsz/_ptds entry point), for the
+// idle watcher when no throttle event follows them: on `s` itself if it is a
+// known non-blocking stream, else on the legacy stream (which follows every
+// blocking stream, per-thread default streams included). Never on a stream
+// being captured, a stream the hook does not know, or an unknown context.
+// Pushes `ctx` current for the call; runs in RELAXED capture mode. False: not
+// recorded (the caller keeps its launches uncovered).
+bool record_after_recent_work(void* ctx, CUstream s, bool per_thread, CUevent e);
 
 }  // namespace vgpu::hook

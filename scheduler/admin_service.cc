@@ -64,6 +64,7 @@ void fill_tenant(Daemon& d, Tenant* t, pb::Tenant* out) {
     o->set_allocations_denied(t->reported_denied(g));
     o->set_share_target(t->config.request);
     o->set_share_achieved(d.hooks().share(t->id, g, now));
+    o->set_share_effective(d.hooks().gpu(g).arbiter->effective_target(t->id, now));
     const GpuLeaseState& gl = d.hooks().gpu(g);
     o->set_holds_lease(gl.holder == t->id);
     o->set_waiting(gl.arbiter->waiting(t->id));

@@ -221,10 +221,10 @@ void HookServer::on_lease_return(ClientInfo& c, const proto::LeaseReturn& m) {
   // Unasked: this process has nothing queued under a contended lease. When
   // all of the holder's processes say so, the lease goes back early.
   Tenant* t = tenants_.by_id(c.tenant);
-  if (!m.idle || !t || g.holder != c.tenant || g.arbiter->draining()) return;
+  if (!m.idle || !t || g.holder != c.tenant) return;
   g.idle[c.fd] = static_cast<uint32_t>(m.epoch);
-  if (holder_all_idle(gpu, t) && g.arbiter->release_holder().kind == Action::kRevoke) {
-    uint64_t now = now_ns();
+  uint64_t now = now_ns();
+  if (holder_all_idle(gpu, t) && g.arbiter->release_holder(now).kind == Action::kRevoke) {
     revoke(gpu, t, now);
     run_gpu(gpu, now);
   }
@@ -266,11 +266,11 @@ void HookServer::drop(int fd, const std::string& why) {
     bool was_draining = gpus_[g].draining.erase(fd) > 0;
     if (was_draining && gpus_[g].draining.empty()) finish_drain(static_cast<int>(g), now);
     // The holder's last process is gone: take the lease back now.
-    if (gpus_[g].holder == c->tenant && gpus_[g].draining.empty() && !holder_active(static_cast<int>(g), t)) {
+    if (t && gpus_[g].holder == c->tenant && !holder_active(static_cast<int>(g), t)) {
       bool any = false;
       for (auto& [ofd, o] : clients_) any |= o->tenant == c->tenant;
       if (!any) {
-        Action a = gpus_[g].arbiter->release_holder();
+        Action a = gpus_[g].arbiter->release_holder(now);
         if (a.kind == Action::kRevoke) revoke(static_cast<int>(g), t, now);
       }
     }
@@ -291,8 +291,7 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
     }
     if (a.kind == Action::kRevoke && t) {
       revoke(gpu, t, now);
-      if (!g.draining.empty()) break;
-      continue;  // nothing to drain: decide again at once
+      continue;  // decide again: the next holder may be granted during the drain
     }
     if (a.kind == Action::kRevoke && !t) {  // tenant deleted meanwhile
       g.arbiter->drained(a.tenant, now);
@@ -306,16 +305,24 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
 
 uint64_t HookServer::idle_check_interval(int gpu) const {
   const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  return g.arbiter->anyone_waiting() ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
+  return contention(gpu) ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
+}
+
+// Someone else wants the GPU: a waiting tenant, or the revoked holder still
+// draining (granted during its drain, the next holder must be throttled from
+// its first launch: the revoked one asks again only after its drain).
+bool HookServer::contention(int gpu) const {
+  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
+  return g.arbiter->anyone_waiting() || g.draining_tenant >= 0;
 }
 
 void HookServer::update_contention(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  Tenant* t = g.holder >= 0 && !g.arbiter->draining() ? tenants_.by_id(g.holder) : nullptr;
+  Tenant* t = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr;
   if (!t) return;
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t s = w.state.load();
-  bool contended = g.arbiter->anyone_waiting();
+  bool contended = contention(gpu);
   if (!lease_granted(s) || contended == ((s & kLeaseContended) != 0)) return;
   w.state.store(contended ? (s | kLeaseContended) : (s & ~kLeaseContended), std::memory_order_release);
   if (contended) g.check_at = std::min(g.check_at, now + idle_check_interval(gpu));
@@ -333,7 +340,7 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
     if (c->tenant == t->id) c->waiting[gpu] = false;
   // The contended bit goes out with the grant: the holder's first launches
   // must already be throttled (and reported idle) if others wait.
-  uint32_t contended = g.arbiter->anyone_waiting() ? kLeaseContended : 0;
+  uint32_t contended = contention(gpu) ? kLeaseContended : 0;
   w.state.store((epoch << kLeaseEpochShift) | kLeaseGranted | contended, std::memory_order_release);
   lease_wake_all(&w);
 }
@@ -352,10 +359,16 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
   LeaseWord& w = t->shm.ctl->leases[gpu];
   uint32_t state = w.state.load();
   w.state.store(state & ~(kLeaseGranted | kLeaseContended), std::memory_order_release);
+  // The holder becomes the draining tenant; the next one may be granted
+  // before the drain ends (overlapped handover, LeaseArbiter).
+  g.draining_tenant = t->id;
+  g.draining_epoch = g.grant_epoch;
+  g.holder = -1;
+  g.idle.clear();
   g.draining.clear();
   for (auto& [fd, c] : clients_) {
     if (c->tenant != t->id) continue;
-    if (touched_epoch(t, c->slot, gpu) < g.grant_epoch) continue;  // did not launch under this lease
+    if (touched_epoch(t, c->slot, gpu) < g.draining_epoch) continue;  // did not launch under this lease
     auto m = proto::make<proto::Revoke>();
     m.device = static_cast<uint32_t>(gpu);
     m.epoch = lease_epoch(state);
@@ -371,9 +384,9 @@ void HookServer::revoke(int gpu, Tenant* t, uint64_t now) {
 // by drain_timeout is an offence for the backstop's policy.
 void HookServer::force_end(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  for (int fd : g.draining) g.overdue[fd] = {g.holder, now};
+  for (int fd : g.draining) g.overdue[fd] = {g.draining_tenant, now};
   g.overdue_deadline = now + cfg_.drain_timeout_ns;
-  log_warn("GPU %d: tenant %d did not give back a revoked lease within %llu ms; taken by force", gpu, g.holder,
+  log_warn("GPU %d: tenant %d did not give back a revoked lease within %llu ms; taken by force", gpu, g.draining_tenant,
            static_cast<unsigned long long>(revoke_deadline_ns_ / 1'000'000));
   finish_drain(gpu, now);
 }
@@ -409,11 +422,17 @@ std::map<int32_t, int> HookServer::registered() const {
 
 void HookServer::finish_drain(int gpu, uint64_t now) {
   GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
-  if (g.holder < 0) return;
-  g.arbiter->drained(g.holder, now);
-  g.holder = -1;
+  if (g.draining_tenant < 0) return;
+  g.arbiter->drained(g.draining_tenant, now);
+  g.draining_tenant = -1;
   g.draining.clear();
-  g.idle.clear();
+  // The next holder's lease starts now: its idle check counts from here. If
+  // its processes all said "idle" during the drain, it goes back at once.
+  if (Tenant* h = g.holder >= 0 ? tenants_.by_id(g.holder) : nullptr) {
+    g.check_at = std::max(g.check_at, now + idle_check_interval(gpu));
+    if (!g.idle.empty() && holder_all_idle(gpu, h) && g.arbiter->release_holder(now).kind == Action::kRevoke)
+      revoke(gpu, h, now);
+  }
   run_gpu(gpu, now);
 }
 
@@ -424,7 +443,7 @@ void HookServer::on_timer() {
     GpuLeaseState& g = gpus_[i];
     int gpu = static_cast<int>(i);
     check_overdue(gpu, now);
-    if (g.holder >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
+    if (g.draining_tenant >= 0 && !g.draining.empty() && now >= g.drain_deadline) {
       force_end(gpu, now);
       continue;
     }
@@ -432,7 +451,7 @@ void HookServer::on_timer() {
     if (t && !g.arbiter->draining() && now >= g.check_at) {
       if (!holder_active(gpu, t)) {
         // Nobody launched under the lease for a quantum: take it back.
-        if (g.arbiter->release_holder().kind == Action::kRevoke) revoke(gpu, t, now);
+        if (g.arbiter->release_holder(now).kind == Action::kRevoke) revoke(gpu, t, now);
       } else {
         // Renew with a new epoch, so the next check sees fresh launches only.
         LeaseWord& w = t->shm.ctl->leases[gpu];
@@ -449,7 +468,7 @@ void HookServer::arm_timer() {
   uint64_t when = admission_.next_deadline();
   for (auto& g : gpus_) {
     when = std::min(when, g.arbiter->next_tick());
-    if (g.holder >= 0 && g.draining.empty()) when = std::min(when, g.check_at);
+    if (g.holder >= 0 && g.draining_tenant < 0) when = std::min(when, g.check_at);
     if (!g.draining.empty()) when = std::min(when, g.drain_deadline);
     if (!g.overdue.empty()) when = std::min(when, g.overdue_deadline);
   }
@@ -479,8 +498,11 @@ void HookServer::tenant_removing(Tenant* t) {
   for (size_t g = 0; g < gpus_.size(); ++g) {
     if (gpus_[g].holder == t->id) {
       gpus_[g].holder = -1;
-      gpus_[g].draining.clear();
       gpus_[g].idle.clear();
+    }
+    if (gpus_[g].draining_tenant == t->id) {
+      gpus_[g].draining_tenant = -1;
+      gpus_[g].draining.clear();
     }
     gpus_[g].arbiter->remove(t->id);
     t->shm.ctl->devices[g].limit.store(0, std::memory_order_release);

@@ -6,8 +6,12 @@
 // decisions on the tenants' lease words (tenant_shm.h): a grant sets the
 // granted bit with a new epoch and futex-wakes the tenant's waiting
 // launches; a revoke clears the bit and sends Revoke to every process of the
-// holder that launched during the lease; when all have drained (LeaseReturn
-// or disconnect) the holder is charged and the next is granted. A holder that
+// holder that launched during the lease, and the next tenant is granted
+// shortly before the drain is expected to end (LeaseArbiter: overlapped
+// handovers), so its launches queue behind the drain and the GPU does not idle
+// on the handover; when all have drained (LeaseReturn or disconnect) the
+// revoked holder is charged up to then and the next holder's lease counts
+// from then. A holder that
 // has not drained by the revoke deadline loses the lease by force and pays
 // for the overrun when it answers (none by drain_timeout: an offence reported
 // through on_overrun). While nobody else is due the lease is renewed in place
@@ -54,6 +58,10 @@ struct GpuLeaseState {
   int holder = -1;              // tenant id
   uint32_t grant_epoch = 0;     // epoch of the grant (renewals bump the word's epoch)
   uint64_t check_at = 0;        // next idle check of the holder
+  // The revoked holder whose processes still drain (-1: none); the next
+  // holder may already be granted meanwhile (overlapped handover).
+  int draining_tenant = -1;
+  uint32_t draining_epoch = 0;  // grant epoch of the lease being drained
   std::set<int> draining;       // client fds still draining
   std::map<int, uint32_t> idle; // fd -> lease epoch at which it reported idle
   uint64_t drain_deadline = 0;  // revoke + revoke_deadline: the lease is taken by force then
@@ -122,6 +130,7 @@ class HookServer {
   // since reported that it has nothing queued.
   bool holder_all_idle(int gpu, Tenant* t) const;
   uint64_t idle_check_interval(int gpu) const;
+  bool contention(int gpu) const;
   // Mirrors "someone else waits" into the holder's lease word (bit 1).
   void update_contention(int gpu, uint64_t now);
   void on_timer();

@@ -5,8 +5,8 @@
 
 namespace vgpu::sched {
 
-LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns)
-    : quantum_(quantum_ns), window_(window_ns) {
+LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns, uint64_t overlap_lead_ns)
+    : quantum_(quantum_ns), overlap_lead_(overlap_lead_ns), window_(window_ns) {
   window_.set_origin(start_ns);
 }
 
@@ -16,22 +16,23 @@ void LeaseArbiter::remove(int tenant) {
   policies_.erase(tenant);
   waiting_.erase(tenant);
   window_.forget(tenant);
-  if (holder_ == tenant) {
-    holder_ = -1;
-    draining_ = false;
-  }
+  last_drain_.erase(tenant);
+  if (holder_ == tenant) holder_ = -1;
+  if (prev_ == tenant) prev_ = -1;
 }
 
 void LeaseArbiter::request(int tenant) {
   // A draining holder that wants more must queue again like anyone else.
-  if (policies_.count(tenant) && (tenant != holder_ || draining_)) waiting_.insert(tenant);
+  if (policies_.count(tenant) && tenant != holder_) waiting_.insert(tenant);
 }
 
 void LeaseArbiter::cancel(int tenant) { waiting_.erase(tenant); }
 
-Action LeaseArbiter::release_holder() {
-  if (holder_ < 0 || draining_) return {};
-  return revoke(0, false);
+Action LeaseArbiter::release_holder(uint64_t now) {
+  if (holder_ < 0 || prev_ >= 0) return {};
+  Action a = revoke(now, false);
+  learn_drain_ = false;  // an idle holder's drain says nothing of a busy one's
+  return a;
 }
 
 void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
@@ -42,24 +43,37 @@ void LeaseArbiter::charge(int tenant, uint64_t ns, uint64_t now) {
 uint64_t LeaseArbiter::held_ns(int tenant, uint64_t now) const {
   auto it = held_total_.find(tenant);
   uint64_t held = it == held_total_.end() ? 0 : it->second;
-  if (tenant == holder_ && now > grant_ns_) held += now - grant_ns_;
+  // Possession, not charge: the next holder holds its lease from the grant,
+  // during the overlap too (the backstop compares this with the GPU time used).
+  if (tenant == holder_ && now > lease_start_) held += now - lease_start_;
+  if (tenant == prev_ && now > prev_lease_start_) held += now - prev_lease_start_;
   return held;
 }
 
 void LeaseArbiter::drained(int tenant, uint64_t now) {
-  if (tenant != holder_) return;
-  window_.charge(tenant, grant_ns_, std::max(now, grant_ns_));
-  held_total_[tenant] += std::max(now, grant_ns_) - grant_ns_;
-  holder_ = -1;
-  draining_ = false;
+  if (tenant != prev_) return;
+  uint64_t end = std::max(now, prev_grant_ns_);
+  if (learn_drain_ && now >= revoke_ns_) last_drain_[tenant] = now - revoke_ns_;
+  window_.charge(tenant, prev_grant_ns_, end);
+  held_total_[tenant] += std::max(now, prev_lease_start_) - prev_lease_start_;
+  prev_ = -1;
+  // The next holder's lease (charge and quantum) starts now: until here the
+  // GPU ran what the previous holder had queued, which that one pays for. A
+  // drain that outlasted its estimate by more than the lead is charged to
+  // both from then on: the new holder's kernels time-slice with it.
+  uint64_t start = std::min(end, lease_start_ + overlap_lead_);
+  if (holder_ >= 0 && grant_ns_ < start) {
+    deadline_ += start - grant_ns_;
+    grant_ns_ = start;
+  }
 }
 
 double LeaseArbiter::share(int tenant, uint64_t now) const {
   double s = window_.share(tenant, now);
-  if (tenant == holder_ && now > grant_ns_) {
-    // The running lease counts too, so a holder cannot run past its cap.
-    s += static_cast<double>(now - grant_ns_) / static_cast<double>(window_.window_ns());
-  }
+  // The running lease counts too, so a holder cannot run past its cap; a
+  // drain's too, and the next holder's from the end of that drain.
+  uint64_t from = tenant == prev_ ? prev_grant_ns_ : tenant == holder_ && prev_ < 0 ? grant_ns_ : now;
+  if (now > from) s += static_cast<double>(now - from) / static_cast<double>(window_.window_ns());
   return s;
 }
 
@@ -76,7 +90,13 @@ bool LeaseArbiter::before(int a, int b, uint64_t now) const {
   bool a_owed = sa < pa.request, b_owed = sb < pb.request;
   if (a_owed != b_owed) return a_owed;
   if (pa.priority != pb.priority) return pa.priority > pb.priority;
-  double wa = std::max(pa.request, 0.01), wb = std::max(pb.request, 0.01);
+  // Spare time (docs/architecture.md "Time nobody requested"): tenants with a
+  // request share it in proportion to their requests; request-0 tenants are
+  // best effort, served only when no tenant with a request can use it, and
+  // share equally among themselves.
+  bool ra = pa.request > 0, rb = pb.request > 0;
+  if (ra != rb) return ra;
+  double wa = ra ? pa.request : 1.0, wb = rb ? pb.request : 1.0;
   if (sa / wa != sb / wb) return sa / wa < sb / wb;
   return a < b;
 }
@@ -98,16 +118,26 @@ bool LeaseArbiter::should_preempt(uint64_t now) const {
 std::optional<int> LeaseArbiter::choose(uint64_t now) const {
   std::optional<int> best;
   for (int t : waiting_)
-    if (eligible(t, now) && (!best || before(t, *best, now))) best = t;
+    if (t != prev_ && eligible(t, now) && (!best || before(t, *best, now))) best = t;
   return best;
 }
 
+// The holder drains from now on. The next tenant is granted `overlap_lead_`
+// before the drain is expected to end (the tenant's last drain here), so its
+// first launches are queued when the GPU frees; with no estimate yet, when
+// the drain ends (drained()).
 Action LeaseArbiter::revoke(uint64_t now, bool preempted) {
-  draining_ = true;
   if (preempted) ++preempted_[holder_];
-  next_tick_ = UINT64_MAX;  // resumes when drained() arrives
-  (void)now;
-  return {Action::kRevoke, holder_};
+  prev_ = holder_;
+  prev_grant_ns_ = grant_ns_;
+  prev_lease_start_ = lease_start_;
+  holder_ = -1;
+  revoke_ns_ = now;
+  learn_drain_ = true;
+  auto it = last_drain_.find(prev_);
+  overlap_at_ = it == last_drain_.end() ? UINT64_MAX : now + (it->second > overlap_lead_ ? it->second - overlap_lead_ : 0);
+  next_tick_ = overlap_at_;
+  return {Action::kRevoke, prev_};
 }
 
 // The earliest time after `now` at which `tenant`, holding the lease, reaches
@@ -121,7 +151,11 @@ uint64_t LeaseArbiter::cap_time(int tenant, uint64_t now) const {
 
 Action LeaseArbiter::tick(uint64_t now) {
   next_tick_ = UINT64_MAX;
-  if (draining_) return {};
+  if (holder_ >= 0 && prev_ >= 0) return {};  // the next decision waits for the drain (drained())
+  if (prev_ >= 0 && now < overlap_at_) {
+    next_tick_ = overlap_at_;
+    return {};
+  }
   if (holder_ >= 0) {
     if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
     std::optional<int> next = choose(now);
@@ -131,8 +165,9 @@ Action LeaseArbiter::tick(uint64_t now) {
       // Renewed in place: nobody else is due. The time so far is charged now,
       // so the window sees a long-running holder.
       window_.charge(holder_, grant_ns_, now);
-      held_total_[holder_] += now - grant_ns_;
+      held_total_[holder_] += now - lease_start_;
       grant_ns_ = now;
+      lease_start_ = now;
       deadline_ = now + quantum_;
     }
     next_tick_ = std::min(deadline_, cap_time(holder_, now));
@@ -141,16 +176,33 @@ Action LeaseArbiter::tick(uint64_t now) {
   std::optional<int> next = choose(now);
   if (!next) {
     // Waiting tenants at their cap become eligible as their time ages out.
-    if (!waiting_.empty()) next_tick_ = now + quantum_;
+    if (!waiting_.empty() && prev_ < 0) next_tick_ = now + quantum_;
     return {};
   }
   holder_ = *next;
   waiting_.erase(holder_);
   grant_ns_ = now;
+  lease_start_ = now;
   deadline_ = now + quantum_;
   ++granted_[holder_];
   next_tick_ = std::min(deadline_, cap_time(holder_, now));
   return {Action::kGrant, holder_};
+}
+
+std::set<int> LeaseArbiter::active(uint64_t now) const {
+  std::set<int> out = waiting_;
+  if (holder_ >= 0) out.insert(holder_);
+  for (auto& [t, p] : policies_)
+    if (window_.charged_ns(t, now) > 0) out.insert(t);
+  return out;
+}
+
+double LeaseArbiter::effective_target(int tenant, uint64_t now) const {
+  std::set<int> act = active(now);
+  act.insert(tenant);  // what it would get if it were backlogged too
+  std::map<int, double> t = effective_targets(policies_, act);
+  auto it = t.find(tenant);
+  return it == t.end() ? 0 : it->second;
 }
 
 uint64_t LeaseArbiter::granted_count(int tenant) const {
@@ -161,6 +213,61 @@ uint64_t LeaseArbiter::granted_count(int tenant) const {
 uint64_t LeaseArbiter::preempted_count(int tenant) const {
   auto it = preempted_.find(tenant);
   return it == preempted_.end() ? 0 : it->second;
+}
+
+}  // namespace vgpu::sched
+
+namespace vgpu::sched {
+namespace {
+
+// Gives `spare` to `members` in proportion to `weight`, none past its limit
+// (water-filling: what a capped member cannot take goes to the others).
+void fill(const std::map<int, TenantPolicy>& pol, const std::vector<int>& members, double (*weight)(const TenantPolicy&),
+          std::map<int, double>* t, double* spare) {
+  constexpr double kEps = 1e-12;
+  for (size_t round = 0; round <= members.size() && *spare > kEps; ++round) {
+    double total = 0;
+    for (int m : members)
+      if ((*t)[m] < pol.at(m).limit - kEps) total += weight(pol.at(m));
+    if (total <= 0) return;
+    double given = 0;
+    for (int m : members) {
+      const TenantPolicy& p = pol.at(m);
+      if ((*t)[m] >= p.limit - kEps) continue;
+      double add = std::min(*spare * weight(p) / total, p.limit - (*t)[m]);
+      (*t)[m] += add;
+      given += add;
+    }
+    *spare = std::max(0.0, *spare - given);
+  }
+}
+
+}  // namespace
+
+std::map<int, double> effective_targets(const std::map<int, TenantPolicy>& policies, const std::set<int>& active) {
+  std::map<int, double> t;
+  double guaranteed = 0;
+  for (int a : active) {
+    auto it = policies.find(a);
+    if (it == policies.end()) continue;
+    t[a] = std::min(it->second.request, it->second.limit);
+    guaranteed += t[a];
+  }
+  // Overcommitted requests (sum > 100 %): each gets its proportion of the GPU.
+  if (guaranteed > 1.0)
+    for (auto& [a, v] : t) v /= guaranteed;
+  double spare = std::max(0.0, 1.0 - guaranteed);
+  for (int prio = static_cast<int>(Priority::kHigh); prio >= static_cast<int>(Priority::kLow); --prio) {
+    std::vector<int> with_request, best_effort;
+    for (auto& [a, v] : t) {
+      const TenantPolicy& p = policies.at(a);
+      if (static_cast<int>(p.priority) != prio) continue;
+      (p.request > 0 ? with_request : best_effort).push_back(a);
+    }
+    fill(policies, with_request, [](const TenantPolicy& p) { return p.request; }, &t, &spare);
+    fill(policies, best_effort, [](const TenantPolicy&) { return 1.0; }, &t, &spare);
+  }
+  return t;
 }
 
 }  // namespace vgpu::sched

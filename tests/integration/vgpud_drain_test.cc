@@ -36,7 +36,9 @@ class VgpudDrain : public ::testing::TestWithParam<std::pair<const char*, const 
 TEST_P(VgpudDrain, RevokeDuringAGlobalCaptureWaitsForQueuedWorkAndKeepsTheCapture) {
   auto [capture_kind, work_kind] = GetParam();
   // Deadlines far above the kernel: the next tenant may only be granted when
-  // the holder's drain has answered, never by force.
+  // the holder's drain has answered, never by force. (vgpud grants the next
+  // tenant early only once it knows how long this holder's busy drains take;
+  // this is the holder's first.)
   VgpudFixture f(
       "  - {name: holder, token: holder-token-000001, memory: 1Gi, compute: {request: 50%}}\n"
       "  - {name: contender, token: contender-token-0001, memory: 1Gi, compute: {request: 50%}}\n",

@@ -32,6 +32,7 @@ api::Tenant sample_tenant() {
   g->set_allocations_denied(4);
   g->set_share_target(0.3);
   g->set_share_achieved(0.29);
+  g->set_share_effective(0.5);
   g->set_holds_lease(true);
   g->set_leases_granted(10);
   g->set_lease_wait_ns(20'000'000);
@@ -55,7 +56,8 @@ TEST(CliAdminJson, TenantShape) {
   EXPECT_EQ(t["devices"], Json::array({"0"}));
   EXPECT_EQ(keys(t["gpus"][0]),
             (std::vector<std::string>{"index", "uuid", "allowed", "memory_used_bytes", "memory_limit_bytes",
-                                      "allocations_denied", "share_target", "share_achieved", "holds_lease",
+                                      "allocations_denied", "share_target", "share_achieved", "share_effective",
+                                      "holds_lease",
                                       "waiting", "leases_granted", "leases_preempted", "lease_wait_ns"}));
   EXPECT_EQ(t["gpus"][0]["lease_wait_ns"].get<uint64_t>(), 20'000'000u);
 }
@@ -87,7 +89,10 @@ TEST(CliAdminJson, TenantTablesUseHumanUnits) {
   EXPECT_NE(table.find("infer  high      8Gi     3Gi   30.0%    100.0%  0        2          api"), std::string::npos)
       << table;
   std::string gpus = vgpu::cli::tenant_gpus_table(list);
-  EXPECT_NE(gpus.find("infer   0    3Gi   8Gi    4       30.0%   29.0%     holding  10"), std::string::npos) << gpus;
+  // REQUEST is the configured share, TARGET what the policy gives it now.
+  EXPECT_NE(gpus.find("REQUEST  TARGET  ACHIEVED"), std::string::npos) << gpus;
+  EXPECT_NE(gpus.find("infer   0    3Gi   8Gi    4       30.0%    50.0%   29.0%     holding  10"), std::string::npos)
+      << gpus;
   EXPECT_NE(gpus.find("20ms"), std::string::npos) << gpus;
 }
 

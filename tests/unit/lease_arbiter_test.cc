@@ -49,6 +49,57 @@ struct Sim {
   }
 };
 
+// Like Sim, but a revoked holder's queued work keeps the engine for `drain`
+// after the revoke while the next holder may already be granted (overlapped
+// handover); `engine` is the engine time each tenant's work got.
+struct OverlapSim {
+  LeaseArbiter arb{kQuantum, 1000 * kMs, 1, kMs / 2};
+  uint64_t now = 1;
+  uint64_t drain = 4 * kMs;
+  std::map<int, uint64_t> engine;
+  int overlapped_grants = 0;
+
+  void run(const std::vector<int>& saturating, uint64_t duration) {
+    uint64_t end = now + duration;
+    int draining = -1;
+    uint64_t drain_end = 0;
+    while (now < end) {
+      for (int t : saturating)
+        if (arb.holder() != t) arb.request(t);
+      Action a = arb.tick(now);
+      if (a.kind == Action::kRevoke) {
+        draining = a.tenant;
+        drain_end = now + drain;
+        continue;
+      }
+      if (a.kind == Action::kGrant && draining >= 0) ++overlapped_grants;
+      uint64_t next = std::min(arb.next_tick(), end);
+      if (draining >= 0) next = std::min(next, drain_end);
+      if (next <= now) next = now + kMs;
+      int on_engine = draining >= 0 ? draining : arb.holder();
+      if (on_engine >= 0) engine[on_engine] += next - now;
+      now = next;
+      if (draining >= 0 && now >= drain_end) {
+        arb.drained(draining, now);
+        draining = -1;
+      }
+    }
+  }
+};
+
+TEST(LeaseArbiter, OverlappedHandoversKeepSharesExact) {
+  OverlapSim s;
+  s.arb.set_policy(1, {Priority::kNormal, 0.3, 1.0});
+  s.arb.set_policy(2, {Priority::kNormal, 0.7, 1.0});
+  const uint64_t d = 20'000 * kMs;
+  s.run({1, 2}, d);
+  EXPECT_GT(s.overlapped_grants, 100);  // nearly every handover overlapped its drain
+  double total = static_cast<double>(s.engine[1] + s.engine[2]);
+  EXPECT_GT(total, 0.99 * static_cast<double>(d));  // the engine never waited
+  EXPECT_NEAR(static_cast<double>(s.engine[1]) / total, 0.30, 0.01);
+  EXPECT_NEAR(static_cast<double>(s.engine[2]) / total, 0.70, 0.01);
+}
+
 TEST(LeaseArbiter, TwoTenantsGetTheirRequests) {
   Sim s;
   s.add(1, 0.3, 1.0);
@@ -75,6 +126,58 @@ TEST(LeaseArbiter, SpareTimeIsSharedByRequestWeight) {
   s.run({1, 2}, 20'000 * kMs);
   EXPECT_NEAR(s.fraction(1, 20'000 * kMs), 0.4, 0.03);
   EXPECT_NEAR(s.fraction(2, 20'000 * kMs), 0.6, 0.03);
+}
+
+// Policy for time nobody requested (docs/architecture.md): in proportion to
+// requests; request-0 tenants are best effort, after every tenant with one.
+TEST(LeaseArbiter, RequestZeroTenantsAreBestEffort) {
+  Sim s;
+  s.add(1, 0.2, 1.0);
+  s.add(2, 0.4, 1.0);
+  s.add(3, 0.0, 1.0);
+  s.run({1, 2, 3}, 30'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 30'000 * kMs), 1.0 / 3, 0.02);
+  EXPECT_NEAR(s.fraction(2, 30'000 * kMs), 2.0 / 3, 0.02);
+  EXPECT_LT(s.fraction(3, 30'000 * kMs), 0.005);  // only its first grant, before anyone was charged
+  std::map<int, double> want = {{1, 1.0 / 3}, {2, 2.0 / 3}, {3, 0.0}};
+  for (auto [t, w] : want) EXPECT_NEAR(s.arb.effective_target(t, s.now), w, 1e-9) << t;
+}
+
+TEST(LeaseArbiter, RequestZeroTenantsGetWhatCappedTenantsLeave) {
+  Sim s;
+  s.add(1, 0.2, 0.3);  // capped at 30 %
+  s.add(2, 0.0, 1.0);
+  s.add(3, 0.0, 1.0);
+  s.run({1, 2, 3}, 30'000 * kMs);
+  EXPECT_NEAR(s.fraction(1, 30'000 * kMs), 0.30, 0.02);
+  EXPECT_NEAR(s.fraction(2, 30'000 * kMs), 0.35, 0.02);
+  EXPECT_NEAR(s.fraction(3, 30'000 * kMs), 0.35, 0.02);
+  EXPECT_NEAR(s.arb.effective_target(2, s.now), 0.35, 1e-9);
+}
+
+TEST(EffectiveTargets, SpareTimeByPriorityThenRequestWithinLimits) {
+  std::map<int, TenantPolicy> p = {{1, {Priority::kNormal, 0.2, 1.0}},
+                                   {2, {Priority::kNormal, 0.4, 0.5}},
+                                   {3, {Priority::kNormal, 0.0, 1.0}},
+                                   {4, {Priority::kLow, 0.1, 1.0}},
+                                   {5, {Priority::kHigh, 0.1, 0.2}}};
+  auto t = effective_targets(p, {1, 2, 3, 4, 5});
+  // Guarantees 0.2 + 0.4 + 0.1 + 0.1 = 0.8; high (5) takes 0.1 more up to its
+  // limit; the normal tenants with a request share the last 0.1 by request
+  // (1: +0.033, 2: +0.067, both under their limits); nothing is left for 3 or 4.
+  EXPECT_NEAR(t[5], 0.2, 1e-9);
+  EXPECT_NEAR(t[1], 0.2 + 0.1 / 3, 1e-9);
+  EXPECT_NEAR(t[2], 0.4 + 0.2 / 3, 1e-9);
+  EXPECT_NEAR(t[3], 0.0, 1e-9);
+  EXPECT_NEAR(t[4], 0.1, 1e-9);
+  // Only the tenants that compete count: alone, a tenant gets up to its limit.
+  auto alone = effective_targets(p, {2});
+  EXPECT_NEAR(alone[2], 0.5, 1e-9);
+  // Overcommitted requests are scaled down to the GPU.
+  std::map<int, TenantPolicy> over = {{1, {Priority::kNormal, 0.6, 1.0}}, {2, {Priority::kNormal, 0.9, 1.0}}};
+  auto o = effective_targets(over, {1, 2});
+  EXPECT_NEAR(o[1], 0.4, 1e-9);
+  EXPECT_NEAR(o[2], 0.6, 1e-9);
 }
 
 TEST(LeaseArbiter, LimitIsAHardCapEvenOnAnIdleGpu) {
@@ -104,12 +207,104 @@ TEST(LeaseArbiter, HigherPriorityPreemptsAtOnce) {
   Action a = arb.tick(200);  // long before the quantum ends
   EXPECT_EQ(a.kind, Action::kRevoke);
   EXPECT_EQ(a.tenant, 1);
-  EXPECT_EQ(arb.tick(300).kind, Action::kNone);  // waits for the drain
+  EXPECT_EQ(arb.tick(300).kind, Action::kNone);  // 1 never drained here yet: waits for the drain
   arb.drained(1, 400);
   a = arb.tick(400);
   EXPECT_EQ(a.kind, Action::kGrant);
   EXPECT_EQ(a.tenant, 2);
   EXPECT_EQ(arb.preempted_count(1), 1u);
+}
+
+// Overlapped handover: once a tenant's drain time is known, the next holder
+// is granted the lead before that drain is expected to end; the drain is
+// charged to the revoked holder only, and the next holder's lease and
+// quantum start when the drain ends (or a lead after its grant, if later).
+TEST(LeaseArbiter, OverlappedHandoverChargesTheDrainToThePreviousHolder) {
+  const uint64_t lead = kMs / 2, drain = 4 * kMs;
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1, lead);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  arb.request(2);
+  uint64_t now = 1;
+  // Learn 1's drain time: its first handover waits for the drain.
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  now += kQuantum;
+  ASSERT_EQ(arb.tick(now).kind, Action::kRevoke);
+  arb.request(1);
+  EXPECT_EQ(arb.tick(now + drain - 1).kind, Action::kNone);
+  arb.drained(1, now + drain);
+  now += drain;
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 2);
+  now += kQuantum;
+  ASSERT_EQ(arb.release_holder(now).kind, Action::kRevoke);  // 2 drains (no estimate for 2): 1 waits
+  arb.request(2);
+  arb.drained(2, now + drain);
+  now += drain;
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  // 1 is revoked again; 2 is granted `lead` before 1's drain should end.
+  now += kQuantum;
+  uint64_t revoked = now;
+  uint64_t charged1 = arb.charged_ns(1, revoked);
+  Action a = arb.tick(revoked);
+  ASSERT_EQ(a.kind, Action::kRevoke);
+  ASSERT_EQ(a.tenant, 1);
+  EXPECT_EQ(arb.tick(revoked + drain - lead - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.next_tick(), revoked + drain - lead);
+  a = arb.tick(revoked + drain - lead);
+  ASSERT_EQ(a.kind, Action::kGrant);
+  ASSERT_EQ(a.tenant, 2);
+  EXPECT_EQ(arb.draining_tenant(), 1);
+  // While 1 drains, 2 is not revoked and 1 cannot be granted again.
+  arb.request(1);
+  EXPECT_EQ(arb.tick(revoked + drain - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.release_holder(revoked + drain - 1).kind, Action::kNone);
+  uint64_t drained_at = revoked + drain;
+  uint64_t charged2 = arb.charged_ns(2, drained_at);
+  arb.drained(1, drained_at);
+  EXPECT_EQ(arb.charged_ns(1, drained_at) - charged1, kQuantum + drain);
+  EXPECT_EQ(arb.charged_ns(2, drained_at), charged2);  // nothing for the overlap
+  EXPECT_EQ(arb.held_ns(2, drained_at) > 0, true);     // held (the backstop's view), not charged
+  // 2's quantum runs from the end of the drain.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum - 1).kind, Action::kNone);
+  // At its end 2 is renewed (1, charged more, is not due); the renewal
+  // charges 2's quantum from the drain's end, not from its grant.
+  EXPECT_EQ(arb.tick(drained_at + kQuantum).kind, Action::kNone);
+  EXPECT_EQ(arb.holder(), 2);
+  EXPECT_EQ(arb.charged_ns(2, drained_at + kQuantum) - charged2, kQuantum);
+}
+
+// A drain that outlasts its estimate: the new holder pays from `lead` after
+// its grant, so it gets at most `lead` of the old holder's drain uncharged.
+TEST(LeaseArbiter, AnOverrunningDrainIsChargedToBothAfterTheLead) {
+  const uint64_t lead = kMs / 2;
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1, lead);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  ASSERT_EQ(arb.tick(1).kind, Action::kGrant);
+  arb.request(2);
+  ASSERT_EQ(arb.tick(1 + kQuantum).kind, Action::kRevoke);
+  arb.drained(1, 1 + kQuantum);  // 1's drains take nothing: next time 2 is granted at once
+  ASSERT_EQ(arb.tick(1 + kQuantum).kind, Action::kGrant);
+  ASSERT_EQ(arb.release_holder(2 + kQuantum).kind, Action::kRevoke);  // 2 idle
+  arb.drained(2, 2 + kQuantum);
+  arb.request(1);
+  ASSERT_EQ(arb.tick(3 + kQuantum).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  arb.request(2);
+  uint64_t now = 3 + 2 * kQuantum;
+  ASSERT_EQ(arb.tick(now).kind, Action::kRevoke);
+  Action a = arb.tick(now);
+  ASSERT_EQ(a.kind, Action::kGrant);
+  ASSERT_EQ(a.tenant, 2);
+  arb.drained(1, now + 100 * kMs);  // a long kernel was queued
+  EXPECT_EQ(arb.tick(now + 100 * kMs + kQuantum).kind, Action::kNone);
+  // 2 is charged from now + lead: it ran beside 1's long kernel.
+  EXPECT_EQ(arb.charged_ns(2, now + 100 * kMs + kQuantum), 100 * kMs + kQuantum - lead + 1);  // + its idle lease
 }
 
 TEST(LeaseArbiter, EqualPriorityWaitsForTheQuantum) {
