@@ -54,7 +54,7 @@ std::vector<Doc> load_all() {
   return docs;
 }
 
-class Manifests : public ::testing::Test {
+class K8sDeploy : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_NO_THROW(docs = load_all());
@@ -127,7 +127,7 @@ class Manifests : public ::testing::Test {
   std::vector<Doc> docs;
 };
 
-TEST_F(Manifests, EveryObjectHasItsIdentityAndKustomizationListsEveryFile) {
+TEST_F(K8sDeploy, EveryObjectHasItsIdentityAndKustomizationListsEveryFile) {
   std::set<std::string> files;
   for (auto& d : docs) {
     files.insert(d.file);
@@ -149,7 +149,7 @@ TEST_F(Manifests, EveryObjectHasItsIdentityAndKustomizationListsEveryFile) {
   EXPECT_EQ(listed, files);
 }
 
-TEST_F(Manifests, ServiceAccountIsBoundToWhatThePluginNeeds) {
+TEST_F(K8sDeploy, ServiceAccountIsBoundToWhatThePluginNeeds) {
   std::string ns = one("Namespace")["metadata"]["name"].as<std::string>();
   std::string sa = pod_spec()["serviceAccountName"].as<std::string>("");
   EXPECT_EQ(one("ServiceAccount")["metadata"]["name"].as<std::string>(), sa);
@@ -177,7 +177,7 @@ TEST_F(Manifests, ServiceAccountIsBoundToWhatThePluginNeeds) {
       << "the plugin only reads pods";
 }
 
-TEST_F(Manifests, VolumesAndMountsMatch) {
+TEST_F(K8sDeploy, VolumesAndMountsMatch) {
   std::set<std::string> declared, used;
   for (auto v : pod_spec()["volumes"]) EXPECT_TRUE(declared.insert(v["name"].as<std::string>()).second);
   for (auto list : {"initContainers", "containers"})
@@ -191,7 +191,7 @@ TEST_F(Manifests, VolumesAndMountsMatch) {
   EXPECT_TRUE(pod_spec()["hostPID"].as<bool>(false)) << "vgpud needs the host's pids";
 }
 
-TEST_F(Manifests, ConfigMapIsAValidVgpudYamlAtThePathVgpudReads) {
+TEST_F(K8sDeploy, ConfigMapIsAValidVgpudYamlAtThePathVgpudReads) {
   auto cm = one("ConfigMap");
   auto argv = command("vgpud");
   auto it = std::find(argv.begin(), argv.end(), "--config");
@@ -232,7 +232,7 @@ TEST_F(Manifests, ConfigMapIsAValidVgpudYamlAtThePathVgpudReads) {
   EXPECT_EQ(host_path("vgpud", cfg.value().state_dir), cfg.value().state_dir);
 }
 
-TEST_F(Manifests, PluginFlagsMatchTheMounts) {
+TEST_F(K8sDeploy, PluginFlagsMatchTheMounts) {
   auto o = plugin_options();
   // Paths the kubelet and the container runtime see are host paths.
   EXPECT_EQ(host_path("device-plugin", o.plugins_dir()), o.plugins_dir());
@@ -260,7 +260,7 @@ TEST_F(Manifests, PluginFlagsMatchTheMounts) {
   EXPECT_TRUE(node_name);
 }
 
-TEST_F(Manifests, InitContainerInstallsBothShimLibrariesIntoTheHostDir) {
+TEST_F(K8sDeploy, InitContainerInstallsBothShimLibrariesIntoTheHostDir) {
   auto o = plugin_options();
   std::string script;
   for (auto& a : command("install-shim")) script += a + "\n";
