@@ -21,6 +21,9 @@ PACKAGES=(
   # vgpud's eBPF driver probes: BPF compiler, skeleton generator, loader library,
   # kernel UAPI headers (asm/ptrace.h for pt_regs; no vmlinux.h is needed)
   clang bpftool libbpf-dev linux-libc-dev
+  # the Kubernetes end-to-end test (k8s_podman_test): podman with runc runs a
+  # container with the device plugin's CDI device on a busybox rootfs
+  podman runc busybox-static
 )
 
 missing=()
