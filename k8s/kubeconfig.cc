@@ -31,7 +31,7 @@ int sextet(char c) {
 YAML::Node find_named(const YAML::Node& root, const std::string& list, const std::string& kind,
                       const std::string& name) {
   const YAML::Node& l = root[list];
-  if (!l.IsSequence()) return YAML::Node(YAML::NodeType::Undefined);
+  if (!l || !l.IsSequence()) return YAML::Node(YAML::NodeType::Undefined);
   for (const auto& e : l)
     if (e.IsMap() && e["name"] && e["name"].IsScalar() && e["name"].as<std::string>() == name) return e[kind];
   return YAML::Node(YAML::NodeType::Undefined);
@@ -90,6 +90,8 @@ Result<bool> read_user(const Reader& r, const YAML::Node& user, const std::strin
   return true;
 }
 
+Result<ApiCredentials> parse(const std::string& text, const std::string& path);
+
 }  // namespace
 
 Result<std::string> base64_decode(const std::string& in) {
@@ -116,6 +118,17 @@ Result<std::string> base64_decode(const std::string& in) {
 }
 
 Result<ApiCredentials> parse_kubeconfig(const std::string& text, const std::string& path) {
+  // yaml-cpp throws on a node of an unexpected shape: whatever the file
+  // holds ends as an error, never as an exception out of here.
+  try {
+    return parse(text, path);
+  } catch (const YAML::Exception& e) {
+    return make_error("kubeconfig " + path + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+namespace {
+Result<ApiCredentials> parse(const std::string& text, const std::string& path) {
   Reader r(path);
   YAML::Node root;
   try {
@@ -127,7 +140,7 @@ Result<ApiCredentials> parse_kubeconfig(const std::string& text, const std::stri
   std::string context = scalar(root, "current-context");
   if (context.empty()) {
     const YAML::Node& all = root["contexts"];
-    if (!all.IsSequence() || all.size() != 1) return r.fail("current-context", "not set (and not exactly one context)");
+    if (!all || !all.IsSequence() || all.size() != 1) return r.fail("current-context", "not set (and not exactly one context)");
     context = scalar(all[0], "name");
   }
   YAML::Node ctx = find_named(root, "contexts", "context", context);
@@ -155,6 +168,7 @@ Result<ApiCredentials> parse_kubeconfig(const std::string& text, const std::stri
   }
   return c;
 }
+}  // namespace
 
 Result<ApiCredentials> load_kubeconfig(const std::string& path) {
   auto text = read_file(path);
