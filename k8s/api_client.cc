@@ -96,9 +96,14 @@ Result<ApiClient::Reply> ApiClient::request(const std::string& method, const std
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> hold(headers, curl_slist_free_all);
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers);
   CURLcode rc = curl_easy_perform(h.get());
-  if (rc != CURLE_OK)
-    return make_error("the API server at " + creds_.server + " is unreachable: " +
-                      (err[0] ? std::string(err) : std::string(curl_easy_strerror(rc))));
+  if (rc != CURLE_OK) {
+    std::string why = err[0] ? std::string(err) : std::string(curl_easy_strerror(rc));
+    bool unreachable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                       rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR;
+    // TLS problems (an unknown CA, a refused client certificate) are not
+    // outages: say so, the operator has to fix the credentials.
+    return make_error("the API server at " + creds_.server + (unreachable ? " is unreachable: " : ": ") + why);
+  }
   curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &reply.status);
   return reply;
 }
