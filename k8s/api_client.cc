@@ -30,6 +30,14 @@ std::string read_token(const ApiCredentials& c) {
   return t;
 }
 
+// A token goes into a header line: one with control characters is not sent
+// (the server then answers 401, which names the problem well enough).
+std::string header_safe(std::string t) {
+  for (char c : t)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return "";
+  return t;
+}
+
 void set_blob(CURL* h, CURLoption opt, const std::string& pem) {
   curl_blob b{const_cast<char*>(pem.data()), pem.size(), CURL_BLOB_COPY};
   curl_easy_setopt(h, opt, &b);
@@ -91,7 +99,7 @@ Result<ApiClient::Reply> ApiClient::request(const std::string& method, const std
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Accept: application/json");
   if (method == "POST") headers = curl_slist_append(headers, "Content-Type: application/json");
-  if (std::string token = read_token(creds_); !token.empty())
+  if (std::string token = header_safe(read_token(creds_)); !token.empty())
     headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> hold(headers, curl_slist_free_all);
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers);

@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "api_client.h"
 #include "k8s_fake_apiserver.h"
@@ -17,6 +18,7 @@
 namespace {
 
 using namespace std::chrono_literals;
+using vgpu::test::Child;
 using vgpu::test::wait_until;
 using vgpu::test::k8s::FakeApiServer;
 using vgpu::test::k8s::FakePodResources;
@@ -178,6 +180,32 @@ TEST_F(K8sAnnotations, ApiServerDownKeepsDefaultsAndIsRetried) {
   EXPECT_TRUE(plugin->running());
   ASSERT_TRUE(apiserver.start(port));
   EXPECT_TRUE(wait_until([&] { return has(alloc, 0.25, 1, "high"); }, 10s)) << describe(alloc);
+}
+
+TEST_F(K8sAnnotations, APodTheApiServerNoLongerHasKeepsItsSettingsQuietly) {
+  restart_plugin("100ms");
+  apiserver.set_pod("team-a", "trainer-0", {{"vgpu.io/compute-limit", "70%"}});
+  std::string alloc = allocate_listed({ids(1, {3})});
+  pre_start(ids(1, {3}));
+  EXPECT_TRUE(has(alloc, 0, 0.7, "normal")) << describe(alloc);
+  apiserver.remove_pod("team-a", "trainer-0");  // deleted; PodResources still lists it for a moment
+  size_t reads = apiserver.pod_reads();
+  ASSERT_TRUE(wait_until([&] { return apiserver.pod_reads() >= reads + 3; }, 10s));
+  EXPECT_TRUE(has(alloc, 0, 0.7, "normal")) << describe(alloc);
+  EXPECT_EQ(plugin->errors().find("compute annotations not applied"), std::string::npos) << plugin->errors();
+}
+
+TEST_F(K8sAnnotations, AnUnusableKubeconfigStopsThePluginNamingTheKey) {
+  plugin.reset();
+  std::ofstream(kubeconfig) << "current-context: c\ncontexts:\n- name: c\n  context: {cluster: a, user: u}\n"
+                               "clusters:\n- name: a\n  cluster: {server: 'https://127.0.0.1:1'}\n"
+                               "users:\n- name: u\n  user: {client-key-data: '@@'}\n";
+  Child bad({vgpu::test::bin_dir() + "/vgpu-device-plugin", "--kubelet-root", root, "--admin-socket",
+             vgpud.admin_socket(), "--cdi-dir", cdi, "--host-dir", host, "--kubeconfig", kubeconfig},
+            {});
+  EXPECT_EQ(bad.wait(20s), 1);
+  EXPECT_NE(bad.errors().find(kubeconfig + ": users[u].user.client-key-data: not base64"), std::string::npos)
+      << bad.errors();
 }
 
 TEST(K8sApiClient, SendsTheTokenAndTellsUnreachableFromNotFound) {

@@ -71,6 +71,10 @@ class FakeApiServer {
     std::lock_guard<std::mutex> l(mu_);
     pods_[ns + "/" + name] = pod;
   }
+  void remove_pod(const std::string& ns, const std::string& name) {
+    std::lock_guard<std::mutex> l(mu_);
+    pods_.erase(ns + "/" + name);
+  }
   std::vector<nlohmann::json> events() {
     std::lock_guard<std::mutex> l(mu_);
     return events_;
