@@ -154,6 +154,25 @@ TEST_F(K8sAnnotations, RequestsOverTheWholeGpuAreRefusedByVgpudAndReported) {
   EXPECT_NE(msg.find("60%"), std::string::npos) << msg;
 }
 
+TEST_F(K8sAnnotations, ARefusedRequestAppliesOnceItFits) {
+  restart_plugin("100ms");
+  apiserver.set_pod("team-a", "trainer-0", {{"vgpu.io/compute-request", "60%"}});
+  auto c0 = ids(0, {0}), c1 = ids(0, {1});
+  std::string a0 = allocate_listed({c0, c1}), a1 = vgpu::k8s::allocation_id(c1);
+  pre_start(c0);
+  pre_start(c1);
+  // Rounds may have come first: one of the two has its 60 %, the other none.
+  ASSERT_TRUE(wait_until([&] { return has(a0, 0.6, 1, "normal") != has(a1, 0.6, 1, "normal"); }, 10s))
+      << describe(a0) << " / " << describe(a1);
+  EXPECT_TRUE(has(a0, 0, 1, "normal") || has(a1, 0, 1, "normal"));
+  ASSERT_TRUE(wait_until([&] { return apiserver.events().size() == 1u; }, 10s));
+  // c0 asks less: both fit (30 % + 60 %), whichever was refused.
+  apiserver.set_pod("team-a", "trainer-0", {{"vgpu.io/compute-request", "60%"}, {"vgpu.io/compute-request.c0", "30%"}});
+  EXPECT_TRUE(wait_until([&] { return has(a0, 0.3, 1, "normal") && has(a1, 0.6, 1, "normal"); }, 10s))
+      << describe(a0) << " / " << describe(a1);
+  EXPECT_EQ(apiserver.events().size(), 1u);
+}
+
 TEST_F(K8sAnnotations, AnnotationChangesOnARunningPodApplyLive) {
   restart_plugin("100ms");
   apiserver.set_pod("team-a", "trainer-0", {{"vgpu.io/compute-request", "30%"}});
