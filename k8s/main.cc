@@ -8,9 +8,14 @@
 
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <thread>
 
 #include "allocator.h"
+#include "api_client.h"
+#include "compute_applier.h"
+#include "kubeconfig.h"
 #include "cdi.h"
 #include "device_state.h"
 #include "reconcile.h"
@@ -46,6 +51,28 @@ void wait_for_signal(sigset_t set, DeviceState* state, Registrar* registrar) {
   registrar->stop();
 }
 
+// The API server's credentials: --kubeconfig, else in-cluster, else none
+// (annotations are then not read). A kubeconfig that cannot be used is an
+// error: the operator asked for it.
+vgpu::Result<std::unique_ptr<ApiClient>> api_client(const PluginOptions& o) {
+  if (!o.kubeconfig.empty()) {
+    auto c = load_kubeconfig(o.kubeconfig);
+    if (!c) return vgpu::Error{c.error()};
+    return std::make_unique<ApiClient>(std::move(c).value());
+  }
+  if (!std::getenv("KUBERNETES_SERVICE_HOST")) return std::unique_ptr<ApiClient>();
+  auto c = in_cluster_credentials(o.service_account_dir);
+  if (!c) return vgpu::Error{c.error()};
+  return std::make_unique<ApiClient>(std::move(c).value());
+}
+
+std::string node_name() {
+  if (const char* n = std::getenv("NODE_NAME"); n && *n) return n;
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -69,9 +96,22 @@ int main(int argc, char** argv) {
   DeviceState state(opts->memory_unit);
   Allocator allocator(*opts, vgpud, state);
   PodResourcesClient pods(opts->pod_resources_socket());
-  AllocationReconciler reconciler(*opts, vgpud, pods);
+  auto api = api_client(*opts);
+  if (!api) {
+    log_error("%s", api.error().c_str());
+    return 1;
+  }
+  std::unique_ptr<ComputeApplier> applier;
+  if (*api) {
+    log_info("compute annotations from the API server at %s (%s)", (*api)->credentials().server.c_str(),
+             (*api)->credentials().source.c_str());
+    applier = std::make_unique<ComputeApplier>(*opts, vgpud, std::move(api).value(), node_name());
+  } else {
+    log_info("no API server (no --kubeconfig, not in a cluster): compute annotations are not read");
+  }
+  AllocationReconciler reconciler(*opts, vgpud, pods, applier.get());
   PluginServer server(*opts, state, allocator, [&](const std::vector<std::string>& ids) {
-    if (auto ok = reconciler.label(ids); !ok) log_warn("PreStartContainer: %s", ok.error().c_str());
+    if (auto ok = reconciler.prepare(ids); !ok) log_warn("PreStartContainer: %s", ok.error().c_str());
   });
   Registrar registrar(*opts, server);
   std::thread signals(wait_for_signal, set, &state, &registrar);
@@ -104,7 +144,8 @@ int main(int argc, char** argv) {
 
   std::thread reg([&] { registrar.run(); });
   auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
-  bool gc_warned = false;
+  auto next_annotations = std::chrono::steady_clock::now() + opts->annotation_interval;
+  bool gc_warned = false, annotations_warned = false;
   while (!g_stop) {
     uint64_t seen = 0;
     state.devices(&seen);
@@ -125,6 +166,17 @@ int main(int argc, char** argv) {
         for (const auto& name : round->removed) log_info("allocation %s: no container holds it; removed", name.c_str());
         for (const auto& name : round->labeled) log_info("allocation %s: labeled from PodResources", name.c_str());
       }
+    }
+    if (applier && opts->annotation_interval.count() > 0 && now >= next_annotations) {
+      next_annotations = now + opts->annotation_interval;
+      auto changed = reconciler.apply_annotations();
+      if (!changed && !annotations_warned)
+        log_warn("compute annotations not applied (retrying every %lld ms): %s",
+                 static_cast<long long>(opts->annotation_interval.count()), changed.error().c_str());
+      if (changed && annotations_warned) log_info("compute annotations: the API server and vgpud answer again");
+      annotations_warned = !changed;
+      if (changed)
+        for (const auto& name : *changed) log_info("allocation %s: compute settings from annotations", name.c_str());
     }
   }
   reg.join();

@@ -12,7 +12,9 @@ std::string usage() {
          "  --kubelet-root DIR      kubelet directory (default /var/lib/kubelet)\n"
          "  --admin-socket PATH     vgpud's admin API socket (default /run/vgpu/vgpud-admin.sock)\n"
          "  --cdi-dir DIR           where CDI specs are written (default /var/run/cdi)\n"
-         "  --kubeconfig PATH       API server credentials (annotations; not used yet)\n"
+         "  --kubeconfig PATH       API server credentials for compute annotations and events (default: in-cluster)\n"
+         "  --service-account-dir DIR  in-cluster token and ca.crt (default /var/run/secrets/kubernetes.io/serviceaccount)\n"
+         "  --annotation-interval DUR  how often pods' compute annotations are re-read, 0: only at start (default 10s)\n"
          "  --memory-unit SIZE      memory per advertised device (default 1Gi)\n"
          "  --domain NAME           resource domain: <domain>/gpu-memory (default vgpu.io)\n"
          "  --host-dir DIR          host directory of the shim and allocation sockets (default /var/lib/vgpu/k8s)\n"
@@ -48,7 +50,8 @@ Result<PluginOptions> parse_options(const std::vector<std::string>& args, bool* 
   PluginOptions o;
   std::map<std::string, std::string*> paths = {{"--kubelet-root", &o.kubelet_root}, {"--admin-socket", &o.admin_socket},
                                                {"--cdi-dir", &o.cdi_dir},           {"--kubeconfig", &o.kubeconfig},
-                                               {"--host-dir", &o.host_dir}};
+                                               {"--host-dir", &o.host_dir},
+                                               {"--service-account-dir", &o.service_account_dir}};
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i], value;
     if (flag == "--help" || flag == "-h") {
@@ -87,6 +90,11 @@ Result<PluginOptions> parse_options(const std::vector<std::string>& args, bool* 
       if (!d || *d < 10'000'000 || *d > 600'000'000'000ull)
         return make_error("--health-interval: '" + value + "' is not a duration between 10ms and 10m");
       o.health_interval = std::chrono::milliseconds(*d / 1'000'000);
+    } else if (flag == "--annotation-interval") {
+      auto d = parse_duration_ns(value);
+      if (!d || *d > 86'400'000'000'000ull || (*d != 0 && *d < 10'000'000))
+        return make_error("--annotation-interval: '" + value + "' is not a duration (0 or 10ms..24h)");
+      o.annotation_interval = std::chrono::milliseconds(*d / 1'000'000);
     } else if (flag == "--gc-interval" || flag == "--gc-grace") {
       auto d = parse_duration_ns(value);
       if (!d || *d > 86'400'000'000'000ull || (flag == "--gc-interval" && *d != 0 && *d < 10'000'000))

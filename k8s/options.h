@@ -15,7 +15,13 @@ struct PluginOptions {
   std::string kubelet_root = "/var/lib/kubelet";
   std::string admin_socket = "/run/vgpu/vgpud-admin.sock";
   std::string cdi_dir = "/var/run/cdi";
-  std::string kubeconfig;                  // accepted; used by PodResources/annotations (phase 2)
+  // The API server (compute annotations, events): a kubeconfig file, or the
+  // service account's token and CA when running in a pod.
+  std::string kubeconfig;
+  std::string service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
+  // How often the pods of held allocations are re-read (live annotation
+  // changes, retries); 0: only in PreStartContainer.
+  std::chrono::milliseconds annotation_interval{10000};
   uint64_t memory_unit = 1ull << 30;       // bytes per advertised device
   std::string domain = "vgpu.io";
   std::string host_dir = "/var/lib/vgpu/k8s";

@@ -21,14 +21,55 @@ api::AllocationLabels labels_of(const PodRef& p) {
 }
 }  // namespace
 
-Result<bool> AllocationReconciler::label(const std::vector<std::string>& device_ids) {
+Result<bool> AllocationReconciler::prepare(const std::vector<std::string>& device_ids) {
   std::string name = allocation_id(device_ids);
   auto live = pods_.list(opts_.resource_name());
   if (!live) return Error{live.error()};
   auto held = live->find(name);
   if (held == live->end()) return make_error("PodResources does not list the container of allocation " + name);
   if (auto r = vgpud_.set_labels(name, labels_of(held->second)); !r) return Error{r.error()};
+  if (applier_)
+    if (auto r = applier_->apply(name, held->second); !r)
+      return make_error("allocation " + name + ": compute annotations not applied yet: " + r.error());
   return true;
+}
+
+Result<std::vector<std::string>> AllocationReconciler::apply_annotations() {
+  std::vector<std::string> changed;
+  if (!applier_) return changed;
+  auto live = pods_.list(opts_.resource_name());
+  if (!live) return Error{live.error()};
+  // One read per pod, however many of its containers hold allocations.
+  std::map<std::string, nlohmann::json> pods;
+  std::set<std::string> gone_pods;
+  std::string first_error;
+  for (const auto& [name, ref] : *live) {
+    std::string key = ref.ns + "/" + ref.pod;
+    if (gone_pods.count(key)) continue;  // deleted meanwhile: the collection takes its allocations
+    auto it = pods.find(key);
+    if (it == pods.end()) {
+      bool gone = false;
+      auto pod = applier_->read_pod(ref, &gone);
+      if (gone) {
+        gone_pods.insert(key);
+        continue;
+      }
+      // The API server does not answer: every other read would wait as long.
+      if (!pod) return Error{pod.error()};
+      it = pods.emplace(key, std::move(pod).value()).first;
+    }
+    auto out = applier_->apply(name, ref, &it->second);
+    if (!out) {
+      // An allocation PodResources lists but vgpud does not have is not ours to fix here.
+      bool missing = false;
+      (void)vgpud_.get_tenant(name, &missing);
+      if (!missing && first_error.empty()) first_error = out.error();
+      continue;
+    }
+    if (out->changed) changed.push_back(name);
+  }
+  if (!first_error.empty()) return make_error(first_error);
+  return changed;
 }
 
 Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono::steady_clock::time_point now) {
@@ -54,6 +95,7 @@ Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono:
     // The spec first: no runtime may start a container on a tenant going away.
     remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
     if (auto r = vgpud_.delete_allocation(name); !r) return Error{r.error()};
+    if (applier_) applier_->forget(name);
     missing_since_.erase(it);
     round.removed.push_back(name);
   }

@@ -6,10 +6,16 @@
 //    socket and directory go with it) and the CDI spec -- once PodResources
 //    has not listed it for `gc_grace` (Allocate runs before the kubelet
 //    records the devices, so a fresh allocation must not be taken for garbage).
+//  * with a ComputeApplier (an API server is configured), the compute
+//    annotations of the pod holding an allocation are applied to its tenant
+//    in PreStartContainer (prepare()) and re-read every round of
+//    apply_annotations(), so annotation changes on a running pod apply live
+//    and an API server that did not answer is asked again.
 // Only allocations of the plugin (names "k8s-...") are touched. When
 // PodResources or vgpud cannot be asked, nothing happens that round.
-// Not thread-safe: one thread calls reconcile(); label() may run on any
-// thread at the same time (it touches no state of the reconciler).
+// Not thread-safe: one thread calls reconcile() and apply_annotations();
+// prepare() may run on any thread at the same time (it touches no state of
+// the reconciler; the applier is thread-safe).
 #pragma once
 
 #include <chrono>
@@ -18,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "compute_applier.h"
 #include "options.h"
 #include "pod_resources.h"
 #include "vgpud_client.h"
@@ -26,8 +33,10 @@ namespace vgpu::k8s {
 
 class AllocationReconciler {
  public:
-  AllocationReconciler(const PluginOptions& opts, VgpudClient& vgpud, PodResourcesClient& pods)
-      : opts_(opts), vgpud_(vgpud), pods_(pods) {}
+  // `applier` may be null: no API server, labels only.
+  AllocationReconciler(const PluginOptions& opts, VgpudClient& vgpud, PodResourcesClient& pods,
+                       ComputeApplier* applier = nullptr)
+      : opts_(opts), vgpud_(vgpud), pods_(pods), applier_(applier) {}
   struct Round {
     std::vector<std::string> removed;
     std::vector<std::string> labeled;
@@ -35,13 +44,19 @@ class AllocationReconciler {
   // One round at `now`; what it changed, or why it did nothing.
   Result<Round> reconcile(std::chrono::steady_clock::time_point now);
   // Labels the allocation of `device_ids` now, before its container starts
-  // (PreStartContainer); an error if PodResources does not list it.
-  Result<bool> label(const std::vector<std::string>& device_ids);
+  // (PreStartContainer), and applies its pod's compute annotations; an
+  // error if PodResources does not list it or what could not be done.
+  Result<bool> prepare(const std::vector<std::string>& device_ids);
+  // Re-reads the pods of the allocations containers hold and applies their
+  // annotations: the allocations whose settings changed, or the first
+  // error (API server or vgpud unreachable; a pod that is gone is skipped).
+  Result<std::vector<std::string>> apply_annotations();
 
  private:
   PluginOptions opts_;
   VgpudClient& vgpud_;
   PodResourcesClient& pods_;
+  ComputeApplier* applier_;
   // allocation -> when it was first seen unlisted (cleared when listed again)
   std::map<std::string, std::chrono::steady_clock::time_point> missing_since_;
 };

@@ -73,6 +73,32 @@ Result<api::Allocation> VgpudClient::set_labels(const std::string& name, const a
   return out;
 }
 
+Result<api::Tenant> VgpudClient::get_tenant(const std::string& name, bool* not_found) {
+  api::GetTenantRequest req;
+  req.set_name(name);
+  api::Tenant out;
+  auto s = with_deadline(timeout_, [&](grpc::ClientContext* c) { return stub_->GetTenant(c, req, &out); });
+  if (not_found) *not_found = s.error_code() == grpc::StatusCode::NOT_FOUND;
+  if (!s.ok()) return make_error(describe(s));
+  return out;
+}
+
+Result<api::Tenant> VgpudClient::update_compute(const std::string& name, double request, double limit,
+                                                const std::string& priority, bool* refused) {
+  api::UpdateTenantRequest req;
+  req.set_name(name);
+  req.set_compute_request(request);
+  req.set_compute_limit(limit);
+  req.set_priority(priority);
+  api::Tenant out;
+  auto s = with_deadline(timeout_, [&](grpc::ClientContext* c) { return stub_->UpdateTenant(c, req, &out); });
+  if (refused)
+    *refused = s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+               s.error_code() == grpc::StatusCode::FAILED_PRECONDITION;
+  if (!s.ok()) return make_error(describe(s));
+  return out;
+}
+
 Result<bool> VgpudClient::delete_allocation(const std::string& name) {
   api::DeleteAllocationRequest req;
   req.set_name(name);

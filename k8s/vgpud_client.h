@@ -25,6 +25,12 @@ class VgpudClient {
   Result<api::Allocation> create_allocation(const api::AllocationSpec& spec);
   Result<std::vector<api::Allocation>> list_allocations();
   Result<api::Allocation> set_labels(const std::string& name, const api::AllocationLabels& labels);
+  Result<api::Tenant> get_tenant(const std::string& name, bool* not_found = nullptr);
+  // Sets the compute request, limit and priority of a tenant (allocation
+  // tenants allow that much). *refused: vgpud answered and said no (e.g.
+  // the requests on a GPU would pass 100 %), as opposed to unreachable.
+  Result<api::Tenant> update_compute(const std::string& name, double request, double limit,
+                                     const std::string& priority, bool* refused = nullptr);
   // Not found counts as done.
   Result<bool> delete_allocation(const std::string& name);
   const std::string& socket() const { return socket_; }

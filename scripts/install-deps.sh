@@ -15,6 +15,8 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # libraries of vgpud, vgpuctl and the tests
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libsystemd-dev
+  # the device plugin's API server client (HTTPS with OpenSSL; the openssl command makes k8s_api_tls_test's certificates)
+  libcurl4-openssl-dev openssl
   # packages (cpack -G DEB: dpkg-shlibdeps) and the unit check (systemd-analyze)
   dpkg-dev systemd
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc prometheus-cpp-dev
