@@ -11,7 +11,12 @@ namespace vgpu::cli {
 
 namespace {
 
-Json tenant_gpu_json(const Json& g) { return reshape(g, {{"gpu_index", "index"}, {"gpu_uuid", "uuid"}}, {}); }
+Json tenant_gpu_json(const Json& g) {
+  return reshape(g, {{"gpu_index", "index"}, {"gpu_uuid", "uuid"}},
+                 {"index", "uuid", "allowed", "memory_used_bytes", "memory_limit_bytes", "allocations_denied",
+                  "share_target", "share_achieved", "share_effective", "holds_lease", "waiting", "leases_granted",
+                  "leases_preempted", "lease_wait_ns"});
+}
 
 // The lease holder is not waiting for the lease: it is left out of `waiting`
 // (vgpud may list a tenant that holds the lease and has more launches queued).

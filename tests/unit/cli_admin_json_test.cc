@@ -205,7 +205,7 @@ TEST(CliAdminJson, TenantDocumentIsStable) {
             R"({"name":"infer","priority":"high","memory_bytes":8589934592,"compute_request":0.3,)"
             R"("compute_limit":1.0,"devices":["0"],"source":"api","processes":2,"gpus":[{"index":0,"uuid":"GPU-0",)"
             R"("allowed":true,"memory_used_bytes":3221225472,"memory_limit_bytes":8589934592,"allocations_denied":4,)"
-            R"("share_target":0.3,"share_achieved":0.29,"holds_lease":true,"waiting":false,"leases_granted":10,)"
+            R"("share_target":0.3,"share_achieved":0.29,"share_effective":0.5,"holds_lease":true,"waiting":false,"leases_granted":10,)"
             R"("leases_preempted":0,"lease_wait_ns":20000000}],"enforcement":"report"})");
   // A tenant without a spec still has every key, with defaults.
   Json empty = vgpu::cli::tenant_json(api::Tenant());
