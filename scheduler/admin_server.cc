@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -55,7 +56,7 @@ Result<bool> AdminServer::start(const std::string& path, const std::string& grou
     admin_gid_ = g->gr_gid;
     have_group_ = true;
   }
-  service_ = std::make_unique<AdminService>(daemon_);
+  service_ = std::make_unique<AdminService>(daemon_, [this](const std::string& peer) { return describe_peer(peer); });
   grpc::ServerBuilder builder;
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
@@ -84,8 +85,32 @@ void AdminServer::accept_clients() {
       close(fd);
       continue;
     }
+    {
+      std::lock_guard<std::mutex> g(peers_mu_);
+      peers_[fd] = cred;  // gRPC names this connection's peer "fd:<fd>"
+    }
     grpc::AddInsecureChannelFromFd(server_.get(), fd);  // gRPC owns fd now
   }
+}
+
+std::string AdminServer::describe_peer(const std::string& grpc_peer) const {
+  int fd = -1;
+  if (std::sscanf(grpc_peer.c_str(), "fd:%d", &fd) != 1) return grpc_peer;
+  ucred cred{};
+  {
+    std::lock_guard<std::mutex> g(peers_mu_);
+    auto it = peers_.find(fd);
+    if (it == peers_.end()) return grpc_peer;
+    cred = it->second;
+  }
+  char comm[64] = {};
+  if (FILE* f = std::fopen(("/proc/" + std::to_string(cred.pid) + "/comm").c_str(), "r")) {
+    if (std::fgets(comm, sizeof comm, f)) comm[std::strcspn(comm, "\n")] = 0;
+    std::fclose(f);
+  }
+  std::string who = "uid " + std::to_string(cred.uid) + " pid " + std::to_string(cred.pid);
+  if (comm[0]) who += std::string(" (") + comm + ")";
+  return who;
 }
 
 void AdminServer::shutdown() {

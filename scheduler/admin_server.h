@@ -7,9 +7,12 @@
 // vgpud's state runs on the event loop (EventLoop::call).
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "unix_listener.h"
@@ -43,6 +46,10 @@ class AdminServer {
   int listen_fd_ = -1;
   std::string path_;
   SocketIdentity path_id_;  // the socket file this vgpud bound
+  // Credentials of each accepted connection by descriptor, for the audit log.
+  std::string describe_peer(const std::string& grpc_peer) const;
+  mutable std::mutex peers_mu_;
+  std::map<int, ucred> peers_;
   gid_t admin_gid_ = 0;
   bool have_group_ = false;
 };

@@ -1,15 +1,31 @@
 #include "admin_service.h"
 
+#include <optional>
+
 #include <algorithm>
 #include <cmath>
 #include <thread>
 
 #include "daemon.h"
 #include "gpu_inventory.h"
+#include "log.h"
+#include "reload.h"
 
 namespace vgpu::sched {
 
 namespace {
+
+// A tenant's settings for the audit log ("memory: 0B -> 8Gi, request: ...").
+std::string tenant_summary(const TenantConfig& c) {
+  TenantConfig none;
+  none.name = c.name;
+  none.memory = 0;
+  none.request = 0;
+  none.limit = 1;
+  none.token = c.token;
+  std::string d = describe_tenant_change(none, c);
+  return d.empty() ? std::string("defaults") : d;
+}
 
 grpc::Status invalid(const std::string& m) { return {grpc::StatusCode::INVALID_ARGUMENT, m}; }
 
@@ -234,7 +250,7 @@ void fill_allocation(Daemon& d, Tenant* t, const AllocationRecord& r, pb::Alloca
 
 }  // namespace
 
-grpc::Status AdminService::CreateAllocation(Ctx*, const pb::CreateAllocationRequest* in, pb::Allocation* out) {
+grpc::Status AdminService::CreateAllocation(Ctx* ctx, const pb::CreateAllocationRequest* in, pb::Allocation* out) {
   auto spec = allocation_from(in->spec());
   if (!spec) return invalid(spec.error());
   return on_loop([&] {
@@ -245,6 +261,7 @@ grpc::Status AdminService::CreateAllocation(Ctx*, const pb::CreateAllocationRequ
     if (!t) return from_error(t.error());
     fill_allocation(d_, *t, *d_.allocation(c.name), out);
     out->set_existed(existed);
+    if (!existed) audit(ctx, "allocation '" + c.name + "' created: " + tenant_summary(c));
     return grpc::Status::OK;
   });
 }
@@ -257,16 +274,17 @@ grpc::Status AdminService::ListAllocations(Ctx*, const pb::ListAllocationsReques
   });
 }
 
-grpc::Status AdminService::DeleteAllocation(Ctx*, const pb::DeleteAllocationRequest* in, pb::DeleteAllocationResponse*) {
+grpc::Status AdminService::DeleteAllocation(Ctx* ctx, const pb::DeleteAllocationRequest* in, pb::DeleteAllocationResponse*) {
   return on_loop([&] {
     if (!d_.allocation(in->name()) && !d_.dormant(in->name()))
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no allocation named '" + in->name() + "'");
     auto r = d_.delete_tenant(in->name());
+    if (r) audit(ctx, "allocation '" + in->name() + "' deleted");
     return r ? grpc::Status::OK : from_error(r.error());
   });
 }
 
-grpc::Status AdminService::SetAllocationLabels(Ctx*, const pb::SetAllocationLabelsRequest* in, pb::Allocation* out) {
+grpc::Status AdminService::SetAllocationLabels(Ctx* ctx, const pb::SetAllocationLabelsRequest* in, pb::Allocation* out) {
   return on_loop([&] {
     const AllocationRecord* have = d_.allocation(in->name());
     Tenant* t = d_.tenants().by_name(in->name());
@@ -275,11 +293,20 @@ grpc::Status AdminService::SetAllocationLabels(Ctx*, const pb::SetAllocationLabe
     r.ns = in->labels().namespace_();
     r.pod = in->labels().pod();
     r.container = in->labels().container();
+    std::string before = have->ns + "/" + have->pod + "/" + have->container;
     auto ok = d_.set_allocation_record(in->name(), r);
     if (!ok) return invalid(ok.error());
+    std::string after = r.ns + "/" + r.pod + "/" + r.container;
+    if (before != after) audit(ctx, "allocation '" + in->name() + "' labels: " + before + " -> " + after);
     fill_allocation(d_, t, *d_.allocation(in->name()), out);
     return grpc::Status::OK;
   });
+}
+
+void AdminService::audit(grpc::ServerContext* ctx, const std::string& what) const {
+  std::string who = ctx ? ctx->peer() : std::string("?");
+  if (who_ && ctx) who = who_(ctx->peer());
+  log_info("audit: %s: %s", who.c_str(), what.c_str());
 }
 
 grpc::Status AdminService::on_loop(const std::function<grpc::Status()>& fn) {
@@ -304,7 +331,7 @@ grpc::Status AdminService::GetTenant(Ctx*, const pb::GetTenantRequest* in, pb::T
   });
 }
 
-grpc::Status AdminService::CreateTenant(Ctx*, const pb::CreateTenantRequest* in, pb::TenantWithToken* out) {
+grpc::Status AdminService::CreateTenant(Ctx* ctx, const pb::CreateTenantRequest* in, pb::TenantWithToken* out) {
   auto c = spec_to_config(in->spec());
   if (!c) return invalid(c.error());
   if (c->memory == 0) return invalid("memory is required (bytes > 0)");
@@ -312,13 +339,14 @@ grpc::Status AdminService::CreateTenant(Ctx*, const pb::CreateTenantRequest* in,
   return on_loop([&] {
     auto t = d_.create_tenant(*c);
     if (!t) return from_error(t.error());
+    audit(ctx, "tenant '" + c->name + "' created: " + tenant_summary((*t)->config));
     fill_tenant(d_, *t, out->mutable_tenant());
     out->set_token((*t)->config.token);
     return grpc::Status::OK;
   });
 }
 
-grpc::Status AdminService::UpdateTenant(Ctx*, const pb::UpdateTenantRequest* in, pb::Tenant* out) {
+grpc::Status AdminService::UpdateTenant(Ctx* ctx, const pb::UpdateTenantRequest* in, pb::Tenant* out) {
   return on_loop([&] {
     Tenant* t = d_.tenants().by_name(in->name());
     if (!t) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no tenant named '" + in->name() + "'");
@@ -343,33 +371,45 @@ grpc::Status AdminService::UpdateTenant(Ctx*, const pb::UpdateTenantRequest* in,
       if (!policy) return invalid(policy.error());
       c.enforcement = *policy;
     }
+    TenantConfig before = t->config;
     auto u = d_.update_tenant(c);
     if (!u) return from_error(u.error());
+    std::string diff = describe_tenant_change(before, (*u)->config);
+    audit(ctx, "tenant '" + c.name + "' updated: " + (diff.empty() ? std::string("no change") : diff));
     fill_tenant(d_, *u, out);
     return grpc::Status::OK;
   });
 }
 
-grpc::Status AdminService::DeleteTenant(Ctx*, const pb::DeleteTenantRequest* in, pb::DeleteTenantResponse*) {
+grpc::Status AdminService::DeleteTenant(Ctx* ctx, const pb::DeleteTenantRequest* in, pb::DeleteTenantResponse*) {
   return on_loop([&] {
+    Tenant* t = d_.tenants().by_name(in->name());
+    std::string was = t ? tenant_summary(t->config) : std::string();
     auto r = d_.delete_tenant(in->name());
+    if (r) audit(ctx, "tenant '" + in->name() + "' deleted (was: " + was + ")");
     return r ? grpc::Status::OK : from_error(r.error());
   });
 }
 
-grpc::Status AdminService::ResetTenant(Ctx*, const pb::ResetTenantRequest* in, pb::Tenant* out) {
+grpc::Status AdminService::ResetTenant(Ctx* ctx, const pb::ResetTenantRequest* in, pb::Tenant* out) {
   return on_loop([&] {
+    Tenant* cur = d_.tenants().by_name(in->name());
+    std::optional<TenantConfig> before;
+    if (cur) before = cur->config;
     auto t = d_.reset_tenant(in->name());
     if (!t) return from_error(t.error());
+    std::string diff = before ? describe_tenant_change(*before, (*t)->config) : "restored (was deleted)";
+    audit(ctx, "tenant '" + in->name() + "' reset to the file: " + (diff.empty() ? std::string("no change") : diff));
     fill_tenant(d_, *t, out);
     return grpc::Status::OK;
   });
 }
 
-grpc::Status AdminService::RotateToken(Ctx*, const pb::RotateTokenRequest* in, pb::TenantWithToken* out) {
+grpc::Status AdminService::RotateToken(Ctx* ctx, const pb::RotateTokenRequest* in, pb::TenantWithToken* out) {
   return on_loop([&] {
     auto t = d_.rotate_token(in->name(), in->token());
     if (!t) return from_error(t.error());
+    audit(ctx, "tenant '" + in->name() + "' token rotated");
     fill_tenant(d_, *t, out->mutable_tenant());
     out->set_token((*t)->config.token);
     return grpc::Status::OK;

@@ -15,7 +15,10 @@ class Daemon;
 
 class AdminService final : public vgpu::admin::v1::Admin::Service {
  public:
-  explicit AdminService(Daemon& d) : d_(d) {}
+  // `who` names the peer of a request for the audit log ("uid 0 pid 42
+  // (vgpuctl)"), from the credentials the admin server read at accept().
+  using PeerLookup = std::function<std::string(const std::string& grpc_peer)>;
+  explicit AdminService(Daemon& d, PeerLookup who = {}) : d_(d), who_(std::move(who)) {}
   using Ctx = grpc::ServerContext;
   grpc::Status ListTenants(Ctx*, const pb::ListTenantsRequest*, pb::ListTenantsResponse*) override;
   grpc::Status GetTenant(Ctx*, const pb::GetTenantRequest*, pb::Tenant*) override;
@@ -38,7 +41,10 @@ class AdminService final : public vgpu::admin::v1::Admin::Service {
  private:
   // Runs `fn` on the loop; UNAVAILABLE if vgpud is stopping.
   grpc::Status on_loop(const std::function<grpc::Status()>& fn);
+  // One audit line per change made through the API: who, what, before -> after.
+  void audit(grpc::ServerContext* ctx, const std::string& what) const;
   Daemon& d_;
+  PeerLookup who_;
 };
 
 }  // namespace vgpu::sched

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -77,6 +78,10 @@ TEST_F(VgpudReload, FileChangesApplyLiveOnSighup) {
 
 TEST_F(VgpudReload, RuntimeChangesWinUntilReset) {
   ASSERT_TRUE(ctl({"tenant", "update", "a", "--memory", "3Gi"}).is_object());
+  // Every admin change is in the log with who made it, before -> after.
+  EXPECT_TRUE(std::regex_search(f_.daemon_log(),
+                                std::regex("audit: uid [0-9]+ pid [0-9]+ \\(vgpuctl\\): tenant 'a' updated: memory: 1Gi -> 3Gi")))
+      << f_.daemon_log();
   rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 4Gi, compute: {request: 30%}}\n"
                   "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n");
   ASSERT_TRUE(wait_until([&] { return log_has("definition is not applied"); }, 20s)) << f_.daemon_log();
@@ -89,6 +94,7 @@ TEST_F(VgpudReload, RuntimeChangesWinUntilReset) {
   ASSERT_TRUE(reset.is_object()) << f_.daemon_log();
   EXPECT_EQ(reset["memory_bytes"].get<uint64_t>(), 4ull << 30);
   EXPECT_EQ(reset["source"], "config");
+  EXPECT_TRUE(log_has("(vgpuctl): tenant 'a' reset to the file: memory: 3Gi -> 4Gi")) << f_.daemon_log();
   // From now on the file defines it again.
   rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 5Gi, compute: {request: 30%}}\n"
                   "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n");
