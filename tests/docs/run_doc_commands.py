@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Runs the command blocks of a Markdown document, so the docs cannot drift.
 
-usage: run_doc_commands.py BUILD_DIR DOC.md [DOC.md ...]
+usage: run_doc_commands.py [--prefix ROOT] BUILD_DIR DOC.md [DOC.md ...]
+
+With --prefix, vgpud, vgpuctl and the hook come from an installed tree
+(ROOT/usr/bin, ROOT/usr/lib/vgpu: the .deb packages unpacked, as
+tests/packaging/check_packages.sh does), so the document is followed with
+what the packages install; simgpu and vgpu-workload still come from BUILD_DIR.
 
 Every ```sh block of a document is run, in order, in one bash session per
 document (`set -euo pipefail`; a background `vgpud ... &` stays up for the
@@ -72,18 +77,29 @@ def free_port():
 
 
 def main():
-    if len(sys.argv) < 3:
+    args = sys.argv[1:]
+    prefix = None
+    if args[:1] == ["--prefix"] and len(args) >= 2:
+        prefix = os.path.abspath(args[1])
+        args = args[2:]
+    if len(args) < 2:
         print(__doc__.strip().split("\n")[2], file=sys.stderr)
         return 2
-    build = os.path.abspath(sys.argv[1])
+    build = os.path.abspath(args[0])
     tree = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     failures = 0
-    for doc in sys.argv[2:]:
-        failures += run_document(build, tree, os.path.abspath(doc))
+    for doc in args[1:]:
+        failures += run_document(build, tree, os.path.abspath(doc), prefix)
     return 1 if failures else 0
 
 
-def run_document(build, tree, doc):
+def run_document(build, tree, doc, prefix=None):
+    bin_of = {t: os.path.join(build, "bin", t) for t in ("vgpud", "vgpuctl", "vgpu-workload")}
+    libdir = build + "/lib/"
+    if prefix:
+        bin_of["vgpud"] = os.path.join(prefix, "usr/bin/vgpud")
+        bin_of["vgpuctl"] = os.path.join(prefix, "usr/bin/vgpuctl")
+        libdir = os.path.join(prefix, "usr/lib/vgpu") + "/"
     root = tempfile.mkdtemp(prefix="vgpu-docs-")
     port = free_port()
     group = grp.getgrgid(os.getgid()).gr_name
@@ -91,7 +107,7 @@ def run_document(build, tree, doc):
         ("/etc/vgpu", root + "/etc/vgpu"),
         ("/run/vgpu", root + "/run/vgpu"),
         ("/var/lib/vgpu", root + "/var/lib/vgpu"),
-        ("/usr/lib/vgpu/", build + "/lib/"),
+        ("/usr/lib/vgpu/", libdir),
         ("127.0.0.1:9400", "127.0.0.1:%d" % port),
         ("admin_group: vgpu-admin", "admin_group: " + group),
         ("config/vgpud.example.yaml", root + "/config/vgpud.example.yaml"),
@@ -115,15 +131,15 @@ def run_document(build, tree, doc):
     with open(os.path.join(root, "config/vgpud.example.yaml"), "w") as f:
         f.write(example)
     bindir = os.path.join(root, "bin")
-    for tool in ("vgpud", "vgpuctl", "vgpu-workload"):
-        os.symlink(os.path.join(build, "bin", tool), os.path.join(bindir, tool))
+    for tool, path in bin_of.items():
+        os.symlink(path, os.path.join(bindir, tool))
     log = os.path.join(root, "vgpud.log")
     pidfile = os.path.join(root, "vgpud.pid")
     with open(os.path.join(bindir, "systemctl"), "w") as f:
         f.write(f"""#!/bin/bash
 # Stand-in for systemd's systemctl in the docs test (run_doc_commands.py).
 start() {{
-  {build}/bin/vgpud --config {root}/etc/vgpu/vgpud.yaml >>{log} 2>&1 &
+  {bin_of["vgpud"]} --config {root}/etc/vgpu/vgpud.yaml >>{log} 2>&1 &
   echo $! >{pidfile}
   for _ in $(seq 200); do
     vgpuctl status >/dev/null 2>&1 && return 0

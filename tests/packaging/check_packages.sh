@@ -102,5 +102,13 @@ else
   tail -40 "$WORK/demo.log"; fail "demo from the packages' files"
 fi
 
+# 6. docs/operations.md followed with what the packages install.
+if python3 "$ROOT/tests/docs/run_doc_commands.py" --prefix "$WORK/root" "$BUILD" "$ROOT/docs/operations.md" \
+     >"$WORK/docs.log" 2>&1; then
+  ok "docs/operations.md with the packages' vgpud, vgpuctl and libvgpu.so"
+else
+  cat "$WORK/docs.log"; fail "docs/operations.md with the packages' files"
+fi
+
 if [ "$failures" -ne 0 ]; then echo "$failures check(s) failed"; exit 1; fi
 echo "all package checks passed"
