@@ -1,4 +1,5 @@
 #include "launch_gate.h"
+#include "log.h"
 
 #include <time.h>
 
@@ -475,6 +476,19 @@ CUresult gate_slow(GateTicket* ticket) {
         ticket->throttled = true;
       }
       return CUDA_SUCCESS;
+    }
+    // A GPU this tenant may not use (quota 0 there: not in its devices, or
+    // not part of its allocation) is never granted: refuse the launch rather
+    // than wait forever (a container may see GPUs it was not given).
+    if (const TenantControl* ctl = c.control(); ctl) {
+      int dev = c.shm_device(slot);
+      if (dev >= 0 && dev < static_cast<int>(kShmMaxDevices) &&
+          ctl->devices[dev].limit.load(std::memory_order_acquire) == 0) {
+        static std::atomic<bool> said{false};
+        if (!said.exchange(true))
+          VGPU_LOG(LogLevel::kError, "launch refused: this tenant has no share of GPU %d (not in its devices)", slot);
+        return CUDA_ERROR_NOT_PERMITTED;
+      }
     }
     c.request_lease(slot, waited_from != 0);
     if (!waited_from) waited_from = mono_ns();

@@ -51,3 +51,28 @@ TEST(VgpudSmoke, BadConfigIsRefusedWithFileLineAndKey) {
 }
 
 }  // namespace
+
+namespace {
+
+// A tenant confined to GPU 1 that launches on GPU 0 (a container shown every
+// GPU, e.g. without NVIDIA's CDI): the launch is refused at once with
+// CUDA_ERROR_NOT_PERMITTED, never left waiting for a lease vgpud will not give.
+TEST(VgpudSmoke, LaunchOnAGpuOutsideTheTenantsDevicesIsRefusedNotHung) {
+  vgpu::test::VgpudFixture f("  - {name: one, token: only-gpu-one-token, memory: 1Gi, devices: [\"1\"]}\n",
+                             {{"SIMGPU_DEVICES", "2"}});
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto w = f.run({vgpu::test::bin_dir() + "/vgpu-workload", "--device", "0", "--count", "3", "--json"},
+                 "only-gpu-one-token");
+  int status = w->wait(std::chrono::seconds(30));
+  ASSERT_NE(status, -1) << "the launch on a GPU outside the tenant's devices hung";
+  EXPECT_NE(status, 0) << w->output();
+  std::string said = w->output() + w->errors();
+  EXPECT_NE(said.find("CUDA_ERROR_NOT_PERMITTED"), std::string::npos) << said;
+  // The same tenant on its own GPU runs.
+  auto ok = f.run({vgpu::test::bin_dir() + "/vgpu-workload", "--device", "1", "--count", "3", "--json"},
+                  "only-gpu-one-token");
+  EXPECT_EQ(ok->wait(std::chrono::seconds(30)), 0) << ok->errors();
+}
+
+}  // namespace
