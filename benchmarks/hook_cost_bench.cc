@@ -44,6 +44,7 @@
 
 #include <cuda.h>
 
+#include "bench_cli.h"
 #include "vgpud_fixture.h"
 
 namespace {
@@ -204,23 +205,25 @@ std::string null_driver_dir() { return vgpu::test::build_dir() + "/benchmarks/nu
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1 && std::strcmp(argv[1], "--worker") == 0) return worker();
+  bool is_worker = false;
   int rounds = 200;
   long launches = 20000, allocs = 5000;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--rounds") rounds = std::atoi(argv[i + 1]);
-    else if (a == "--launches") launches = std::atol(argv[i + 1]);
-    else if (a == "--allocs") allocs = std::atol(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: %s [--rounds N] [--launches N] [--allocs N]\n", argv[0]);
-      return 2;
-    }
-  }
-  if (argc % 2 == 0 || rounds < 2 || launches < 1 || allocs < 1) {
-    std::fprintf(stderr, "usage: %s [--rounds N>=2] [--launches N] [--allocs N]\n", argv[0]);
-    return 2;
-  }
+  CLI::App app("P1/P2: what libvgpu.so adds to a launch and to an alloc+free pair, on the null driver "
+               "(run with LD_LIBRARY_PATH=build/benchmarks/null-driver).",
+               "hook_cost_bench");
+  // The parent re-executes this binary with --worker; not for people.
+  app.add_flag("--worker", is_worker, "run as a measuring worker (internal)")->group("");
+  app.add_option("--rounds", rounds, "rounds; each worker runs one block of each operation per round")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(2));
+  app.add_option("--launches", launches, "launches per block")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  app.add_option("--allocs", allocs, "alloc+free pairs per block")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  vgpu::bench::parse_or_exit(app, argc, argv);
+  if (is_worker) return worker();
   if (access((null_driver_dir() + "/libcuda.so.1").c_str(), R_OK) != 0) {
     std::fprintf(stderr, "missing %s/libcuda.so.1: build the null_cuda target\n", null_driver_dir().c_str());
     return 2;

@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
+
 extern char** environ;
 
 namespace {
@@ -81,32 +83,33 @@ void diff_ci(const std::vector<double>& a, const std::vector<double>& b, double*
   *ci = 1.96 * sd / std::sqrt(static_cast<double>(std::max<size_t>(d.size(), 1)));
 }
 
-[[noreturn]] void usage(const char* self) {
-  std::fprintf(stderr, "usage: %s [--rounds N] [--lib PATH] [--env NAME=VALUE]... [-- PROGRAM ARGS...]\n", self);
-  std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   int rounds = 300;
   std::string lib = VGPU_LIB_DIR "/libvgpu.so";
   std::vector<std::string> extra_env, program;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") {
-      for (++i; i < argc; ++i) program.push_back(argv[i]);
-    } else if (i + 1 < argc && a == "--rounds") {
-      rounds = std::atoi(argv[++i]);
-    } else if (i + 1 < argc && a == "--lib") {
-      lib = argv[++i];
-    } else if (i + 1 < argc && a == "--env" && std::strchr(argv[i + 1], '=')) {
-      extra_env.push_back(argv[++i]);
-    } else {
-      usage(argv[0]);
-    }
-  }
-  if (rounds < 2) usage(argv[0]);
+  CLI::App app("What LD_PRELOAD=libvgpu.so costs an exec that never uses CUDA (target: median wall time "
+               "ratio <= 1.05).",
+               "preload_exec_bench");
+  app.footer("Usage: preload_exec_bench [OPTIONS] [-- PROGRAM ARGS...]\nPROGRAM (default /bin/true) is exec'd "
+             "ROUNDS times plain and ROUNDS times preloaded, alternating.");
+  app.add_option("--rounds", rounds, "execs per mode")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(2));
+  app.add_option("--lib", lib, "the preloaded library")->capture_default_str();
+  app.add_option("--env", extra_env, "extra environment for both modes; repeatable")
+      ->type_name("NAME=VALUE")
+      ->allow_extra_args(false)
+      ->check(CLI::Validator(
+          [](const std::string& v) { return v.find('=') == std::string::npos ? "expected NAME=VALUE" : ""; },
+          ""));
+  // Everything after "--" is the program and its own arguments; it is split
+  // off before CLI11 sees argv so that a bare word is still an error.
+  int own = 1;
+  while (own < argc && std::strcmp(argv[own], "--") != 0) ++own;
+  for (int i = own + 1; i < argc; ++i) program.push_back(argv[i]);
+  vgpu::bench::parse_or_exit(app, own, argv);
   if (program.empty()) program = {"/bin/true"};
   if (access(lib.c_str(), R_OK) != 0 || access(program[0].c_str(), X_OK) != 0) {
     std::fprintf(stderr, "preload_exec_bench: cannot read %s or execute %s\n", lib.c_str(), program[0].c_str());

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_util.h"
 #include "raw_client.h"
 #include "vgpud_fixture.h"
@@ -195,16 +196,14 @@ bool daemon_kill(const Options& o) {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--kills") o.kills = std::atoi(argv[i + 1]);
-    else if (a == "--seed") o.seed = static_cast<unsigned>(std::atoi(argv[i + 1]));
-    else if (a == "--down-ms") o.down_ms = std::atoi(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "usage: %s [--kills 30] [--seed 1] [--down-ms 500]\n", argv[0]);
-      std::exit(2);
-    }
-  }
+  CLI::App app("R1/R2: recovery of the ledger and the lease from kill -9 of a client and of vgpud.",
+               "sched_kill_bench");
+  app.add_option("--kills", o.kills, "client kills (R1)")->capture_default_str()->check(vgpu::bench::at_least(0));
+  app.add_option("--seed", o.seed, "seed of the random kill delays")->capture_default_str();
+  app.add_option("--down-ms", o.down_ms, "how long vgpud stays down (R2)")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(0));
+  vgpu::bench::parse_or_exit(app, argc, argv);
   return o;
 }
 

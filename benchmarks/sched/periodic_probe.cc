@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bench_cli.h"
 #include "spin_ptx.h"
 
 namespace {
@@ -30,13 +31,17 @@ bool ok(CUresult r, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: sched_periodic_probe PERIOD_MS KERNEL_US COUNT\n");
-    return 2;
-  }
-  unsigned long long period = std::strtoull(argv[1], nullptr, 10) * 1000000ull;
-  unsigned long long ns = std::strtoull(argv[2], nullptr, 10) * 1000ull;
-  int count = std::atoi(argv[3]);
+  unsigned long long period_ms = 0, kernel_us = 0;
+  int count = 0;
+  CLI::App app("Launches one spin kernel every PERIOD_MS and waits for it, COUNT times; prints "
+               "'sample <launch_call_ns> <launch_to_completion_ns>' per kernel.",
+               "sched_periodic_probe");
+  app.add_option("PERIOD_MS", period_ms, "time between launches")->required();
+  app.add_option("KERNEL_US", kernel_us, "kernel length")->required();
+  app.add_option("COUNT", count, "kernels")->required()->check(vgpu::bench::at_least(0));
+  vgpu::bench::parse_or_exit(app, argc, argv);
+  unsigned long long period = period_ms * 1000000ull;
+  unsigned long long ns = kernel_us * 1000ull;
   CUcontext ctx;
   CUmodule mod;
   CUfunction fn;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_util.h"
 #include "vgpud_fixture.h"
 
@@ -80,19 +81,20 @@ void print(const char* what, const std::vector<uint64_t>& waits, const std::vect
 
 Options parse(int argc, char** argv) {
   Options o;
-  std::map<std::string, int*> flags = {{"--period-ms", &o.period_ms},   {"--kernel-us", &o.kernel_us},
-                                       {"--count", &o.count},           {"--quantum-ms", &o.quantum_ms},
-                                       {"--competitor-kernel-us", &o.competitor_kernel_us},
-                                       {"--hi-request", &o.hi_request}};
-  for (int i = 1; i < argc; i += 2) {
-    auto it = flags.find(argv[i]);
-    if (it == flags.end() || i + 1 >= argc) {
-      std::fprintf(stderr, "usage: %s [--period-ms N] [--kernel-us N] [--count N] [--quantum-ms N] "
-                   "[--competitor-kernel-us N] [--hi-request PERCENT]\n", argv[0]);
-      std::exit(2);
-    }
-    *it->second = std::atoi(argv[i + 1]);
-  }
+  CLI::App app("P5: the high-priority tenant's wait for a short periodic kernel beside two saturating tenants, "
+               "natively and under vgpu.",
+               "sched_priority_wait_bench");
+  auto number = [&app](const char* name, int& value, const char* meaning, long long min) {
+    app.add_option(name, value, meaning)->capture_default_str()->check(vgpu::bench::at_least(min));
+  };
+  number("--period-ms", o.period_ms, "the probe launches one kernel every N ms", 1);
+  number("--kernel-us", o.kernel_us, "the probe's kernel length", 0);
+  number("--count", o.count, "probe kernels", 1);
+  number("--quantum-ms", o.quantum_ms, "vgpud's quantum", 1);
+  number("--competitor-kernel-us", o.competitor_kernel_us, "the saturating tenants' kernel length", 0);
+  number("--hi-request", o.hi_request, "PERCENT guaranteed to the high-priority tenant (the rest split by the others)",
+         0);
+  vgpu::bench::parse_or_exit(app, argc, argv);
   return o;
 }
 

@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_cli.h"
 #include "bench_util.h"
 #include "raw_client.h"
 #include "vgpud_fixture.h"
@@ -213,16 +214,15 @@ bool handovers(const Options& o, int tenants, int gpus) {
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--clients") o.clients = std::atoi(argv[i + 1]);
-    else if (a == "--seconds") o.seconds = std::atoi(argv[i + 1]);
-    else if (a == "--quantum") o.quantum = argv[i + 1];
-    else {
-      std::fprintf(stderr, "usage: %s [--clients 512] [--seconds 5] [--quantum 1ms]\n", argv[0]);
-      std::exit(2);
-    }
-  }
+  CLI::App app("P6: registrations, lease round trips and handovers vgpud sustains.", "sched_scale_bench");
+  app.add_option("--clients", o.clients, "raw clients registered")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  app.add_option("--seconds", o.seconds, "length of each handover run")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  app.add_option("--quantum", o.quantum, "vgpud's quantum (a config duration: 1ms, 500us, ...)")->capture_default_str();
+  vgpu::bench::parse_or_exit(app, argc, argv);
   return o;
 }
 

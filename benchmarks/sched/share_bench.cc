@@ -20,10 +20,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "bench_cli.h"
 #include "scenario.h"
 
 namespace {
@@ -38,37 +38,31 @@ struct Options {
   vgpu::bench::VgpuSettings vgpu;
 };
 
-[[noreturn]] void usage(const char* self) {
-  std::fprintf(stderr,
-               "usage: %s [--duration SECONDS] [--repeat N] [--scenarios a,b,...] [--quantum-ms N] "
-               "[--inflight-cap N]\nscenarios:",
-               self);
-  for (const Scenario& s : vgpu::bench::standard_scenarios()) std::fprintf(stderr, " %s", s.name.c_str());
-  std::fprintf(stderr, "\n");
-  std::exit(2);
-}
-
-int positive(const char* self, const char* v) {
-  int n = std::atoi(v);
-  if (n <= 0) usage(self);
-  return n;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; i += 2) {
-    std::string a = argv[i];
-    if (i + 1 >= argc) usage(argv[0]);
-    const char* v = argv[i + 1];
-    if (a == "--duration") o.duration_s = positive(argv[0], v);
-    else if (a == "--repeat") o.repeat = positive(argv[0], v);
-    else if (a == "--quantum-ms") o.vgpu.quantum_ms = positive(argv[0], v);
-    else if (a == "--inflight-cap") o.vgpu.inflight_cap = positive(argv[0], v);
-    else if (a == "--scenarios" || a == "--scenario") {
-      std::stringstream s(v);
-      for (std::string n; std::getline(s, n, ',');) o.scenarios.push_back(n);
-    } else usage(argv[0]);
-  }
+  std::vector<std::string> names;
+  for (const Scenario& s : vgpu::bench::standard_scenarios()) names.push_back(s.name);
+  CLI::App app("P3/P4: each scenario natively on simgpu and under vgpu, back to back: throughput ratio, achieved "
+               "shares, high-priority wait.",
+               "sched_share_bench");
+  app.add_option("--duration", o.duration_s, "SECONDS per run")->capture_default_str()->check(vgpu::bench::at_least(1));
+  app.add_option("--repeat", o.repeat, "runs of each scenario")->capture_default_str()->check(vgpu::bench::at_least(1));
+  app.add_option("--scenarios,--scenario", o.scenarios, "comma-separated scenarios to run (default: all)")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->check(CLI::IsMember(names));
+  app.add_option("--quantum-ms", o.vgpu.quantum_ms, "vgpud's quantum")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  app.add_option("--inflight-cap", o.vgpu.inflight_cap, "vgpud's in-flight cap per process")
+      ->capture_default_str()
+      ->check(vgpu::bench::at_least(1));
+  vgpu::bench::parse_or_exit(app, argc, argv);
+  // Each scenario runs once per repeat: a name given twice is a mistake.
+  for (size_t i = 0; i < o.scenarios.size(); ++i)
+    if (std::find(o.scenarios.begin(), o.scenarios.begin() + static_cast<long>(i), o.scenarios[i]) !=
+        o.scenarios.begin() + static_cast<long>(i))
+      vgpu::bench::usage_error(app, "--scenarios: " + o.scenarios[i] + " given twice");
   return o;
 }
 
@@ -173,7 +167,6 @@ int main(int argc, char** argv) {
   for (const Scenario& s : vgpu::bench::standard_scenarios())
     if (o.scenarios.empty() || std::find(o.scenarios.begin(), o.scenarios.end(), s.name) != o.scenarios.end())
       chosen.push_back(s);
-  if (chosen.empty() || (!o.scenarios.empty() && chosen.size() != o.scenarios.size())) usage(argv[0]);
   std::printf("sched_share_bench: %d s per run, %d repeat(s), quantum %d ms, inflight_cap %d; native = the same "
               "workloads on simgpu with no vgpu (its own time slicing)\n",
               o.duration_s, o.repeat, o.vgpu.quantum_ms, o.vgpu.inflight_cap);
