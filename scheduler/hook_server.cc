@@ -304,7 +304,6 @@ void HookServer::run_gpu(int gpu, uint64_t now) {
 }
 
 uint64_t HookServer::idle_check_interval(int gpu) const {
-  const GpuLeaseState& g = gpus_[static_cast<size_t>(gpu)];
   return contention(gpu) ? std::min(cfg_.quantum_ns, cfg_.idle_check_ns) : cfg_.quantum_ns;
 }
 
