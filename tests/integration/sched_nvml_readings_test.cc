@@ -107,7 +107,9 @@ TEST_F(NvmlReadings, BusyTimeOfEachProcessIsIntegratedOnce) {
   for (Child* c : {&a, &b}) {
     const double want = static_cast<double>(spin_busy_ns(c->output()));
     ASSERT_GT(want, 0.3e9) << c->output();
-    EXPECT_NEAR(static_cast<double>(busy[c->pid()]), want, 0.05 * want + 25e6) << "pid " << c->pid();
+    // Within 10 % + 50 ms: a loaded 2-core machine delays the sampler (a
+    // process counted twice or not at all is off by 100 %).
+    EXPECT_NEAR(static_cast<double>(busy[c->pid()]), want, 0.10 * want + 50e6) << "pid " << c->pid();
   }
   // Everything read was consumed: nothing new until the GPU is used again.
   uint64_t again = last_seen;
