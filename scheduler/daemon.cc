@@ -252,6 +252,11 @@ std::vector<std::string> Daemon::overridden_by_runtime(const std::vector<TenantC
 Result<ReloadReport> Daemon::reload(const Config& file) {
   ReloadReport rep;
   rep.restart = restart_only_changes(cfg_, file);
+  // The backstop's settings first: quota checks below use overcommit.
+  EnforcementConfig enforcement = with_live_enforcement(cfg_.enforcement, file.enforcement);
+  std::vector<std::string> enforcement_changes = live_enforcement_changes(cfg_.enforcement, file.enforcement);
+  EnforcementConfig running_enforcement = cfg_.enforcement;
+  cfg_.enforcement = enforcement;
   enum class Kind { kAdd, kUpdate, kRemove };
   struct Step {
     Kind kind;
@@ -264,8 +269,10 @@ Result<ReloadReport> Daemon::reload(const Config& file) {
     if (deleted || from_api(c.name) || allocation(c.name)) continue;  // reported below
     Tenant* cur = tenants_->by_name(c.name);
     TenantConfig want = as_run(c, cur);
-    if (auto ok = validate_quota(want, gpus, cfg_.enforcement.overcommit); !ok)
+    if (auto ok = validate_quota(want, gpus, cfg_.enforcement.overcommit); !ok) {
+      cfg_.enforcement = running_enforcement;
       return make_error(file.path + ": " + ok.error() + "; nothing changed");
+    }
     if (!cur) plan.push_back({Kind::kAdd, want});
     else if (!describe_tenant_change(cur->config, want).empty()) plan.push_back({Kind::kUpdate, want});
   }
@@ -282,10 +289,14 @@ Result<ReloadReport> Daemon::reload(const Config& file) {
   }
   std::vector<TenantConfig> all;
   for (auto& [name, c] : after) all.push_back(c);
-  if (auto ok = validate_requests(all); !ok)
+  if (auto ok = validate_requests(all); !ok) {
+    cfg_.enforcement = running_enforcement;
     return make_error(file.path + " with the runtime changes: " + ok.error() + "; nothing changed");
-
-  std::vector<TenantConfig> old_file = cfg_.tenants;
+  }
+  if (!enforcement_changes.empty()) {
+    enforcement_->set_config(enforcement);
+    for (const std::string& line : enforcement_changes) rep.applied.push_back(line);
+  }
   for (const Step& s : plan) {
     if (s.kind == Kind::kAdd) {
       auto added = tenants_->add(s.want);

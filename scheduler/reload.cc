@@ -52,15 +52,9 @@ std::vector<std::string> restart_only_changes(const Config& r, const Config& f) 
   compare(&out, "scheduler.drain_timeout", r.scheduler.drain_timeout_ns, f.scheduler.drain_timeout_ns, dur);
   compare(&out, "scheduler.idle_check", r.scheduler.idle_check_ns, f.scheduler.idle_check_ns, dur);
   const auto &re = r.enforcement, &fe = f.enforcement;
-  compare(&out, "enforcement.policy", std::string(policy_name(re.policy)), std::string(policy_name(fe.policy)), str);
-  compare(&out, "enforcement.poll_interval", re.poll_interval_ns, fe.poll_interval_ns, dur);
-  compare(&out, "enforcement.tolerance", re.tolerance, fe.tolerance, bytes);
-  compare(&out, "enforcement.context_allowance", re.context_allowance, fe.context_allowance, bytes);
+  // The enforcement keys a reload applies live are in live_enforcement_changes().
   compare(&out, "enforcement.context_overhead", re.context_overhead, fe.context_overhead, bytes);
-  compare(&out, "enforcement.grace", re.grace_ns, fe.grace_ns, dur);
   compare(&out, "enforcement.startup_grace", re.startup_grace_ns, fe.startup_grace_ns, dur);
-  compare(&out, "enforcement.allowlist", join(re.allowlist), join(fe.allowlist), str);
-  compare(&out, "enforcement.overcommit", re.overcommit, fe.overcommit, flag);
   compare(&out, "enforcement.revoke_deadline", re.revoke_deadline_ns, fe.revoke_deadline_ns, dur);
   compare(&out, "enforcement.bpf", re.bpf, fe.bpf, str);
   compare(&out, "enforcement.bpf_launches", re.bpf_launches, fe.bpf_launches, flag);
@@ -70,6 +64,34 @@ std::vector<std::string> restart_only_changes(const Config& r, const Config& f) 
           uint64_t{f.limits.max_connections_per_uid}, num);
   compare(&out, "limits.messages_per_second", uint64_t{r.limits.messages_per_second},
           uint64_t{f.limits.messages_per_second}, num);
+  return out;
+}
+
+std::vector<std::string> live_enforcement_changes(const EnforcementConfig& re, const EnforcementConfig& fe) {
+  std::vector<std::string> out;
+  auto str = [](const std::string& s) { return s; };
+  auto dur = [](uint64_t ns) { return duration_text(ns); };
+  auto bytes = [](uint64_t b) { return format_bytes(b); };
+  auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
+  compare(&out, "enforcement.policy", std::string(policy_name(re.policy)), std::string(policy_name(fe.policy)), str);
+  compare(&out, "enforcement.poll_interval", re.poll_interval_ns, fe.poll_interval_ns, dur);
+  compare(&out, "enforcement.tolerance", re.tolerance, fe.tolerance, bytes);
+  compare(&out, "enforcement.context_allowance", re.context_allowance, fe.context_allowance, bytes);
+  compare(&out, "enforcement.grace", re.grace_ns, fe.grace_ns, dur);
+  compare(&out, "enforcement.allowlist", join(re.allowlist), join(fe.allowlist), str);
+  compare(&out, "enforcement.overcommit", re.overcommit, fe.overcommit, flag);
+  return out;
+}
+
+EnforcementConfig with_live_enforcement(const EnforcementConfig& running, const EnforcementConfig& file) {
+  EnforcementConfig out = running;
+  out.policy = file.policy;
+  out.poll_interval_ns = file.poll_interval_ns;
+  out.tolerance = file.tolerance;
+  out.context_allowance = file.context_allowance;
+  out.grace_ns = file.grace_ns;
+  out.allowlist = file.allowlist;
+  out.overcommit = file.overcommit;
   return out;
 }
 

@@ -8,9 +8,12 @@
 //   - A file tenant deleted at run time stays deleted; reported likewise.
 //   - Other file tenants follow the file: added, changed (limits, shares,
 //     priority, devices, token) or removed at once, their processes told.
-//   - Node-wide keys (sockets, state_dir, metrics, admin_group, limits,
-//     scheduler, enforcement) take effect at the next start; a change to one
-//     is reported, never half-applied.
+//   - The backstop's settings (enforcement.policy, poll_interval, tolerance,
+//     context_allowance, grace, allowlist, overcommit) apply live.
+//   - Other node-wide keys (sockets, state_dir, metrics, admin_group, limits,
+//     scheduler, enforcement.bpf/bpf_launches/revoke_deadline/
+//     context_overhead/startup_grace) take effect at the next start; a change
+//     to one is reported, never half-applied.
 // A reload is all or nothing: a file that does not parse, or whose tenants
 // with the runtime changes break a guarantee (requests over 100 %, a quota
 // above a GPU), changes nothing and is reported.
@@ -34,6 +37,11 @@ struct ReloadReport {
 // The node-wide keys whose values differ between `running` and `file`, as
 // "key: old -> new" lines.
 std::vector<std::string> restart_only_changes(const Config& running, const Config& file);
+
+// The enforcement keys a reload applies live, as "key: old -> new" lines,
+// and the running configuration with those keys taken from `file`.
+std::vector<std::string> live_enforcement_changes(const EnforcementConfig& running, const EnforcementConfig& file);
+EnforcementConfig with_live_enforcement(const EnforcementConfig& running, const EnforcementConfig& file);
 
 // What changed in a tenant's definition, "memory 8Gi -> 16Gi, request 30% -> 40%";
 // empty when nothing did. Tokens are never printed (only "token changed").

@@ -39,8 +39,11 @@ class VgpudReload : public ::testing::Test {
     std::string before = original_.substr(0, at), after;
     // Top-level keys the fixture wrote after the list (not indented) stay.
     std::istringstream rest(original_.substr(at + 9));
-    for (std::string line; std::getline(rest, line);)
-      if (!line.empty() && line[0] != ' ') after += line + "\n";
+    for (std::string line; std::getline(rest, line);) {
+      if (line.empty() || line[0] == ' ') continue;
+      std::string key = line.substr(0, line.find(':') + 1);
+      if (extra.find("\n" + key) == std::string::npos && extra.rfind(key, 0) != 0) after += line + "\n";
+    }
     std::ofstream(f_.config_path()) << before << extra << after << "tenants:\n" << tenants_yaml;
     ::kill(f_.daemon_pid(), SIGHUP);
   }
@@ -136,6 +139,16 @@ TEST_F(VgpudReload, ABrokenFileChangesNothingAndNodeKeysWaitForARestart) {
                          20s))
       << f_.daemon_log();
   EXPECT_TRUE(f_.daemon_running());
+}
+
+TEST_F(VgpudReload, BackstopSettingsApplyLive) {
+  rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 1Gi, compute: {request: 30%}}\n"
+                  "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n",
+                  "enforcement: {bpf: \"off\", policy: report, grace: 2s, tolerance: 128Mi}\n");
+  ASSERT_TRUE(wait_until([&] { return log_has("reload: enforcement.policy: kill -> report"); }, 20s)) << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: enforcement.grace: 500ms -> 2s")) << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: enforcement.tolerance: 64Mi -> 128Mi")) << f_.daemon_log();
+  EXPECT_FALSE(log_has("takes effect when vgpud restarts")) << f_.daemon_log();
 }
 
 }  // namespace
