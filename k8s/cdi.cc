@@ -1,5 +1,7 @@
 #include "cdi.h"
 
+#include "vgpu/atomic_file.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,27 +57,7 @@ Result<bool> write_atomically(const std::string& path, const std::string& data, 
   std::string dir = path.substr(0, path.find_last_of('/'));
   if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
     return make_error("cannot create directory " + dir + ": " + std::strerror(errno));
-  // A dot name: CDI loaders read only *.json and *.yaml files.
-  std::string tmp = dir + "/." + path.substr(path.find_last_of('/') + 1) + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return make_error("cannot create " + tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-  std::string why = std::strerror(errno);
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) why = std::strerror(errno);
-    unlink(tmp.c_str());
-    return make_error("cannot write " + path + ": " + why);
-  }
-  return true;
+  return vgpu::write_file_atomically(path, data, mode);
 }
 
 Result<bool> write_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name,

@@ -1,5 +1,7 @@
 #include "state_store.h"
 
+#include "vgpu/atomic_file.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -218,17 +220,6 @@ bool read_whole(const std::string& path, std::string* out, int* err) {
   return n == 0;
 }
 
-Result<bool> fsync_dir(const std::string& path) {
-  std::string dir = path.substr(0, path.find_last_of('/'));
-  int dfd = ::open(dir.empty() ? "/" : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return sys_error("cannot open directory", dir);
-  bool ok = fsync(dfd) == 0;
-  Error e = sys_error("cannot sync directory", dir);
-  ::close(dfd);
-  if (!ok) return e;
-  return true;
-}
-
 // Our temp files: "<name>.tmp.<digits>".
 bool is_temp_name(const char* n) {
   const char* p = std::strstr(n, ".tmp.");
@@ -267,28 +258,6 @@ Result<std::vector<StoredTenant>> parse_state(const std::string& text, const std
   return parse_yaml_body(text, name + " (format 1, no checksum)", "version", 1);
 }
 
-Result<bool> write_file_atomically(const std::string& path, const std::string& data, unsigned mode) {
-  std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return sys_error("cannot create", tmp);
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && fchmod(fd, mode) == 0 && fsync(fd) == 0;
-  Error e = sys_error("cannot write", tmp);
-  ok = ::close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) e = sys_error("cannot rename to", path);
-    unlink(tmp.c_str());
-    return e;
-  }
-  return fsync_dir(path);
-}
 
 Result<bool> StateStore::open() {
   for (const std::string& d : {dir_, dir_ + "/tokens"}) {

@@ -81,7 +81,6 @@ std::string format_state(const std::vector<StoredTenant>& tenants);
 // Never throws, never aborts, whatever the bytes.
 Result<std::vector<StoredTenant>> parse_state(const std::string& text, const std::string& name);
 
-// Writes `data` to `path` atomically (see above), with `mode`.
-Result<bool> write_file_atomically(const std::string& path, const std::string& data, unsigned mode);
+// Files are written with vgpu::write_file_atomically (vgpu/atomic_file.h).
 
 }  // namespace vgpu::sched

@@ -15,6 +15,7 @@
 
 #include <string>
 
+#include "vgpu/atomic_file.h"
 #include "admin.grpc.pb.h"
 #include "state_store.h"
 #include "vgpud_fixture.h"
@@ -305,7 +306,7 @@ TEST(VgpudAllocationState, MissingGpuLeavesTheAllocationDormantNotVgpudDown) {
   gone.tenant.memory = kMi;
   gone.source = vgpu::sched::Source::kApi;
   gone.allocation = vgpu::sched::AllocationRecord{f.dir() + "/s", "team-a", "p", "c"};
-  ASSERT_TRUE(vgpu::sched::write_file_atomically(state + "/tenants.yaml", vgpu::sched::format_state({gone}), 0600));
+  ASSERT_TRUE(vgpu::write_file_atomically(state + "/tenants.yaml", vgpu::sched::format_state({gone}), 0600));
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   EXPECT_NE(f.daemon_log().find("allocation 'k8s-gone' is kept but not served"), std::string::npos) << f.daemon_log();
