@@ -26,25 +26,14 @@
 namespace vgpu::test {
 namespace {
 
+using Result = vgpu::test::ChildResult;
+using vgpu::test::split_lines;
+Result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int seconds = 120) {
+  return vgpu::test::run_child(argv, env, std::chrono::seconds(seconds));
+}
+
+
 using Env = std::map<std::string, std::string>;
-
-struct Result {
-  int status;
-  std::string out, err;
-};
-
-Result run(const std::vector<std::string>& argv, const Env& env, int seconds = 120) {
-  Child child(argv, env);
-  int status = child.wait(std::chrono::seconds(seconds));
-  return {status, child.output(), child.errors()};
-}
-
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 std::vector<std::string> words(const std::string& line) {
   std::vector<std::string> out;
@@ -64,7 +53,7 @@ class RealDriver : public ::testing::Test {
     Result fetched = run({std::string(VGPU_TEST_SOURCE_DIR) + "/scripts/fetch-real-driver.sh",
                        build_dir() + "/real-driver"},
                       {}, 600);
-    auto out = lines(fetched.out);
+    auto out = split_lines(fetched.out);
     if (fetched.status != 0 || out.empty()) {
       std::string why = "the real driver (Debian libcuda1 535) cannot be fetched (status " +
                         std::to_string(fetched.status) + "): " + fetched.err;
@@ -93,7 +82,7 @@ class RealDriver : public ::testing::Test {
     Result nm = run({"/usr/bin/nm", "-D", "--defined-only", libvgpu()}, {});
     EXPECT_EQ(nm.status, 0) << nm.err;
     std::vector<std::string> names;
-    for (auto& line : lines(nm.out)) {
+    for (auto& line : split_lines(nm.out)) {
       auto w = words(line);
       if (w.size() == 3 && w[1] == "T" && w[2].rfind("cu", 0) == 0) names.push_back(w[2]);
     }
@@ -108,7 +97,7 @@ TEST_F(RealDriver, EveryHookedRowForwardsToItsOwnNameOrToNothing) {
   ASSERT_EQ(probe.status, 0) << probe.out << probe.err;
   int rows = 0;
   std::vector<std::string> violating;
-  for (auto& line : lines(probe.out)) {
+  for (auto& line : split_lines(probe.out)) {
     auto w = words(line);
     if (w.size() != 5 || w[0] != "ROW") continue;
     ++rows;
@@ -128,7 +117,7 @@ TEST_F(RealDriver, EveryHookedRowForwardsToItsOwnNameOrToNothing) {
 TEST_F(RealDriver, DlsymOfAFunctionTheDriverLacksBehavesAsWithoutTheHook) {
   Result probe = run({program("real_driver_probe"), "rows", libvgpu()}, hooked());
   ASSERT_EQ(probe.status, 0) << probe.out << probe.err;
-  for (auto& line : lines(probe.out)) {
+  for (auto& line : split_lines(probe.out)) {
     auto w = words(line);
     if (w.size() != 5 || w[0] != "ROW") continue;
     EXPECT_EQ(value(w[4], "default"), value(w[2], "exact"))
@@ -143,7 +132,7 @@ TEST_F(RealDriver, ProcAddressAnswersNameTheDriversOwnFunction) {
   std::set<std::string> hooked_names;
   for (auto& n : wrappers()) hooked_names.insert(n);
   int answers = 0;
-  for (auto& line : lines(probe.out)) {
+  for (auto& line : split_lines(probe.out)) {
     auto w = words(line);
     if (w.size() != 6 || w[0] != "GPA") continue;
     ++answers;
@@ -169,9 +158,9 @@ TEST_F(RealDriver, EveryWrapperReturnsTheDriversErrorBeforeAndAfterCuInit) {
     ASSERT_EQ(real.status, 0) << real.out << real.err;
     ASSERT_EQ(hook.status, 0) << hook.out << hook.err;
     std::map<std::string, std::string> real_result, hook_result;
-    for (auto& line : lines(real.out))
+    for (auto& line : split_lines(real.out))
       if (auto w = words(line); w.size() >= 3 && w[0] == "CALL") real_result[w[1]] = line.substr(line.find(' ', 5) + 1);
-    for (auto& line : lines(hook.out))
+    for (auto& line : split_lines(hook.out))
       if (auto w = words(line); w.size() >= 3 && w[0] == "CALL") hook_result[w[1]] = line.substr(line.find(' ', 5) + 1);
     for (auto& name : names) {
       SCOPED_TRACE(name + " " + phase + " cuInit, libcuda1 " + version_);

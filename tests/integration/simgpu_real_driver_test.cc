@@ -20,28 +20,17 @@
 namespace vgpu::test {
 namespace {
 
-struct Result {
-  int status;
-  std::string out, err;
-};
-
+using Result = vgpu::test::ChildResult;
+using vgpu::test::split_lines;
 Result run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int seconds) {
-  Child child(argv, env);
-  int status = child.wait(std::chrono::seconds(seconds));
-  return {status, child.output(), child.errors()};
+  return vgpu::test::run_child(argv, env, std::chrono::seconds(seconds));
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
 
 TEST(SimgpuRealDriver, ProcAddressAnswersEqualTheRealDriversAtItsVersion) {
   Result fetched =
       run({std::string(VGPU_TEST_SOURCE_DIR) + "/scripts/fetch-real-driver.sh", build_dir() + "/real-driver"}, {}, 600);
-  auto fetched_lines = lines(fetched.out);
+  auto fetched_lines = split_lines(fetched.out);
   if (fetched.status != 0 || fetched_lines.empty()) {
     std::string why = "the real driver (Debian libcuda1 535) cannot be fetched (status " +
                       std::to_string(fetched.status) + "): " + fetched.err;
@@ -52,7 +41,7 @@ TEST(SimgpuRealDriver, ProcAddressAnswersEqualTheRealDriversAtItsVersion) {
   Result real = run({program("proc_address_sweep")},
                     {{"LD_LIBRARY_PATH", fetched_lines.back()}, {"LD_PRELOAD", ""}}, 120);
   ASSERT_EQ(real.status, 0) << real.err;
-  auto want = lines(real.out);
+  auto want = split_lines(real.out);
   ASSERT_GT(want.size(), 70000u);
   ASSERT_EQ(want[0].rfind("VERSION ", 0), 0u) << want[0];
   std::string version = want[0].substr(8);
@@ -63,7 +52,7 @@ TEST(SimgpuRealDriver, ProcAddressAnswersEqualTheRealDriversAtItsVersion) {
   env["LD_PRELOAD"] = "";
   Result sim = run({program("proc_address_sweep")}, env, 120);
   ASSERT_EQ(sim.status, 0) << sim.err;
-  auto got = lines(sim.out);
+  auto got = split_lines(sim.out);
   ASSERT_EQ(got.size(), want.size());
   size_t differing = 0;
   for (size_t i = 0; i < want.size(); ++i)

@@ -104,6 +104,20 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
+ChildResult run_child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                      std::chrono::seconds timeout) {
+  Child child(argv, env);
+  int status = child.wait(timeout);
+  return {status, child.output(), child.errors()};
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;

@@ -60,6 +60,17 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 
 std::string read_file(const std::string& path);
 
+// Runs `argv` to the end (at most `timeout`; status -1 when it did not end)
+// and returns its exit status and output.
+struct ChildResult {
+  int status;
+  std::string out, err;
+};
+ChildResult run_child(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                      std::chrono::seconds timeout);
+// The lines of `text`, without their newlines.
+std::vector<std::string> split_lines(const std::string& text);
+
 }  // namespace vgpu::test
 
 namespace vgpu::test {

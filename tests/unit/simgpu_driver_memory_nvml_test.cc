@@ -42,7 +42,9 @@ class DriverMemory : public ::testing::Test {
     ASSERT_EQ(cuCtxCreate(&ctx_, nullptr, 0, 0), CUDA_SUCCESS);
   }
   void TearDown() override {
-    if (ctx_) EXPECT_EQ(cuCtxDestroy(ctx_), CUDA_SUCCESS);
+    if (ctx_) {
+      EXPECT_EQ(cuCtxDestroy(ctx_), CUDA_SUCCESS);
+    }
     EXPECT_EQ(nvmlShutdown(), NVML_SUCCESS);
   }
   static uint64_t used_by_cuda() {
@@ -60,7 +62,9 @@ class DriverMemory : public ::testing::Test {
     return 0;
   }
   void expect_used(uint64_t bytes) {
-    if (ctx_) EXPECT_EQ(used_by_cuda(), bytes);
+    if (ctx_) {
+      EXPECT_EQ(used_by_cuda(), bytes);
+    }
     EXPECT_EQ(used_by_nvml(), bytes);
   }
 
