@@ -52,7 +52,9 @@ TEST(SimEngine, TwoSaturatingProcessesShareTheEngineEvenly) {
 
 TEST(SimEngine, AloneAProcessGetsTheWholeEngine) {
   SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
-  Child a({program("sim_spin"), "1", "500"}, node.env());
+  // 2 ms kernels: a late wake-up of the submitting thread costs a small
+  // part of each.
+  Child a({program("sim_spin"), "1", "2000"}, node.env());
   ASSERT_EQ(a.wait(30s), 0) << a.errors();
   SpinResult r;
   ASSERT_TRUE(parse(a.output(), &r)) << a.output();
@@ -61,8 +63,8 @@ TEST(SimEngine, AloneAProcessGetsTheWholeEngine) {
 
 TEST(SimEngine, DevicesHaveSeparateEngines) {
   SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_DEVICES", "2"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
-  Child a({program("sim_spin"), "2", "500", "0"}, node.env());
-  Child b({program("sim_spin"), "2", "500", "1"}, node.env());
+  Child a({program("sim_spin"), "2", "2000", "0"}, node.env());
+  Child b({program("sim_spin"), "2", "2000", "1"}, node.env());
   ASSERT_EQ(a.wait(30s), 0) << a.errors();
   ASSERT_EQ(b.wait(30s), 0) << b.errors();
   SpinResult ra, rb;
