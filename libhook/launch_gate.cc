@@ -78,6 +78,9 @@ thread_local void* t_throttle_ctx = nullptr;
 std::mutex& g_watch_mu = *new std::mutex();
 std::condition_variable& g_watch_cv = *new std::condition_variable();
 std::atomic<uint64_t> g_launch_gen{0};
+// mono_ns() when a launch last began to wait for the lease (the idle
+// watcher's measure of a pause that ended in a handover).
+std::atomic<uint64_t> g_lease_wait_began{0};
 std::atomic<uint64_t> g_record_gen{0};  // throttle events recorded
 std::atomic<bool> g_watcher_started{false};
 std::atomic<bool> g_watcher_parked{false};   // waiting for launches: nothing queued as far as it knows
@@ -323,15 +326,32 @@ bool cover_tails() {
 // process idle once nothing is queued and no launch came for kIdleGrace. While
 // launches come without events (between two batches), it waits for the next
 // event, or kTailWait and then records one after them itself.
+//
+// The grace is adaptive: it is worth waiting only for a process whose next
+// launch tends to come within it (a loop synchronizing after each kernel).
+// One whose last pause outlasted the grace (an inference server between
+// requests) reports idle as soon as its work is done, so the GPU is not left
+// idle for the grace at every request; a short pause again turns the grace
+// back on.
 void idle_watcher() {
   RelaxedCaptureMode relaxed;  // for the thread's lifetime: never invalidates an application's capture
   uint64_t seen = 0;
+  bool grace_helps = true;
+  uint64_t done_at = 0;  // mono_ns() when the work finished and idle was reported; 0: not idle
   for (;;) {
     {
       std::unique_lock<std::mutex> l(g_watch_mu);
       g_watcher_parked.store(true, std::memory_order_seq_cst);
       g_watch_cv.wait(l, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != seen; });
       g_watcher_parked.store(false, std::memory_order_seq_cst);
+    }
+    if (done_at) {
+      // The pause ended at the first launch after it: one that had to wait
+      // for the lease (it was handed on) says when it came.
+      uint64_t began = g_lease_wait_began.load(std::memory_order_relaxed);
+      uint64_t next = began > done_at ? began : mono_ns();
+      grace_helps = next - done_at < static_cast<uint64_t>(std::chrono::nanoseconds(kIdleGrace).count());
+      done_at = 0;
     }
     for (;;) {
       uint64_t gen = g_launch_gen.load(std::memory_order_seq_cst);
@@ -355,12 +375,16 @@ void idle_watcher() {
       }
       if (g_launch_gen.load(std::memory_order_seq_cst) != gen) continue;
       // Everything launched is done; a launch within the grace keeps the lease.
-      g_watcher_waiting.store(true, std::memory_order_seq_cst);
-      bool launched =
-          g_watch_cv.wait_for(l, kIdleGrace, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != gen; });
-      g_watcher_waiting.store(false, std::memory_order_seq_cst);
-      if (launched) continue;
+      uint64_t done = mono_ns();
+      if (grace_helps) {
+        g_watcher_waiting.store(true, std::memory_order_seq_cst);
+        bool launched =
+            g_watch_cv.wait_for(l, kIdleGrace, [&] { return g_launch_gen.load(std::memory_order_seq_cst) != gen; });
+        g_watcher_waiting.store(false, std::memory_order_seq_cst);
+        if (launched) continue;
+      }
       l.unlock();
+      done_at = done;
       report_idle_leases();
       break;
     }
@@ -491,7 +515,10 @@ CUresult gate_slow(GateTicket* ticket) {
       }
     }
     c.request_lease(slot, waited_from != 0);
-    if (!waited_from) waited_from = mono_ns();
+    if (!waited_from) {
+      waited_from = mono_ns();
+      g_lease_wait_began.store(waited_from, std::memory_order_relaxed);
+    }
     if (stats) stats->waiting.fetch_add(1, std::memory_order_relaxed);
     lease_wait(w, s, kWaitSliceNs);
     if (stats) stats->waiting.fetch_sub(1, std::memory_order_relaxed);

@@ -87,7 +87,7 @@ bool LeaseArbiter::before(int a, int b, uint64_t now) const {
   const TenantPolicy& pa = policies_.at(a);
   const TenantPolicy& pb = policies_.at(b);
   double sa = share(a, now), sb = share(b, now);
-  bool a_owed = sa < pa.request, b_owed = sb < pb.request;
+  bool a_owed = within_request(a, now), b_owed = within_request(b, now);
   if (a_owed != b_owed) return a_owed;
   if (pa.priority != pb.priority) return pa.priority > pb.priority;
   // Spare time (docs/architecture.md "Time nobody requested"): tenants with a
@@ -110,9 +110,24 @@ bool LeaseArbiter::should_preempt(uint64_t now) const {
   for (int t : waiting_) {
     const TenantPolicy& p = policies_.at(t);
     if (p.priority <= h.priority || !eligible(t, now)) continue;
-    if (!holder_owed || share(t, now) < p.request) return true;
+    if (!holder_owed || within_request(t, now)) return true;
   }
   return false;
+}
+
+// Within its request, give or take one quantum of the window: a tenant that
+// uses about what it asked for (an inference server at its request) hovers
+// around that share, and a strict comparison would put it behind every owed
+// tenant half of the time -- a high-priority tenant would wait two quanta and
+// two drains instead of at most one. The slack lets it go first; what it
+// takes beyond its request is at most one quantum per window, which the
+// others' "furthest below" ordering pays back. Request-0 tenants get none
+// (best effort stays behind every request).
+bool LeaseArbiter::within_request(int tenant, uint64_t now) const {
+  const TenantPolicy& p = policies_.at(tenant);
+  if (p.request <= 0) return false;
+  double slack = static_cast<double>(quantum_) / static_cast<double>(window_.window_ns());
+  return share(tenant, now) < p.request + slack;
 }
 
 std::optional<int> LeaseArbiter::choose(uint64_t now) const {

@@ -1,8 +1,9 @@
 // LeaseArbiter: decides, for one GPU, which tenant holds the execution lease.
 //
 // Policy (DESIGN.md "GPU time slicing"):
-//  * a tenant below its `request` share is served before any tenant above
-//    its request (guarantee); among equals the higher priority wins, then the
+//  * a tenant within its `request` share (below it, or above it by less than
+//    one quantum's share of the window) is served before any tenant above
+//    (guarantee); among equals the higher priority wins, then the
 //    one furthest below its share (share / weight, weight = request);
 //  * time nobody requested goes by priority, then in proportion to requests;
 //    request-0 tenants are best effort: served only when no tenant with a
@@ -10,7 +11,11 @@
 //  * a tenant at or above its `limit` share is never granted, even when the
 //    GPU is otherwise idle (hard cap), and a holder reaching it is revoked;
 //  * a waiting tenant of strictly higher priority than the holder preempts it
-//    at once (the deadline moves to now);
+//    at once (the deadline moves to now), unless the holder is below its
+//    request and the waiter is above its own by more than one quantum's
+//    share of the window ("within request", which also orders waiters:
+//    a tenant near its request is not put behind owed tenants of lower
+//    priority, so a high-priority tenant waits at most one drain);
 //  * at the end of a quantum the lease is renewed in place while nobody else
 //    can be granted, else revoked;
 //  * time is charged from grant to drain (the end of the revoked holder's
@@ -107,6 +112,7 @@ class LeaseArbiter {
   bool eligible(int tenant, uint64_t now) const;
   // Orders candidates: true if a should be served before b.
   bool before(int a, int b, uint64_t now) const;
+  bool within_request(int tenant, uint64_t now) const;
   std::optional<int> choose(uint64_t now) const;
   bool should_preempt(uint64_t now) const;
   Action revoke(uint64_t now, bool preempted);

@@ -59,4 +59,34 @@ TEST(VgpudSyncChurn, ASyncAfterEachKernelTenantIsNotHandedOverPerSync) {
   EXPECT_TRUE(batch->running()) << batch->errors();
 }
 
+// The grace adapts: after a long pause (which hands the lease on at once,
+// without waiting out the grace) the loop's short pauses turn it back on, so
+// an occasional break does not make every later synchronize a handover.
+TEST(VgpudSyncChurn, ALongPauseDoesNotTurnTheGraceOffForGood) {
+  VgpudFixture f(
+      "  - {name: sync, token: sync-tenant-token-01, memory: 1Gi, compute: {request: 20%}}\n"
+      "  - {name: batch, token: batch-tenant-token-1, memory: 1Gi, compute: {request: 40%}}\n",
+      {}, "scheduler: {quantum: 10ms}\n");
+  std::string why;
+  ASSERT_TRUE(f.start(&why)) << why;
+  auto batch = f.run({bin_dir() + "/vgpu-workload", "--duration", "30", "--kernel-us", "1000"}, "batch-tenant-token-1");
+  ASSERT_TRUE(wait_until([&] { return batch->errors().find("launching") != std::string::npos; }, 20s))
+      << batch->errors();
+  // 300 kernels of 500 us, each followed by a synchronize; a 20 ms break
+  // after every 100.
+  constexpr int kKernels = 300;
+  auto probe = f.run({program("vgpud_latency_probe"), std::to_string(kKernels), "500", "0", "100", "20000"},
+                     "sync-tenant-token-01");
+  ASSERT_EQ(probe->wait(120s), 0) << probe->output() << probe->errors();
+  std::string out;
+  ASSERT_EQ(vgpuctl(f, {"tenant", "get", "sync", "-o", "json"}, &out), 0) << out;
+  double granted = json_number(out, "leases_granted");
+  std::printf("sync tenant with breaks: %d kernels, %g leases granted\n%s", kKernels, granted, probe->output().c_str());
+  // ~15 for the quanta plus one per break; a grace left off after the first
+  // break hands over at every few synchronizes after it (50-70 here).
+  EXPECT_GT(granted, 0);
+  EXPECT_LT(granted, kKernels / 10) << out;
+  EXPECT_TRUE(batch->running()) << batch->errors();
+}
+
 }  // namespace

@@ -3,7 +3,9 @@
 // time) as the wait. Idles GAP_US between launches, like a latency-critical
 // service between requests. Prints "ready" once its context exists, then
 // one line: "launches=N max_wait_us=X p99_wait_us=Y mean_wait_us=Z".
-// Usage: vgpud_latency_probe ITERATIONS KERNEL_US GAP_US
+// With PAUSE_EVERY and PAUSE_US it also pauses PAUSE_US after every
+// PAUSE_EVERY kernels (a loop with an occasional long break).
+// Usage: vgpud_latency_probe ITERATIONS KERNEL_US GAP_US [PAUSE_EVERY PAUSE_US]
 #include <cuda.h>
 
 #include <algorithm>
@@ -25,13 +27,15 @@
   } while (0)
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: vgpud_latency_probe ITERATIONS KERNEL_US GAP_US\n");
+  if (argc != 4 && argc != 6) {
+    std::fprintf(stderr, "usage: vgpud_latency_probe ITERATIONS KERNEL_US GAP_US [PAUSE_EVERY PAUSE_US]\n");
     return 2;
   }
   int iterations = std::atoi(argv[1]);
   unsigned long long kernel_ns = std::strtoull(argv[2], nullptr, 10) * 1000ull;
   auto gap = std::chrono::microseconds(std::atoi(argv[3]));
+  int pause_every = argc == 6 ? std::atoi(argv[4]) : 0;
+  auto pause = std::chrono::microseconds(argc == 6 ? std::atoi(argv[5]) : 0);
   CUcontext ctx;
   CUmodule mod;
   CUfunction fn;
@@ -53,6 +57,7 @@ int main(int argc, char** argv) {
     double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     waits_us.push_back(std::max(0.0, us - static_cast<double>(kernel_ns) / 1000.0));
     std::this_thread::sleep_for(gap);
+    if (pause_every > 0 && (i + 1) % pause_every == 0) std::this_thread::sleep_for(pause);
   }
   std::sort(waits_us.begin(), waits_us.end());
   double sum = 0;
