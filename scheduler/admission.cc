@@ -78,6 +78,21 @@ bool Admission::admit(int fd, uid_t uid, uint64_t now) {
   return true;
 }
 
+void Admission::set_limits(const LimitsConfig& limits) {
+  uint64_t before = limits_.hello_timeout_ns, after = limits.hello_timeout_ns;
+  limits_ = limits;
+  if (before == after) return;
+  // Every pending deadline moves by the same amount, so they stay in
+  // arrival order (order_ relies on it).
+  order_.clear();
+  for (auto& [fd, deadline] : pending_) {
+    uint64_t arrived = deadline > before ? deadline - before : 0;
+    deadline = arrived + after;
+    order_.emplace_back(deadline, fd);
+  }
+  std::sort(order_.begin(), order_.end());
+}
+
 void Admission::closed(int fd, uid_t uid) {
   pending_.erase(fd);
   buckets_.erase(fd);

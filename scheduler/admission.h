@@ -47,6 +47,14 @@ class Admission {
   bool allow_message(int fd, uint64_t now);
 
   uint64_t refused_total() const { return refused_; }
+  const LimitsConfig& limits() const { return limits_; }
+  // New limits (a reload), from now on: the caps apply to connections
+  // accepted from now on (connections already admitted above a lowered cap
+  // stay); a connection still waiting for its Hello gets the new
+  // hello_timeout counted from its arrival; the message rate applies to
+  // every connection at its next message (a bucket never holds more than
+  // one second of the new rate).
+  void set_limits(const LimitsConfig& limits);
 
  private:
   bool admit(int fd, uid_t uid, uint64_t now);

@@ -254,7 +254,6 @@ Result<ReloadReport> Daemon::reload(const Config& file) {
   rep.restart = restart_only_changes(cfg_, file);
   // The backstop's settings first: quota checks below use overcommit.
   EnforcementConfig enforcement = with_live_enforcement(cfg_.enforcement, file.enforcement);
-  std::vector<std::string> enforcement_changes = live_enforcement_changes(cfg_.enforcement, file.enforcement);
   EnforcementConfig running_enforcement = cfg_.enforcement;
   cfg_.enforcement = enforcement;
   enum class Kind { kAdd, kUpdate, kRemove };
@@ -293,10 +292,7 @@ Result<ReloadReport> Daemon::reload(const Config& file) {
     cfg_.enforcement = running_enforcement;
     return make_error(file.path + " with the runtime changes: " + ok.error() + "; nothing changed");
   }
-  if (!enforcement_changes.empty()) {
-    enforcement_->set_config(enforcement);
-    for (const std::string& line : enforcement_changes) rep.applied.push_back(line);
-  }
+  apply_node_settings(file, running_enforcement, &rep);
   for (const Step& s : plan) {
     if (s.kind == Kind::kAdd) {
       auto added = tenants_->add(s.want);
@@ -326,6 +322,24 @@ Result<ReloadReport> Daemon::reload(const Config& file) {
   if (auto r = persist(); !r)
     rep.applied.push_back("(not persisted: " + r.error() + "; the file still has it)");
   return rep;
+}
+
+// The node-wide settings a reload applies live (reload.h); cfg_.enforcement
+// already holds the file's live enforcement keys, `before` the running ones.
+void Daemon::apply_node_settings(const Config& file, const EnforcementConfig& before, ReloadReport* rep) {
+  const EnforcementConfig& now = cfg_.enforcement;
+  std::vector<std::string> enforcement = live_enforcement_changes(before, now);
+  std::vector<std::string> node = live_node_changes(cfg_, file);
+  if (!enforcement.empty()) enforcement_->set_config(now);
+  if (now.context_overhead != before.context_overhead) tenants_->set_context_overhead(now.context_overhead);
+  if (!node.empty() || now.revoke_deadline_ns != before.revoke_deadline_ns) {
+    hooks_->set_scheduler(file.scheduler, now.revoke_deadline_ns);
+    hooks_->set_limits(file.limits);
+  }
+  cfg_.scheduler = file.scheduler;
+  cfg_.limits = file.limits;
+  rep->applied.insert(rep->applied.end(), enforcement.begin(), enforcement.end());
+  rep->applied.insert(rep->applied.end(), node.begin(), node.end());
 }
 
 Result<Tenant*> Daemon::reset_tenant(const std::string& name) {

@@ -100,6 +100,7 @@ class Daemon {
   std::vector<StoredTenant> dormant_;    // allocations whose GPU is missing (dormant())
   uint64_t started_ns_ = 0;
   Result<bool> check_requests(const TenantConfig& changed, bool removing);
+  void apply_node_settings(const Config& file, const EnforcementConfig& before, ReloadReport* rep);
 };
 
 }  // namespace vgpu::sched

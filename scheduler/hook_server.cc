@@ -55,6 +55,19 @@ HookServer::HookServer(EventLoop& loop, TenantRegistry& tenants, const Scheduler
   loop_.on_timer([this] { on_timer(); });
 }
 
+void HookServer::set_scheduler(const SchedulerConfig& cfg, uint64_t revoke_deadline_ns) {
+  cfg_ = cfg;
+  revoke_deadline_ns_ = std::min(revoke_deadline_ns, cfg.drain_timeout_ns);
+  uint64_t now = now_ns();
+  for (auto& g : gpus_) g.arbiter->set_timing(cfg_.quantum_ns, cfg_.window_ns, now);
+  for (size_t g = 0; g < gpus_.size(); ++g) run_gpu(static_cast<int>(g), now);
+}
+
+void HookServer::set_limits(const LimitsConfig& limits) {
+  admission_.set_limits(limits);
+  arm_timer();  // Hello deadlines may have moved
+}
+
 HookServer::~HookServer() {
   for (auto& [fd, c] : clients_) close(fd);
   for (auto& [id, s] : tenant_sockets_) {

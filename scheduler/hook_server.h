@@ -96,6 +96,20 @@ class HookServer {
   void tenant_changed(Tenant* t);
   void tenant_removing(Tenant* t);  // disconnects its processes first, closes its own socket
 
+  // New scheduler settings and revoke deadline (a reload), from now on, no
+  // lease in flight broken: each GPU's arbiter takes the new quantum and
+  // window (LeaseArbiter::set_timing); idle checks and revokes after this use
+  // the new idle_check, revoke_deadline and drain_timeout (a drain already
+  // running keeps its deadline); processes registering from now on are told
+  // the new quantum and inflight_cap in their Welcome, processes already
+  // registered keep the inflight_cap they were given until they reconnect.
+  void set_scheduler(const SchedulerConfig& cfg, uint64_t revoke_deadline_ns);
+  // New hook-socket limits (a reload); see Admission::set_limits.
+  void set_limits(const LimitsConfig& limits);
+  const SchedulerConfig& scheduler() const { return cfg_; }
+  uint64_t revoke_deadline_ns() const { return revoke_deadline_ns_; }
+  const LimitsConfig& limits() const { return admission_.limits(); }
+
   const std::map<int, std::unique_ptr<ClientInfo>>& clients() const { return clients_; }
   const GpuLeaseState& gpu(int i) const { return gpus_[static_cast<size_t>(i)]; }
   double share(int tenant, int gpu, uint64_t now) const;

@@ -12,6 +12,17 @@ LeaseArbiter::LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t sta
 
 void LeaseArbiter::set_policy(int tenant, const TenantPolicy& p) { policies_[tenant] = p; }
 
+void LeaseArbiter::set_timing(uint64_t quantum_ns, uint64_t window_ns, uint64_t now) {
+  quantum_ = quantum_ns;
+  window_.set_window(window_ns);
+  if (holder_ < 0) return;
+  // The running lease's quantum counts from its grant (or its last renewal;
+  // granted during a drain, drained() moves the deadline on as usual).
+  uint64_t sooner = std::max(lease_start_ + quantum_ns, now);
+  if (sooner < deadline_) deadline_ = sooner;
+  next_tick_ = std::min(next_tick_, deadline_);
+}
+
 void LeaseArbiter::remove(int tenant) {
   policies_.erase(tenant);
   waiting_.erase(tenant);

@@ -64,6 +64,15 @@ class LeaseArbiter {
   LeaseArbiter(uint64_t quantum_ns, uint64_t window_ns, uint64_t start_ns, uint64_t overlap_lead_ns = 500'000);
 
   void set_policy(int tenant, const TenantPolicy& p);
+  // New scheduler.quantum / scheduler.window (a reload), from `now` on.
+  // Grants and renewals after this use the new quantum; a running lease
+  // keeps its deadline unless the new quantum ends it sooner (then it ends
+  // at its grant + the new quantum, or now: decided at the next tick()). A
+  // drain in progress is not touched. Charged time is kept
+  // (ShareWindow::set_window). The caller calls tick() afterwards.
+  void set_timing(uint64_t quantum_ns, uint64_t window_ns, uint64_t now);
+  uint64_t quantum() const { return quantum_; }
+  uint64_t window() const { return window_.window_ns(); }
   // Forgets a tenant (deleted). If it holds the lease, the lease is dropped.
   void remove(int tenant);
 

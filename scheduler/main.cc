@@ -81,7 +81,11 @@ void reload_config(vgpu::sched::Daemon& d, const std::string& path) {
   for (const std::string& line : rep->restart)
     log_warn("reload: %s changed; it takes effect when vgpud restarts", line.c_str());
   if (rep->applied.empty() && rep->restart.empty()) log_info("reload: no changes to apply");
-  sd_notifyf(0, "READY=1\nSTATUS=serving %zu tenants (reloaded)", d.tenants().all().size());
+  if (rep->restart.empty())
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu tenants (reloaded)", d.tenants().all().size());
+  else
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu tenants (reloaded; %zu changed keys wait for a restart)",
+               d.tenants().all().size(), rep->restart.size());
 }
 
 }  // namespace

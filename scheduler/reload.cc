@@ -37,33 +37,34 @@ void compare(std::vector<std::string>* out, const char* key, const T& a, const T
 std::vector<std::string> restart_only_changes(const Config& r, const Config& f) {
   std::vector<std::string> out;
   auto str = [](const std::string& s) { return s.empty() ? std::string("(none)") : s; };
-  auto dur = [](uint64_t ns) { return duration_text(ns); };
-  auto bytes = [](uint64_t b) { return format_bytes(b); };
-  auto num = [](uint64_t n) { return std::to_string(n); };
   auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
   compare(&out, "socket", r.socket, f.socket, str);
   compare(&out, "admin_socket", r.admin_socket, f.admin_socket, str);
   compare(&out, "admin_group", r.admin_group, f.admin_group, str);
   compare(&out, "metrics", r.metrics, f.metrics, str);
   compare(&out, "state_dir", r.state_dir, f.state_dir, str);
-  compare(&out, "scheduler.quantum", r.scheduler.quantum_ns, f.scheduler.quantum_ns, dur);
-  compare(&out, "scheduler.window", r.scheduler.window_ns, f.scheduler.window_ns, dur);
-  compare(&out, "scheduler.inflight_cap", uint64_t{r.scheduler.inflight_cap}, uint64_t{f.scheduler.inflight_cap}, num);
-  compare(&out, "scheduler.drain_timeout", r.scheduler.drain_timeout_ns, f.scheduler.drain_timeout_ns, dur);
-  compare(&out, "scheduler.idle_check", r.scheduler.idle_check_ns, f.scheduler.idle_check_ns, dur);
-  const auto &re = r.enforcement, &fe = f.enforcement;
   // The enforcement keys a reload applies live are in live_enforcement_changes().
-  compare(&out, "enforcement.context_overhead", re.context_overhead, fe.context_overhead, bytes);
-  compare(&out, "enforcement.startup_grace", re.startup_grace_ns, fe.startup_grace_ns, dur);
-  compare(&out, "enforcement.revoke_deadline", re.revoke_deadline_ns, fe.revoke_deadline_ns, dur);
-  compare(&out, "enforcement.bpf", re.bpf, fe.bpf, str);
-  compare(&out, "enforcement.bpf_launches", re.bpf_launches, fe.bpf_launches, flag);
-  compare(&out, "limits.hello_timeout", r.limits.hello_timeout_ns, f.limits.hello_timeout_ns, dur);
-  compare(&out, "limits.max_connections", uint64_t{r.limits.max_connections}, uint64_t{f.limits.max_connections}, num);
-  compare(&out, "limits.max_connections_per_uid", uint64_t{r.limits.max_connections_per_uid},
-          uint64_t{f.limits.max_connections_per_uid}, num);
-  compare(&out, "limits.messages_per_second", uint64_t{r.limits.messages_per_second},
-          uint64_t{f.limits.messages_per_second}, num);
+  compare(&out, "enforcement.bpf", r.enforcement.bpf, f.enforcement.bpf, str);
+  compare(&out, "enforcement.bpf_launches", r.enforcement.bpf_launches, f.enforcement.bpf_launches, flag);
+  return out;
+}
+
+std::vector<std::string> live_node_changes(const Config& r, const Config& f) {
+  std::vector<std::string> out;
+  auto dur = [](uint64_t ns) { return duration_text(ns); };
+  auto num = [](uint64_t n) { return std::to_string(n); };
+  const SchedulerConfig &rs = r.scheduler, &fs = f.scheduler;
+  compare(&out, "scheduler.quantum", rs.quantum_ns, fs.quantum_ns, dur);
+  compare(&out, "scheduler.window", rs.window_ns, fs.window_ns, dur);
+  compare(&out, "scheduler.inflight_cap", uint64_t{rs.inflight_cap}, uint64_t{fs.inflight_cap}, num);
+  compare(&out, "scheduler.drain_timeout", rs.drain_timeout_ns, fs.drain_timeout_ns, dur);
+  compare(&out, "scheduler.idle_check", rs.idle_check_ns, fs.idle_check_ns, dur);
+  const LimitsConfig &rl = r.limits, &fl = f.limits;
+  compare(&out, "limits.hello_timeout", rl.hello_timeout_ns, fl.hello_timeout_ns, dur);
+  compare(&out, "limits.max_connections", uint64_t{rl.max_connections}, uint64_t{fl.max_connections}, num);
+  compare(&out, "limits.max_connections_per_uid", uint64_t{rl.max_connections_per_uid},
+          uint64_t{fl.max_connections_per_uid}, num);
+  compare(&out, "limits.messages_per_second", uint64_t{rl.messages_per_second}, uint64_t{fl.messages_per_second}, num);
   return out;
 }
 
@@ -77,21 +78,20 @@ std::vector<std::string> live_enforcement_changes(const EnforcementConfig& re, c
   compare(&out, "enforcement.poll_interval", re.poll_interval_ns, fe.poll_interval_ns, dur);
   compare(&out, "enforcement.tolerance", re.tolerance, fe.tolerance, bytes);
   compare(&out, "enforcement.context_allowance", re.context_allowance, fe.context_allowance, bytes);
+  compare(&out, "enforcement.context_overhead", re.context_overhead, fe.context_overhead, bytes);
   compare(&out, "enforcement.grace", re.grace_ns, fe.grace_ns, dur);
+  compare(&out, "enforcement.startup_grace", re.startup_grace_ns, fe.startup_grace_ns, dur);
   compare(&out, "enforcement.allowlist", join(re.allowlist), join(fe.allowlist), str);
   compare(&out, "enforcement.overcommit", re.overcommit, fe.overcommit, flag);
+  compare(&out, "enforcement.revoke_deadline", re.revoke_deadline_ns, fe.revoke_deadline_ns, dur);
   return out;
 }
 
 EnforcementConfig with_live_enforcement(const EnforcementConfig& running, const EnforcementConfig& file) {
-  EnforcementConfig out = running;
-  out.policy = file.policy;
-  out.poll_interval_ns = file.poll_interval_ns;
-  out.tolerance = file.tolerance;
-  out.context_allowance = file.context_allowance;
-  out.grace_ns = file.grace_ns;
-  out.allowlist = file.allowlist;
-  out.overcommit = file.overcommit;
+  // Everything but the eBPF probe, which is attached once at start.
+  EnforcementConfig out = file;
+  out.bpf = running.bpf;
+  out.bpf_launches = running.bpf_launches;
   return out;
 }
 

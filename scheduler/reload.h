@@ -8,12 +8,16 @@
 //   - A file tenant deleted at run time stays deleted; reported likewise.
 //   - Other file tenants follow the file: added, changed (limits, shares,
 //     priority, devices, token) or removed at once, their processes told.
-//   - The backstop's settings (enforcement.policy, poll_interval, tolerance,
-//     context_allowance, grace, allowlist, overcommit) apply live.
-//   - Other node-wide keys (sockets, state_dir, metrics, admin_group, limits,
-//     scheduler, enforcement.bpf/bpf_launches/revoke_deadline/
-//     context_overhead/startup_grace) take effect at the next start; a change
-//     to one is reported, never half-applied.
+//   - Node-wide settings apply live, from the reload on, without breaking
+//     anything in flight (docs/operations.md "Reloading the configuration"):
+//     the backstop's (enforcement.policy, poll_interval, tolerance,
+//     context_allowance, grace, startup_grace, allowlist, overcommit),
+//     enforcement.context_overhead (TenantRegistry::set_context_overhead),
+//     enforcement.revoke_deadline and scheduler.* (HookServer::set_scheduler),
+//     limits.* (Admission::set_limits).
+//   - What is bound or attached once (socket, admin_socket, admin_group,
+//     metrics, state_dir, enforcement.bpf/bpf_launches) takes effect at the
+//     next start; a change to one is reported, never half-applied.
 // A reload is all or nothing: a file that does not parse, or whose tenants
 // with the runtime changes break a guarantee (requests over 100 %, a quota
 // above a GPU), changes nothing and is reported.
@@ -31,15 +35,20 @@ namespace vgpu::sched {
 struct ReloadReport {
   std::vector<std::string> applied;    // "tenant 'x' updated: memory 8Gi -> 16Gi", ...
   std::vector<std::string> conflicts;  // file definitions a runtime change overrides
-  std::vector<std::string> restart;    // node-wide keys that changed: applied at the next start
+  std::vector<std::string> restart;    // keys bound at start that changed: applied at the next start
 };
 
 // The node-wide keys whose values differ between `running` and `file`, as
 // "key: old -> new" lines.
 std::vector<std::string> restart_only_changes(const Config& running, const Config& file);
 
-// The enforcement keys a reload applies live, as "key: old -> new" lines,
-// and the running configuration with those keys taken from `file`.
+// The scheduler.* and limits.* keys that differ (all applied live), as
+// "key: old -> new" lines.
+std::vector<std::string> live_node_changes(const Config& running, const Config& file);
+
+// The enforcement keys a reload applies live (all but bpf, bpf_launches), as
+// "key: old -> new" lines, and the running configuration with those keys
+// taken from `file`.
 std::vector<std::string> live_enforcement_changes(const EnforcementConfig& running, const EnforcementConfig& file);
 EnforcementConfig with_live_enforcement(const EnforcementConfig& running, const EnforcementConfig& file);
 

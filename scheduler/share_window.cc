@@ -9,6 +9,24 @@ ShareWindow::ShareWindow(uint64_t window_ns, int buckets)
       window_(window_ns),
       count_(buckets) {}
 
+void ShareWindow::set_window(uint64_t window_ns) {
+  if (window_ns == window_) return;
+  auto old = std::move(buckets_);
+  uint64_t old_bucket_ns = bucket_ns_;
+  buckets_.clear();
+  window_ = window_ns;
+  bucket_ns_ = std::max<uint64_t>(1, window_ns / static_cast<uint64_t>(count_));
+  for (auto& [tenant, ring] : old) {
+    // Oldest first: a newer bucket that lands in the same ring slot replaces
+    // an older one, which is then outside the window anyway.
+    std::vector<std::pair<uint64_t, uint64_t>> slots;
+    for (auto& b : ring)
+      if (b.first != UINT64_MAX && b.second > 0) slots.push_back(b);
+    std::sort(slots.begin(), slots.end());
+    for (auto& [bucket, ns] : slots) charge(tenant, bucket * old_bucket_ns, bucket * old_bucket_ns + ns);
+  }
+}
+
 void ShareWindow::add(int tenant, uint64_t bucket, uint64_t ns) {
   auto& ring = buckets_[tenant];
   if (ring.empty()) ring.assign(static_cast<size_t>(count_ + 1), {UINT64_MAX, 0});

@@ -20,6 +20,11 @@ class ShareWindow {
   uint64_t charged_ns(int tenant, uint64_t now) const;
   void set_origin(uint64_t origin) { origin_ = origin; }
   void forget(int tenant) { buckets_.erase(tenant); }
+  // A new window length (scheduler.window changed by a reload). The time
+  // charged so far is kept: each bucket's time moves to the new buckets
+  // covering the start of its interval, so shares stay continuous and
+  // what falls outside the new window ages out as usual.
+  void set_window(uint64_t window_ns);
   uint64_t window_ns() const { return window_; }
 
  private:

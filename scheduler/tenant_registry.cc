@@ -96,6 +96,11 @@ void TenantRegistry::write_limits(Tenant* t) const {
   t->shm.ctl->context_overhead.store(context_overhead_, std::memory_order_release);
 }
 
+void TenantRegistry::set_context_overhead(uint64_t bytes) {
+  context_overhead_ = bytes;
+  for (auto& [id, t] : tenants_) t->shm.ctl->context_overhead.store(bytes, std::memory_order_release);
+}
+
 Result<Tenant*> TenantRegistry::add(const TenantConfig& c) {
   if (by_name(c.name)) return make_error("tenant '" + c.name + "' already exists");
   if (c.token.empty() || by_token(c.token)) return make_error("tenant '" + c.name + "' needs a unique token");

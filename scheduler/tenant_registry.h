@@ -57,6 +57,13 @@ class TenantRegistry {
   Tenant* by_token(const std::string& token);
   std::vector<Tenant*> all();
   const std::vector<Gpu>& gpus() const { return gpus_; }
+  // A new floor (a reload), written to every tenant's control block at once.
+  // The hook reads it whenever a context is created, so every process,
+  // registered or not yet, charges at least the new floor for each context
+  // it creates from now on; a context that exists keeps the charge it was
+  // made with, and gives back exactly that when destroyed.
+  void set_context_overhead(uint64_t bytes);
+  uint64_t context_overhead() const { return context_overhead_; }
 
  private:
   Result<std::vector<bool>> resolve_devices(const TenantConfig& t) const;

@@ -1,17 +1,26 @@
 // SIGHUP: vgpud re-reads its configuration file and applies tenant changes
-// live; runtime changes (vgpuctl) win over the file until `vgpuctl tenant
-// reset`; node-wide keys are reported as needing a restart; a broken file
-// changes nothing (scheduler/reload.h, docs/operations.md).
+// and node-wide settings (scheduler.*, limits.*, the backstop's) live;
+// runtime changes (vgpuctl) win over the file until `vgpuctl tenant reset`;
+// keys bound at start (sockets, metrics, bpf) are reported as needing a
+// restart; a broken file changes nothing (scheduler/reload.h,
+// docs/operations.md).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "vgpu/protocol.h"
 #include "vgpud_fixture.h"
 
 namespace {
@@ -22,6 +31,53 @@ using vgpu::test::bin_dir;
 using vgpu::test::Child;
 using vgpu::test::VgpudFixture;
 using vgpu::test::wait_until;
+
+namespace proto = vgpu::proto;
+
+// A raw client of the hook socket: what a newly starting process is told.
+class HookPeer {
+ public:
+  explicit HookPeer(const std::string& path) {
+    fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  }
+  ~HookPeer() { close(fd_); }
+  HookPeer(const HookPeer&) = delete;
+  HookPeer& operator=(const HookPeer&) = delete;
+  // Sends Hello with `token`; true with the Welcome in *w if vgpud registered
+  // it, false if it refused or closed the connection (or 5 s passed).
+  bool hello(const std::string& token, proto::Welcome* w) {
+    if (!connected_) return false;
+    auto h = proto::make<proto::Hello>();
+    h.pid = getpid();
+    std::snprintf(h.token, sizeof h.token, "%s", token.c_str());
+    if (send(fd_, &h, sizeof h, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof h)) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 5000) <= 0) return false;
+    char buf[proto::kMaxMessage];
+    ssize_t n = recv(fd_, buf, sizeof buf, 0);  // the passed memfds are discarded (MSG_CTRUNC)
+    if (n != sizeof(proto::Welcome) || proto::check(buf, static_cast<size_t>(n)) != proto::Check::kOk ||
+        reinterpret_cast<proto::Header*>(buf)->type != static_cast<uint16_t>(proto::Type::kWelcome))
+      return false;
+    std::memcpy(w, buf, sizeof *w);
+    return true;
+  }
+  // True once vgpud closed the connection without a message (a refused
+  // connection), within `timeout`.
+  bool closed_silently(std::chrono::milliseconds timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+    char buf[proto::kMaxMessage];
+    return recv(fd_, buf, sizeof buf, MSG_DONTWAIT) == 0;
+  }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+};
 
 class VgpudReload : public ::testing::Test {
  protected:
@@ -57,6 +113,16 @@ class VgpudReload : public ::testing::Test {
   }
   json tenant(const std::string& name) { return ctl({"tenant", "get", name}); }
   bool log_has(const std::string& text) { return f_.daemon_log().find(text) != std::string::npos; }
+  // A new process of tenant a registers (retried until `timeout`: vgpud may
+  // still be closing connections the test ended).
+  std::unique_ptr<HookPeer> registered(proto::Welcome* w, std::chrono::seconds timeout = 20s) {
+    std::unique_ptr<HookPeer> p;
+    bool ok = wait_until([&] {
+      p = std::make_unique<HookPeer>(f_.socket());
+      return p->hello("reload-tenant-a-token", w);
+    }, timeout);
+    return ok ? std::move(p) : nullptr;
+  }
 
   VgpudFixture f_;
   std::string original_;
@@ -131,13 +197,76 @@ TEST_F(VgpudReload, ABrokenFileChangesNothingAndNodeKeysWaitForARestart) {
     return first != std::string::npos && log.find("reload refused", first + 1) != std::string::npos;
   }, 20s)) << f_.daemon_log();
   EXPECT_DOUBLE_EQ(tenant("a")["compute_request"].get<double>(), 0.3);
-  // A node-wide key: reported, applied at the next start.
+  // Node-wide keys of a refused file are not applied either.
+  rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 1Gi, compute: {request: 90%}}\n"
+                  "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n",
+                  "scheduler: {quantum: 7ms, inflight_cap: 3}\n");
+  ASSERT_TRUE(wait_until([&] {
+    std::string log = f_.daemon_log();
+    size_t at = 0;
+    int n = 0;
+    while ((at = log.find("reload refused", at)) != std::string::npos) ++n, ++at;
+    return n == 3;
+  }, 20s)) << f_.daemon_log();
+  proto::Welcome w{};
+  auto p = registered(&w);
+  ASSERT_TRUE(p) << f_.daemon_log();
+  EXPECT_EQ(w.quantum_ns, 10'000'000u);
+  EXPECT_EQ(w.inflight_cap, 16u);
+  EXPECT_FALSE(log_has("scheduler.quantum")) << f_.daemon_log();
+  // A key bound at start: reported, applied at the next start.
   rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 1Gi, compute: {request: 30%}}\n"
                   "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n",
-                  "scheduler: {quantum: 7ms}\n");
-  EXPECT_TRUE(wait_until([&] { return log_has("scheduler.quantum: 10ms -> 7ms changed; it takes effect when vgpud restarts"); },
-                         20s))
+                  "metrics: 127.0.0.1:1\n");
+  EXPECT_TRUE(wait_until([&] {
+    return log_has("metrics: (none) -> 127.0.0.1:1 changed; it takes effect when vgpud restarts");
+  }, 20s)) << f_.daemon_log();
+  EXPECT_TRUE(f_.daemon_running());
+}
+
+// scheduler.* and limits.* apply to the running vgpud: a process registering
+// after the reload is told the new quantum and inflight cap, and the lowered
+// per-uid connection cap refuses a third connection of this uid.
+TEST_F(VgpudReload, SchedulerAndLimitsApplyLive) {
+  // Before: three connections of this uid register (the cap is 256).
+  std::vector<std::unique_ptr<HookPeer>> before;
+  for (int i = 0; i < 3; ++i) {
+    proto::Welcome w{};
+    before.push_back(registered(&w));
+    ASSERT_TRUE(before.back()) << f_.daemon_log();
+    EXPECT_EQ(w.quantum_ns, 10'000'000u);
+    EXPECT_EQ(w.inflight_cap, 16u);
+  }
+  before.clear();
+  rewrite_tenants("  - {name: a, token: reload-tenant-a-token, memory: 1Gi, compute: {request: 30%}}\n"
+                  "  - {name: b, token: reload-tenant-b-token, memory: 1Gi, compute: {request: 20%}}\n",
+                  "scheduler: {quantum: 7ms, window: 2s, inflight_cap: 3}\n"
+                  "limits: {max_connections_per_uid: 2, hello_timeout: 30s}\n");
+  ASSERT_TRUE(wait_until([&] { return log_has("reload: limits.max_connections_per_uid: 256 -> 2"); }, 20s))
       << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: scheduler.quantum: 10ms -> 7ms")) << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: scheduler.window: 1s -> 2s")) << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: scheduler.inflight_cap: 16 -> 3")) << f_.daemon_log();
+  EXPECT_TRUE(log_has("reload: limits.hello_timeout: 1s -> 30s")) << f_.daemon_log();
+  EXPECT_FALSE(log_has("takes effect when vgpud restarts")) << f_.daemon_log();
+
+  proto::Welcome w1{}, w2{};
+  auto first = registered(&w1);
+  ASSERT_TRUE(first) << f_.daemon_log();
+  EXPECT_EQ(w1.quantum_ns, 7'000'000u);
+  EXPECT_EQ(w1.inflight_cap, 3u);
+  // Retried until the three connections above are gone from vgpud's count.
+  auto second = registered(&w2);
+  ASSERT_TRUE(second) << f_.daemon_log();
+  // This uid now holds the two connections it may: a third is closed unanswered.
+  HookPeer third(f_.socket());
+  proto::Welcome w3{};
+  EXPECT_FALSE(third.hello("reload-tenant-a-token", &w3));
+  EXPECT_TRUE(third.closed_silently(5s));
+  // One ends: there is room for one more.
+  first.reset();
+  proto::Welcome w4{};
+  EXPECT_TRUE(registered(&w4)) << f_.daemon_log();
   EXPECT_TRUE(f_.daemon_running());
 }
 
