@@ -87,7 +87,8 @@ bool allocation_shaped(std::string_view s) {
 std::vector<std::string> cdi_spec_allocations(const std::string& cdi_dir, const std::string& kind) {
   std::vector<std::string> out;
   // The file-name prefix cdi_spec_path() gives this kind.
-  std::string prefix = cdi_spec_path("", kind, "").substr(1);
+  std::string prefix = cdi_spec_path("", kind, "");
+  prefix = prefix.substr(1, prefix.size() - 1 - std::string_view(".json").size());
   const std::string suffix = ".json";
   DIR* d = opendir(cdi_dir.c_str());
   if (!d) return out;

@@ -73,7 +73,8 @@ class K8sPodmanAnnotations : public vgpu::test::k8s::K8sPodman {
   }
   void TearDown() override {
     for (auto& p : pods)
-      if (p.podman && p.podman->running()) std::printf("container %s:\n%s%s", p.name.c_str(), p.podman->output().c_str(), p.podman->errors().c_str());
+      if (p.podman && HasFailure())
+        std::printf("container %s:\n%s%s", p.name.c_str(), p.podman->output().c_str(), p.podman->errors().c_str());
     K8sPodman::TearDown();
     if (pods_server) pods_server->Shutdown(std::chrono::system_clock::now() + 1s);
     apiserver.stop();
@@ -193,7 +194,9 @@ class K8sPodmanAnnotations : public vgpu::test::k8s::K8sPodman {
       table += pods[i].name + ": request " + std::to_string(100 * want[i]) + "% got " +
                std::to_string(100 * got[i] / sum) + "% (work_share " + std::to_string(got[i]) + ")\n";
     std::printf("%s:\n%s", what.c_str(), table.c_str());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(100 * got[i] / sum, 100 * want[i], 10.0) << what << "\n" << table;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_NEAR(100 * got[i] / sum, 100 * want[i], 10.0) << what << "\n" << table;
+    }
   }
 
   FakeApiServer apiserver;

@@ -6,6 +6,7 @@
 // another vendor, class or name in the same directory, stay as they are.
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,6 +46,7 @@ class K8sStaleCdi : public K8sPlugin {
   }
   // Files of others in the CDI directory, written once; all must stay.
   void write_foreign_files() {
+    mkdir(cdi.c_str(), 0755);  // before the plugin's first spec
     std::string id = vgpu::k8s::allocation_id({"GPU-x-m0"});
     foreign = {vgpu::k8s::cdi_spec_path(cdi, "nvidia.com/gpu", id),      // another vendor, same name
                vgpu::k8s::cdi_spec_path(cdi, "vgpu.io/other", id),       // another class of ours
