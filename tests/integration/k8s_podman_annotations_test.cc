@@ -149,6 +149,14 @@ class K8sPodmanAnnotations : public vgpu::test::k8s::K8sPodman {
   bool printed(Pod& p, const std::string& what) { return p.podman->output().find(what) != std::string::npos; }
 
   double request_of(const Pod& p) { return tenant(p.alloc).spec().compute_request(); }
+  // The tenant of `p` on GPU 1, where both pods are.
+  api::TenantGpu on_gpu1(const Pod& p) {
+    api::Tenant t = tenant(p.alloc);
+    for (const auto& g : t.gpus())
+      if (g.gpu_uuid() == uuids[1]) return g;
+    ADD_FAILURE() << p.alloc << " has no entry for GPU 1";
+    return {};
+  }
 
   // Runs phase `phase` in both containers at once; each one's work share.
   std::vector<double> run_phase(int phase) {
@@ -168,7 +176,9 @@ class K8sPodmanAnnotations : public vgpu::test::k8s::K8sPodman {
         pids.push_back(static_cast<uint32_t>(ps.processes(0).pid()));
       }
     }
-    if (pids.size() == 2) EXPECT_NE(pids[0], pids[1]);
+    if (pids.size() == 2) {
+      EXPECT_NE(pids[0], pids[1]);
+    }
     std::vector<double> shares;
     std::string label_end = "-" + std::to_string(phase) + "\"";
     for (auto& p : pods) {
@@ -231,11 +241,11 @@ TEST_F(K8sPodmanAnnotations, MemoryQuotaAndComputeRequestFromAnnotationsAreEnfor
   if (HasFatalFailure()) return;
 
   // vgpud: the quota of the units and the request of the annotations.
-  EXPECT_EQ(tenant(pods[0].alloc).gpus(0).memory_limit_bytes(), 512 * kMi) << tenant(pods[0].alloc).DebugString();
-  EXPECT_EQ(tenant(pods[1].alloc).gpus(0).memory_limit_bytes(), 1536 * kMi);
+  EXPECT_EQ(on_gpu1(pods[0]).memory_limit_bytes(), 512 * kMi) << tenant(pods[0].alloc).DebugString();
+  EXPECT_EQ(on_gpu1(pods[1]).memory_limit_bytes(), 1536 * kMi);
   EXPECT_TRUE(near(request_of(pods[0]), 0.3)) << request_of(pods[0]);
   EXPECT_TRUE(near(request_of(pods[1]), 0.7)) << request_of(pods[1]) << ": the container's own key wins";
-  EXPECT_TRUE(near(tenant(pods[1].alloc).gpus(0).share_target(), 0.7));
+  EXPECT_TRUE(near(on_gpu1(pods[1]).share_target(), 0.7));
   EXPECT_EQ(labels_of(pods[1].alloc).pod(), "server");
   EXPECT_EQ(labels_of(pods[1].alloc).container(), "main");
 
@@ -252,11 +262,11 @@ TEST_F(K8sPodmanAnnotations, MemoryQuotaAndComputeRequestFromAnnotationsAreEnfor
     EXPECT_NE(out.find("/usr/lib/vgpu/libvgpu.so"), std::string::npos) << "ld.so.preload not mounted: " << out;
     EXPECT_EQ(field(out, "socket"), "/run/vgpu/vgpud.sock");
     EXPECT_EQ(field(out, "uuid"), uuids[1]);
-    EXPECT_EQ(field(out, "total"), std::to_string(tenant(p.alloc).gpus(0).memory_limit_bytes()))
+    EXPECT_EQ(field(out, "total"), std::to_string(on_gpu1(p).memory_limit_bytes()))
         << "cuMemGetInfo total must be the quota";
     EXPECT_EQ(field(out, "within"), "0");
     EXPECT_EQ(field(out, "over"), "2") << "past the quota must be CUDA_ERROR_OUT_OF_MEMORY";
-    EXPECT_EQ(tenant(p.alloc).gpus(0).allocations_denied(), 1u);
+    EXPECT_EQ(on_gpu1(p).allocations_denied(), 1u);
   }
 
   // Phase 1: both saturate GPU 1; vgpud splits it 30/70.
@@ -272,7 +282,7 @@ TEST_F(K8sPodmanAnnotations, MemoryQuotaAndComputeRequestFromAnnotationsAreEnfor
   apiserver.set_pod("team-a", "trainer", {{"vgpu.io/compute-request", "60%"}});
   ASSERT_TRUE(wait_until([&] { return near(request_of(pods[0]), 0.6); }, 20s))
       << request_of(pods[0]) << "\n" << plugin->errors();
-  EXPECT_TRUE(near(tenant(pods[0].alloc).gpus(0).share_target(), 0.6));
+  EXPECT_TRUE(near(on_gpu1(pods[0]).share_target(), 0.6));
   auto second = run_phase(2);
   expect_split(second, {0.6, 0.4}, "phase 2 (annotations changed live to 60%/40%)");
   EXPECT_TRUE(apiserver.events().empty()) << apiserver.events()[0].dump();

@@ -191,7 +191,7 @@ class K8sPodman : public K8sPlugin {
     std::string cmd = "mount --bind " + quote(podman_cdi_dir) + " /run/cdi && exec";
     for (const auto& a : argv) cmd += " " + quote(a);
     return std::make_unique<Child>(
-        std::vector<std::string>{"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", cmd}, env);
+        std::vector<std::string>{on_path("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c", cmd}, env);
   }
 
   api::ListProcessesResponse processes_of(const std::string& tenant) {
