@@ -143,7 +143,13 @@ int main(int argc, char** argv) {
   else log_warn("cannot restore CDI specs: %s", n.error().c_str());
   // Specs of allocations vgpud no longer has (its state was wiped) would
   // start containers on a socket that is not there.
-  if (auto stale = reconciler.remove_stale_specs(); stale) {
+  // Through a client of its own: a first connection that finds no kubelet
+  // would hold the long-lived client in gRPC's reconnect backoff (a second),
+  // failing the first PreStartContainer calls.
+  PodResourcesClient start_pods(opts->pod_resources_socket(), std::chrono::seconds(2));
+  if (access(start_pods.socket().c_str(), F_OK) != 0) {
+    log_info("no PodResources socket yet: stale CDI specs are left to the reconciliation rounds");
+  } else if (auto stale = AllocationReconciler(*opts, vgpud, start_pods).remove_stale_specs(); stale) {
     for (const auto& name : *stale) log_info("allocation %s: vgpud and PodResources do not know it; CDI spec removed", name.c_str());
   } else {
     log_info("stale CDI specs are left to the reconciliation rounds: %s", stale.error().c_str());
