@@ -1,16 +1,20 @@
 #include "cdi.h"
 
+#include "allocation.h"
 #include "vgpu/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 
 namespace vgpu::k8s {
 
@@ -67,6 +71,44 @@ Result<bool> write_cdi_spec(const std::string& cdi_dir, const std::string& kind,
 
 void remove_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name) {
   unlink(cdi_spec_path(cdi_dir, kind, name).c_str());
+}
+
+namespace {
+// allocation_id()'s shape: "k8s-" and 20 lower-case hex digits.
+bool allocation_shaped(std::string_view s) {
+  std::string_view prefix = kAllocationPrefix;
+  if (s.size() != prefix.size() + 20 || s.substr(0, prefix.size()) != prefix) return false;
+  for (char c : s.substr(prefix.size()))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  return true;
+}
+}  // namespace
+
+std::vector<std::string> cdi_spec_allocations(const std::string& cdi_dir, const std::string& kind) {
+  std::vector<std::string> out;
+  // The file-name prefix cdi_spec_path() gives this kind.
+  std::string prefix = cdi_spec_path("", kind, "");
+  prefix = prefix.substr(1, prefix.size() - 1 - std::string_view(".json").size());
+  const std::string suffix = ".json";
+  DIR* d = opendir(cdi_dir.c_str());
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    std::string_view f = e->d_name;
+    if (f.size() <= prefix.size() + suffix.size() || f.substr(0, prefix.size()) != prefix ||
+        f.substr(f.size() - suffix.size()) != suffix)
+      continue;
+    std::string name(f.substr(prefix.size(), f.size() - prefix.size() - suffix.size()));
+    if (!allocation_shaped(name)) continue;
+    // The name alone could be another class's (vendor "a", class "b-k8s"...):
+    // the spec must say it is of this kind.
+    std::ifstream in(cdi_dir + "/" + std::string(f));
+    auto spec = nlohmann::json::parse(in, nullptr, false);
+    if (!spec.is_object() || !spec.contains("kind") || spec["kind"] != kind) continue;
+    out.push_back(name);
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Result<bool> ensure_preload_file(const HostLayout& layout) {

@@ -67,6 +67,12 @@ Result<bool> write_atomically(const std::string& path, const std::string& data, 
 Result<bool> write_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name,
                             const ContainerEdits& edits);
 void remove_cdi_spec(const std::string& cdi_dir, const std::string& kind, const std::string& name);
+// The allocations of the device plugin whose specs of `kind` are in
+// `cdi_dir`: files named exactly cdi_spec_path(cdi_dir, kind, <allocation
+// id>) (an ID of allocation_id()'s shape, "k8s-" and 20 hex digits) whose
+// JSON says that kind. Specs of other vendors or classes, other names, and
+// files that are not such a spec are never listed, so never removed.
+std::vector<std::string> cdi_spec_allocations(const std::string& cdi_dir, const std::string& kind);
 // Writes <host-dir>/ld.so.preload (the shim's container path) if it differs.
 Result<bool> ensure_preload_file(const HostLayout& layout);
 

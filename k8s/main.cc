@@ -141,6 +141,19 @@ int main(int argc, char** argv) {
            static_cast<unsigned long long>(opts->memory_unit >> 20));
   if (auto n = allocator.restore(); n) log_info("restored the CDI specs of %zu allocations", *n);
   else log_warn("cannot restore CDI specs: %s", n.error().c_str());
+  // Specs of allocations vgpud no longer has (its state was wiped) would
+  // start containers on a socket that is not there.
+  // Through a client of its own: a first connection that finds no kubelet
+  // would hold the long-lived client in gRPC's reconnect backoff (a second),
+  // failing the first PreStartContainer calls.
+  PodResourcesClient start_pods(opts->pod_resources_socket(), std::chrono::seconds(2));
+  if (access(start_pods.socket().c_str(), F_OK) != 0) {
+    log_info("no PodResources socket yet: stale CDI specs are left to the reconciliation rounds");
+  } else if (auto stale = AllocationReconciler(*opts, vgpud, start_pods).remove_stale_specs(); stale) {
+    for (const auto& name : *stale) log_info("allocation %s: vgpud and PodResources do not know it; CDI spec removed", name.c_str());
+  } else {
+    log_info("stale CDI specs are left to the reconciliation rounds: %s", stale.error().c_str());
+  }
 
   std::thread reg([&] { registrar.run(); });
   auto next_gc = std::chrono::steady_clock::now() + opts->gc_interval;
@@ -165,6 +178,8 @@ int main(int argc, char** argv) {
       if (round) {
         for (const auto& name : round->removed) log_info("allocation %s: no container holds it; removed", name.c_str());
         for (const auto& name : round->labeled) log_info("allocation %s: labeled from PodResources", name.c_str());
+        for (const auto& name : round->stale_specs)
+          log_info("allocation %s: vgpud and PodResources do not know it; CDI spec removed", name.c_str());
       }
     }
     if (applier && opts->annotation_interval.count() > 0 && now >= next_annotations) {

@@ -23,7 +23,13 @@ std::map<std::string, PodRef> live_allocations(const ::v1::ListPodResourcesRespo
 
 PodResourcesClient::PodResourcesClient(std::string socket, std::chrono::milliseconds timeout)
     : socket_(std::move(socket)), timeout_(timeout) {
-  stub_ = ::v1::PodResourcesLister::NewStub(grpc::CreateChannel("unix://" + socket_, grpc::InsecureChannelCredentials()));
+  // A subchannel of its own: gRPC shares subchannels between channels to the
+  // same address, and a short-lived client that found the kubelet down would
+  // leave the long-lived one waiting out its reconnect backoff.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  stub_ = ::v1::PodResourcesLister::NewStub(
+      grpc::CreateCustomChannel("unix://" + socket_, grpc::InsecureChannelCredentials(), args));
 }
 
 Result<std::map<std::string, PodRef>> PodResourcesClient::list(const std::string& resource) {

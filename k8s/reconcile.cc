@@ -1,5 +1,6 @@
 #include "reconcile.h"
 
+#include <algorithm>
 #include <set>
 
 #include "allocation.h"
@@ -102,7 +103,38 @@ Result<AllocationReconciler::Round> AllocationReconciler::reconcile(std::chrono:
   // Forget allocations deleted by someone else.
   for (auto it = missing_since_.begin(); it != missing_since_.end();)
     it = present.count(it->first) ? std::next(it) : missing_since_.erase(it);
+  // Specs without a tenant, listed after vgpud's allocations: a spec an
+  // Allocate wrote meanwhile looks stale this round, and the grace covers it.
+  std::set<std::string> stale;
+  for (const std::string& name : cdi_spec_allocations(opts_.cdi_dir, opts_.cdi_kind())) {
+    if (present.count(name) || live->count(name)) continue;
+    stale.insert(name);
+    auto [it, fresh] = stale_since_.emplace(name, now);
+    if (fresh || now - it->second < opts_.gc_grace) continue;
+    remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
+    round.stale_specs.push_back(name);
+  }
+  for (auto it = stale_since_.begin(); it != stale_since_.end();) {
+    bool removed = std::find(round.stale_specs.begin(), round.stale_specs.end(), it->first) != round.stale_specs.end();
+    it = stale.count(it->first) && !removed ? std::next(it) : stale_since_.erase(it);
+  }
   return round;
+}
+
+Result<std::vector<std::string>> AllocationReconciler::remove_stale_specs() {
+  auto live = pods_.list(opts_.resource_name());
+  if (!live) return Error{live.error()};
+  auto all = vgpud_.list_allocations();
+  if (!all) return Error{all.error()};
+  std::set<std::string> present;
+  for (const auto& a : *all) present.insert(a.spec().name());
+  std::vector<std::string> removed;
+  for (const std::string& name : cdi_spec_allocations(opts_.cdi_dir, opts_.cdi_kind())) {
+    if (present.count(name) || live->count(name)) continue;
+    remove_cdi_spec(opts_.cdi_dir, opts_.cdi_kind(), name);
+    removed.push_back(name);
+  }
+  return removed;
 }
 
 }  // namespace vgpu::k8s

@@ -6,6 +6,14 @@
 //    socket and directory go with it) and the CDI spec -- once PodResources
 //    has not listed it for `gc_grace` (Allocate runs before the kubelet
 //    records the devices, so a fresh allocation must not be taken for garbage).
+//  * a CDI spec of ours (cdi_spec_allocations(): "k8s-..." names of our
+//    kind) whose allocation vgpud does not have and PodResources does not
+//    list -- vgpud's state was wiped, or a removal was cut short -- is
+//    removed: by remove_stale_specs() at start (nothing is allocated before
+//    the plugin registers), and by reconcile() once it has been stale for
+//    `gc_grace` (an Allocate writes its spec after vgpud's tenant, so a
+//    round can list a spec whose tenant it did not see yet). Another
+//    vendor's or class's specs in the directory are never touched.
 //  * with a ComputeApplier (an API server is configured), the compute
 //    annotations of the pod holding an allocation are applied to its tenant
 //    in PreStartContainer (prepare()) and re-read every round of
@@ -40,9 +48,13 @@ class AllocationReconciler {
   struct Round {
     std::vector<std::string> removed;
     std::vector<std::string> labeled;
+    std::vector<std::string> stale_specs;  // CDI specs removed without a tenant
   };
   // One round at `now`; what it changed, or why it did nothing.
   Result<Round> reconcile(std::chrono::steady_clock::time_point now);
+  // At start: removes the CDI specs of ours that neither vgpud nor
+  // PodResources knows, at once; their names, or why nothing was done.
+  Result<std::vector<std::string>> remove_stale_specs();
   // Labels the allocation of `device_ids` now, before its container starts
   // (PreStartContainer), and applies its pod's compute annotations; an
   // error if PodResources does not list it or what could not be done.
@@ -59,6 +71,8 @@ class AllocationReconciler {
   ComputeApplier* applier_;
   // allocation -> when it was first seen unlisted (cleared when listed again)
   std::map<std::string, std::chrono::steady_clock::time_point> missing_since_;
+  // CDI spec without a tenant -> when it was first seen so
+  std::map<std::string, std::chrono::steady_clock::time_point> stale_since_;
 };
 
 }  // namespace vgpu::k8s

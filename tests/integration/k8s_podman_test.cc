@@ -10,180 +10,47 @@
 // its own tenant and quota. A compute request set through the admin API
 // reaches vgpud's scheduler for that tenant only.
 //
-// Isolation: podman runs with a private containers.conf (CONTAINERS_CONF),
-// private storage (--root/--runroot/--tmpdir under the test's directory) and
-// no network. Podman 4.3 reads CDI specs only from /etc/cdi and /var/run/cdi
-// (containers.conf has no cdi_spec_dirs before containers-common 0.51), so
-// the plugin writes to /var/run/cdi under a domain unique to this test
-// (`t<pid>.vgpu.test`): its spec files cannot clash with anyone else's, and
-// the test removes them.
-//
-// Why `--pid=host`: simgpu keeps one process table for the node in shared
-// memory, keyed by pid; a process in another pid namespace would record pids
-// the other processes cannot see (a real driver has no such table). The
-// shim's identity does not depend on it: vgpud takes the peer from
-// SO_PEERCRED, which the kernel translates between pid namespaces.
-// Why CUDA_VISIBLE_DEVICES: it stands in for NVIDIA's runtime, which exposes
-// only the allocation's GPU (the nvidia.com/gpu CDI device) to the container.
+// The podman fixture (tests/support/k8s_podman.h) has the rootfs, the
+// isolation and why `--pid=host` and CUDA_VISIBLE_DEVICES. This test lets
+// the plugin write to /var/run/cdi under a domain unique to it
+// (`t<pid>.vgpu.test`); k8s_podman_annotations_test.cc runs the whole path
+// with the default domain and the compute annotations.
 //
 // Skips, with the reason, when not root or when podman or runc is missing;
 // CI runs as root with both installed (scripts/install-deps.sh).
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
-#include <sstream>
 
-#include "k8s_fake_kubelet.h"
+#include "k8s_podman.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using vgpu::test::Child;
-using vgpu::test::program;
 using vgpu::test::wait_until;
-using vgpu::test::k8s::K8sPlugin;
+using vgpu::test::k8s::field;
 using vgpu::test::k8s::kMi;
 namespace api = vgpu::admin::v1;
 namespace dp = v1beta1;
 
-const char* kCdiDir = "/var/run/cdi";
-
-// The absolute path of `name` on PATH, or "".
-std::string on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/sbin:/usr/bin:/sbin:/bin");
-  for (std::string d; std::getline(dirs, d, ':');)
-    if (!d.empty() && access((d + "/" + name).c_str(), X_OK) == 0) return d + "/" + name;
-  return "";
-}
-
-// Runs a shell command; its exit status (-1 if it did not exit normally).
-int sh(const std::string& cmd) {
-  int st = std::system(cmd.c_str());
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// A value `key=<value>` from the probe's output ("" if absent).
-std::string field(const std::string& out, const std::string& key) {
-  size_t p = out.find(key + "=");
-  if (p == std::string::npos) return "";
-  p += key.size() + 1;
-  return out.substr(p, out.find_first_of(" \n", p) - p);
-}
-
-class K8sPodman : public K8sPlugin {
+class K8sPodmanTestDomain : public vgpu::test::k8s::K8sPodman {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "podman runs CDI containers as root only here; not root";
-    podman = on_path("podman");
-    if (podman.empty()) GTEST_SKIP() << "podman is not installed (scripts/install-deps.sh installs it)";
-    if (on_path("runc").empty()) GTEST_SKIP() << "runc is not installed (scripts/install-deps.sh installs it)";
-    busybox = on_path("busybox");
-    if (busybox.empty()) GTEST_SKIP() << "busybox is not installed (busybox-static, scripts/install-deps.sh)";
-    K8sPlugin::SetUp();
-    if (HasFatalFailure()) return;
-    // The same plugin, now writing CDI specs where podman reads them, under
-    // a domain no one else uses.
-    domain = "t" + std::to_string(getpid()) + ".vgpu.test";
-    ASSERT_EQ(sh(std::string("mkdir -p ") + kCdiDir), 0);
-    plugin.reset();
-    start_plugin({"--cdi-dir", kCdiDir, "--domain", domain});
-    if (HasFatalFailure()) return;
-    base = vgpud.dir() + "/podman";
-    build_rootfs();
+    K8sPodman::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    system_cdi_with_test_domain();
   }
 
-  void TearDown() override {
-    if (!podman.empty() && !base.empty()) {
-      // Containers a failed test left behind, then the CDI specs of this domain.
-      sh("timeout 60 " + podman_prefix() + " rm -a -f -t 0 >/dev/null 2>&1");
-      sh("rm -f " + std::string(kCdiDir) + "/" + domain + "-gpu-*.json");
-    }
-    K8sPlugin::TearDown();
-  }
-
-  // The root filesystem: busybox, the probe, simgpu's libraries and every
-  // shared library they (and the shim the CDI device mounts) need, copied
-  // from the host with their paths.
-  void build_rootfs() {
-    rootfs = base + "/rootfs";
-    std::string r = quote(rootfs);
-    ASSERT_EQ(sh("mkdir -p " + r + "/bin " + r + "/opt/test " + r + "/opt/simgpu " + r + "/etc " + r + "/dev/shm " +
-                 r + "/run " + r + "/tmp " + r + "/release " + quote(base + "/release")),
-              0);
-    ASSERT_EQ(sh("cp -L " + quote(busybox) + " " + r + "/bin/busybox && ln -s busybox " + r + "/bin/sh"), 0);
-    ASSERT_EQ(sh("cp -L " + quote(program("k8s_container_probe")) + " " + r + "/opt/test/"), 0);
-    std::string sim = vgpu::test::simgpu_dir();
-    ASSERT_EQ(sh("cp -L " + quote(sim + "/libcuda.so.1") + " " + quote(sim + "/libnvidia-ml.so.1") + " " + r +
-                 "/opt/simgpu/"),
-              0);
-    // The shim's files the plugin mounts at /usr/lib/vgpu.
-    std::string lib = vgpu::test::lib_dir();
-    ASSERT_EQ(sh("mkdir -p " + quote(host + "/lib") + " && cp -L " + quote(lib + "/libvgpu.so") + " " +
-                 quote(lib + "/libvgpu-core.so") + " " + quote(host + "/lib/")),
-              0);
-    for (const std::string& f : std::vector<std::string>{busybox, program("k8s_container_probe"), sim + "/libcuda.so.1", sim + "/libnvidia-ml.so.1",
-                          lib + "/libvgpu.so", lib + "/libvgpu-core.so"}) {
-      // ldd's "name => /path (addr)" and "/path (addr)" lines; a static
-      // binary has none.
-      std::string cmd = "ldd " + quote(f) +
-                        " 2>/dev/null | awk '$2 == \"=>\" && $3 ~ /^\\// {print $3} $1 ~ /^\\// {print $1}' | "
-                        "while read -r l; do cp -L --parents \"$l\" " +
-                        r + " || exit 1; done";
-      ASSERT_EQ(sh(cmd), 0) << "copying the libraries of " << f;
-    }
-  }
-
-  // podman with private configuration and storage, runc, cgroupfs, for sh
-  // (run_probe passes the same).
-  std::string podman_prefix() {
-    return "CONTAINERS_CONF=" + quote(base + "/containers.conf") + " " + quote(podman) + " --root " +
-           quote(base + "/storage") + " --runroot " + quote(base + "/run") + " --tmpdir " + quote(base + "/tmp") +
-           " --storage-driver vfs --cgroup-manager=cgroupfs --runtime runc";
-  }
-
-  // `podman run` of the probe with the allocation's CDI device; returns the
-  // running podman client.
+  // `podman run` of the probe with the allocation's CDI device.
   std::unique_ptr<Child> run_probe(const std::string& alloc, const std::string& gpu_uuid, uint64_t within,
                                    uint64_t over, const std::string& release) {
-    std::ofstream(base + "/containers.conf") << "[engine]\nevents_logger = \"file\"\nevents_logfile_path = \""
-                                             << base << "/events.log\"\n";
-    // The runtime may not raise limits past the test's own (no
-    // CAP_SYS_RESOURCE in some sandboxes): the container gets ours, capped
-    // at podman's defaults.
-    rlimit nofile{}, nproc{};
-    getrlimit(RLIMIT_NOFILE, &nofile);
-    getrlimit(RLIMIT_NPROC, &nproc);
-    auto cap = [](rlim_t v, rlim_t max) { return std::to_string(std::min<rlim_t>(v, max)); };
-    std::string nf = cap(nofile.rlim_max, 1048576), np = cap(nproc.rlim_max, 32768);
-
-    std::vector<std::string> argv{podman,      "--root",       base + "/storage", "--runroot",
-                                  base + "/run", "--tmpdir",   base + "/tmp",     "--storage-driver",
-                                  "vfs",         "--cgroup-manager=cgroupfs", "--runtime", "runc"};
-    argv.insert(argv.end(), {"run", "--rm", "--network", "none", "--pid", "host", "--ulimit", "nofile=" + nf + ":" + nf,
-                          "--ulimit", "nproc=" + np + ":" + np, "--device", domain + "/gpu=" + alloc, "-v",
-                          "/dev/shm:/dev/shm", "-v", base + "/release:/release", "-e",
-                          "LD_LIBRARY_PATH=/opt/simgpu", "-e", "CUDA_VISIBLE_DEVICES=" + gpu_uuid});
-    for (auto& [k, v] : vgpud.node().env())
-      if (k.rfind("SIMGPU_", 0) == 0) argv.insert(argv.end(), {"-e", k + "=" + v});
-    argv.insert(argv.end(), {"--rootfs", rootfs, "/bin/sh", "-c",
-                             "cat /etc/ld.so.preload && echo socket=$VGPU_SOCKET && exec "
-                             "/opt/test/k8s_container_probe " +
-                                 std::to_string(within) + " " + std::to_string(over) + " /release/" + release +
-                                 " 60000"});
-    return std::make_unique<Child>(argv, std::map<std::string, std::string>{{"CONTAINERS_CONF", base + "/containers.conf"}});
+    return run_container(domain + "/gpu=" + alloc, gpu_uuid,
+                         "cat /etc/ld.so.preload && echo socket=$VGPU_SOCKET && exec "
+                         "/opt/test/k8s_container_probe " +
+                             std::to_string(within) + " " + std::to_string(over) + " /release/" + release + " 60000");
   }
 
   // Allocates `devs` through the plugin (the kubelet's Allocate) and checks
@@ -194,32 +61,12 @@ class K8sPodman : public K8sPlugin {
     EXPECT_TRUE(st.ok()) << st.error_message();
     std::string alloc = vgpu::k8s::allocation_id(devs);
     EXPECT_EQ(resp.container_responses(0).cdi_devices(0).name(), domain + "/gpu=" + alloc);
-    EXPECT_EQ(access((std::string(kCdiDir) + "/" + domain + "-gpu-" + alloc + ".json").c_str(), F_OK), 0);
+    EXPECT_EQ(access((std::string(kSystemCdiDir) + "/" + domain + "-gpu-" + alloc + ".json").c_str(), F_OK), 0);
     return alloc;
   }
-
-  api::ListProcessesResponse processes_of(const std::string& tenant) {
-    api::ListProcessesRequest req;
-    req.set_tenant(tenant);
-    api::ListProcessesResponse out;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(admin->ListProcesses(&ctx, req, &out).ok());
-    return out;
-  }
-
-  api::Tenant tenant(const std::string& name) {
-    api::GetTenantRequest g;
-    g.set_name(name);
-    api::Tenant t;
-    grpc::ClientContext ctx;
-    EXPECT_TRUE(admin->GetTenant(&ctx, g, &t).ok()) << name;
-    return t;
-  }
-
-  std::string podman, busybox, domain, base, rootfs;
 };
 
-TEST_F(K8sPodman, ContainersGetTheirAllocationsTenantQuotaAndComputeRequest) {
+TEST_F(K8sPodmanTestDomain, ContainersGetTheirAllocationsTenantQuotaAndComputeRequest) {
   // Two allocations on GPU 0 (4Gi): A = 2 units (1Gi), B = 3 units (1.5Gi).
   std::string a = allocate_for_container(ids(0, {0, 1}));
   std::string b = allocate_for_container(ids(0, {2, 3, 4}));
