@@ -20,10 +20,11 @@ uint64_t now_ns() {
 EventLoop::EventLoop()
     : epfd_(epoll_create1(EPOLL_CLOEXEC)), timerfd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) {
   add(timerfd_, EPOLLIN, [this](uint32_t) {
-    uint64_t expirations;
-    while (read(timerfd_, &expirations, sizeof expirations) > 0) {
+    uint64_t expirations;  // one read takes every expiration
+    if (read(timerfd_, &expirations, sizeof expirations) < 0) {
     }
     armed_ = 0;
+    if (wanted_ != 0 && wanted_ != UINT64_MAX && wanted_ <= now_ns()) wanted_ = 0;  // this expiry
     if (timer_fn_) timer_fn_();
   });
   wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -95,7 +96,8 @@ void EventLoop::remove(int fd) {
   handlers_.erase(fd);
 }
 
-void EventLoop::set_timer(uint64_t when_ns) {
+void EventLoop::apply_timer() {
+  uint64_t when_ns = wanted_ == UINT64_MAX ? 0 : wanted_;
   if (when_ns == armed_) return;
   armed_ = when_ns;
   itimerspec its{};
@@ -111,6 +113,7 @@ void EventLoop::run() {
   running_ = true;
   epoll_event events[64];
   while (running_) {
+    apply_timer();
     int n = epoll_wait(epfd_, events, 64, -1);
     if (n < 0 && errno == EINTR) continue;
     for (int i = 0; i < n && running_; ++i) {

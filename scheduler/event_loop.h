@@ -21,8 +21,10 @@ class EventLoop {
   ~EventLoop();
   void add(int fd, uint32_t events, Handler h);
   void remove(int fd);
-  // Arms the timer for absolute monotonic time `when` (replaces the previous).
-  void set_timer(uint64_t when_ns);
+  // Arms the timer for absolute monotonic time `when` (replaces the previous;
+  // 0 or UINT64_MAX: none). Takes effect before the loop next waits: a batch
+  // of events that each move the deadline costs one timerfd_settime.
+  void set_timer(uint64_t when_ns) { wanted_ = when_ns; }
   void on_timer(std::function<void()> fn) { timer_fn_ = std::move(fn); }
   void run();
   void stop() { running_ = false; }
@@ -38,7 +40,9 @@ class EventLoop {
   bool running_ = false;
   std::map<int, Handler> handlers_;
   std::function<void()> timer_fn_;
-  uint64_t armed_ = 0;
+  void apply_timer();
+  uint64_t armed_ = 0;   // what the timerfd is set to (0: disarmed or fired)
+  uint64_t wanted_ = 0;  // what set_timer() asked for
   int wakefd_;
   std::mutex posted_mu_;
   std::vector<std::function<void()>> posted_;

@@ -20,7 +20,7 @@ void ShareWindow::set_window(uint64_t window_ns) {
     // Oldest first: a newer bucket that lands in the same ring slot replaces
     // an older one, which is then outside the window anyway.
     std::vector<std::pair<uint64_t, uint64_t>> slots;
-    for (auto& b : ring)
+    for (auto& b : ring.slots)
       if (b.first != UINT64_MAX && b.second > 0) slots.push_back(b);
     std::sort(slots.begin(), slots.end());
     for (auto& [bucket, ns] : slots) charge(tenant, bucket * old_bucket_ns, bucket * old_bucket_ns + ns);
@@ -28,9 +28,10 @@ void ShareWindow::set_window(uint64_t window_ns) {
 }
 
 void ShareWindow::add(int tenant, uint64_t bucket, uint64_t ns) {
-  auto& ring = buckets_[tenant];
-  if (ring.empty()) ring.assign(static_cast<size_t>(count_ + 1), {UINT64_MAX, 0});
-  auto& slot = ring[bucket % ring.size()];
+  Ring& ring = buckets_[tenant];
+  ring.cached_newest = UINT64_MAX;
+  if (ring.slots.empty()) ring.slots.assign(static_cast<size_t>(count_ + 1), {UINT64_MAX, 0});
+  auto& slot = ring.slots[bucket % ring.slots.size()];
   if (slot.first != bucket) slot = {bucket, 0};
   slot.second += ns;
 }
@@ -50,9 +51,13 @@ uint64_t ShareWindow::charged_ns(int tenant, uint64_t now) const {
   if (it == buckets_.end()) return 0;
   uint64_t newest = now / bucket_ns_;
   uint64_t oldest = newest >= static_cast<uint64_t>(count_) ? newest - static_cast<uint64_t>(count_) + 1 : 0;
+  const Ring& ring = it->second;
+  if (ring.cached_newest == newest) return ring.cached_sum;
   uint64_t sum = 0;
-  for (auto& [bucket, ns] : it->second)
+  for (auto& [bucket, ns] : ring.slots)
     if (bucket != UINT64_MAX && bucket >= oldest && bucket <= newest) sum += ns;
+  ring.cached_newest = newest;
+  ring.cached_sum = sum;
   return sum;
 }
 

@@ -33,8 +33,15 @@ class ShareWindow {
   uint64_t window_;
   int count_;
   uint64_t origin_ = 0;
-  // tenant -> ring of (bucket index, ns)
-  std::map<int, std::vector<std::pair<uint64_t, uint64_t>>> buckets_;
+  // A tenant's ring of (bucket index, ns), and the sum over the window as of
+  // its newest bucket (the arbiter asks for shares many times per decision;
+  // the sum changes only when time is charged or a bucket ages out).
+  struct Ring {
+    std::vector<std::pair<uint64_t, uint64_t>> slots;
+    mutable uint64_t cached_newest = UINT64_MAX;  // UINT64_MAX: no cached sum
+    mutable uint64_t cached_sum = 0;
+  };
+  std::map<int, Ring> buckets_;
 };
 
 }  // namespace vgpu::sched
