@@ -101,8 +101,10 @@ CUcontext current_context() {
 
 uint32_t batch_size() { return std::max<uint32_t>(1, g_cap.load(std::memory_order_relaxed) / 4); }
 
-// Before a contended launch: waits until fewer than the cap are unfinished.
-// Below the cap this is a lock and a compare: no driver call.
+// Before a contended launch: at the cap, waits until at most half the cap is
+// unfinished (so a deep queue of short kernels costs this thread one sleep
+// per cap/2 launches, not one per event batch), then launches. Below the cap
+// this is a lock and a compare: no driver call.
 void throttle_before_launch() {
   static auto query = real_fn<CUresult (*)(CUevent)>("cuEventQuery");
   static auto sync = real_fn<CUresult (*)(CUevent)>("cuEventSynchronize");
@@ -122,7 +124,8 @@ void throttle_before_launch() {
     f->spare.push_back(f->pending.front().event);
     f->pending.pop_front();
   }
-  while (f->queued + f->uncovered >= cap && !f->pending.empty()) {
+  const uint32_t resume = cap / 2;
+  while (f->queued + f->uncovered > resume && !f->pending.empty()) {
     Pending oldest = f->pending.front();
     f->pending.pop_front();
     f->queued -= std::min(f->queued, oldest.covers);
