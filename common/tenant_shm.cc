@@ -80,9 +80,14 @@ void tenant_shm_free(TenantControl* c, bool (&taken)[kShmMaxProcs], int slot) {
   c->release_gen.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDevices]) {
-  if (!in_range(slot, 0)) return;
+void tenant_shm_attach(TenantShm s, int slot, CollectCharges collect, void* ctx) {
+  uint64_t bytes[kShmMaxDevices] = {};
+  if (!in_range(slot, 0)) {
+    collect(ctx, bytes);
+    return;
+  }
   lock(s);
+  collect(ctx, bytes);
   ProcRecord& r = s.led->procs[slot];
   for (int d = 0; d < kShmMaxDevices; ++d) {
     // A previous owner's charges may still be counted (no repair since it
@@ -96,7 +101,7 @@ void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDev
   pthread_mutex_unlock(&s.led->lock);
 }
 
-bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
+bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook) {
   if (!in_range(slot, dev)) return false;
   LedgerDevice& d = s.led->devices[dev];
   uint64_t limit = s.ctl->devices[dev].limit.load(std::memory_order_acquire);
@@ -106,6 +111,7 @@ bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
   if (ok) {
     d.used.store(used + bytes, std::memory_order_relaxed);
     s.led->procs[slot].used[dev].fetch_add(bytes, std::memory_order_relaxed);
+    hook();
   } else {
     d.denied.fetch_add(1, std::memory_order_relaxed);
   }
@@ -113,11 +119,20 @@ bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
   return ok;
 }
 
-void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes) {
+void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook) {
   if (!in_range(slot, dev)) return;
   lock(s);
   s.led->devices[dev].used.fetch_sub(bytes, std::memory_order_relaxed);
   s.led->procs[slot].used[dev].fetch_sub(bytes, std::memory_order_relaxed);
+  hook();
+  pthread_mutex_unlock(&s.led->lock);
+}
+
+void tenant_shm_adopt(TenantShm s, int slot, int dev, uint64_t bytes) {
+  if (!in_range(slot, dev)) return;
+  lock(s);
+  s.led->devices[dev].used.fetch_add(bytes, std::memory_order_relaxed);
+  s.led->procs[slot].used[dev].fetch_add(bytes, std::memory_order_relaxed);
   pthread_mutex_unlock(&s.led->lock);
 }
 
