@@ -31,7 +31,9 @@
 // clears bit 0 to revoke and futex-wakes waiters when it grants.
 //
 // Thread/process-safety: fields marked atomic are lock-free; the ledger's
-// plain counters are guarded by its `lock`.
+// plain counters are guarded by its `lock`, and so are the `used` counters
+// (devices and records): atomic so that vgpud's unlocked reads are defined,
+// but hooks change them only under `lock`, with a load and a store.
 #pragma once
 
 #include <pthread.h>
