@@ -44,6 +44,12 @@ void lock(TenantShm s) {
   if (!repaired && s.led->repaired_gen != gen) repair_locked(s, gen);
 }
 
+// `used` counters change only under the lock (vgpud only reads them), so a
+// load and a store suffice: no locked read-modify-write on the allocation path.
+void add_locked(std::atomic<uint64_t>& v, uint64_t delta) {
+  v.store(v.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+}
+
 bool in_range(int slot, int dev) { return slot >= 0 && slot < kShmMaxProcs && dev >= 0 && dev < kShmMaxDevices; }
 
 }  // namespace
@@ -80,9 +86,14 @@ void tenant_shm_free(TenantControl* c, bool (&taken)[kShmMaxProcs], int slot) {
   c->release_gen.fetch_add(1, std::memory_order_acq_rel);
 }
 
-void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDevices]) {
-  if (!in_range(slot, 0)) return;
+void tenant_shm_attach(TenantShm s, int slot, CollectCharges collect, void* ctx) {
+  uint64_t bytes[kShmMaxDevices] = {};
+  if (!in_range(slot, 0)) {
+    collect(ctx, bytes);
+    return;
+  }
   lock(s);
+  collect(ctx, bytes);
   ProcRecord& r = s.led->procs[slot];
   for (int d = 0; d < kShmMaxDevices; ++d) {
     // A previous owner's charges may still be counted (no repair since it
@@ -96,7 +107,7 @@ void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDev
   pthread_mutex_unlock(&s.led->lock);
 }
 
-bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
+bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook) {
   if (!in_range(slot, dev)) return false;
   LedgerDevice& d = s.led->devices[dev];
   uint64_t limit = s.ctl->devices[dev].limit.load(std::memory_order_acquire);
@@ -105,7 +116,8 @@ bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
   bool ok = bytes <= limit && used <= limit - bytes;
   if (ok) {
     d.used.store(used + bytes, std::memory_order_relaxed);
-    s.led->procs[slot].used[dev].fetch_add(bytes, std::memory_order_relaxed);
+    add_locked(s.led->procs[slot].used[dev], bytes);
+    hook();
   } else {
     d.denied.fetch_add(1, std::memory_order_relaxed);
   }
@@ -113,11 +125,20 @@ bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes) {
   return ok;
 }
 
-void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes) {
+void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook) {
   if (!in_range(slot, dev)) return;
   lock(s);
-  s.led->devices[dev].used.fetch_sub(bytes, std::memory_order_relaxed);
-  s.led->procs[slot].used[dev].fetch_sub(bytes, std::memory_order_relaxed);
+  add_locked(s.led->devices[dev].used, uint64_t{0} - bytes);
+  add_locked(s.led->procs[slot].used[dev], uint64_t{0} - bytes);
+  hook();
+  pthread_mutex_unlock(&s.led->lock);
+}
+
+void tenant_shm_adopt(TenantShm s, int slot, int dev, uint64_t bytes) {
+  if (!in_range(slot, dev)) return;
+  lock(s);
+  add_locked(s.led->devices[dev].used, bytes);
+  add_locked(s.led->procs[slot].used[dev], bytes);
   pthread_mutex_unlock(&s.led->lock);
 }
 

@@ -80,7 +80,7 @@ void HookCore::atfork_child() { get().after_fork_child(); }
 
 void HookCore::after_fork_child() {
   ledger_.reset();
-  shm_ledger_.reset();
+  shm_ledger_.reset_after_fork();
   if (daemon_mode_) {
     // The child is a process of its own: it registers itself on first use.
     DaemonClient::get().reset_after_fork();

@@ -31,7 +31,9 @@
 // clears bit 0 to revoke and futex-wakes waiters when it grants.
 //
 // Thread/process-safety: fields marked atomic are lock-free; the ledger's
-// plain counters are guarded by its `lock`.
+// plain counters are guarded by its `lock`, and so are the `used` counters
+// (devices and records): atomic so that vgpud's unlocked reads are defined,
+// but hooks change them only under `lock`, with a load and a store.
 #pragma once
 
 #include <pthread.h>
@@ -127,14 +129,32 @@ inline uint64_t clamp_reported(uint64_t v, uint64_t cap) { return v > cap ? cap 
 
 // --- used by the hook -------------------------------------------------------
 
+// Work the caller does inside the ledger's critical section, so that it is
+// atomic with the shared update with respect to every other locker of the
+// same memory (ShmLedger keeps this process's own charge this way:
+// shm_ledger.h). Called with the lock held; must be short and must not lock.
+struct LedgerHook {
+  void (*fn)(void* ctx) = nullptr;
+  void* ctx = nullptr;
+  void operator()() const {
+    if (fn) fn(ctx);
+  }
+};
+
 // Makes record `slot` fresh for this process and adds the charges it already
 // holds (after reconnecting to a new vgpud) without a limit check: the memory
-// exists.
-void tenant_shm_attach(TenantShm s, int slot, const uint64_t (&bytes)[kShmMaxDevices]);
+// exists. `collect` fills those charges under the lock (it runs, with the
+// lock or without it, even when `slot` is out of range and nothing is added).
+using CollectCharges = void (*)(void* ctx, uint64_t (&bytes)[kShmMaxDevices]);
+void tenant_shm_attach(TenantShm s, int slot, CollectCharges collect, void* ctx);
 // Takes `bytes` on device `dev` for record `slot`: false (and counts a denial)
-// if that would exceed the limit.
-bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes);
-void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes);
+// if that would exceed the limit. `hook` runs under the lock iff it succeeds.
+bool tenant_shm_reserve(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook = {});
+// Returns `bytes`; `hook` runs under the lock (iff the arguments are in range).
+void tenant_shm_release(TenantShm s, int slot, int dev, uint64_t bytes, LedgerHook hook = {});
+// Adds `bytes` to record `slot` without a limit check: memory this process
+// already holds (ShmLedger moving a charge between memories).
+void tenant_shm_adopt(TenantShm s, int slot, int dev, uint64_t bytes);
 // The tenant's usage of device `dev`, repaired first if a process left.
 uint64_t tenant_shm_used(TenantShm s, int dev);
 
