@@ -353,7 +353,14 @@ void HookServer::grant(int gpu, Tenant* t, uint64_t now) {
   g.holder = t->id;
   g.grant_epoch = epoch;
   g.idle.clear();
-  g.check_at = now + idle_check_interval(gpu);
+  // Processes of the tenant blocked on the lease word launch the moment it is
+  // granted and then report idle themselves: the early check (a holder that
+  // launches nothing goes back after idle_check) is for a grant nobody is
+  // waiting for, and costs a wake-up per handover. The count is written by
+  // the tenant: one that fakes it keeps an unused lease for at most its
+  // quantum, charged to itself.
+  bool blocked = t->shm.led->lease_stats[gpu].waiting.load(std::memory_order_relaxed) > 0;
+  g.check_at = now + (blocked ? cfg_.quantum_ns : idle_check_interval(gpu));
   for (auto& [fd, c] : clients_)
     if (c->tenant == t->id) c->waiting[gpu] = false;
   // The contended bit goes out with the grant: the holder's first launches

@@ -156,7 +156,12 @@ uint64_t take_leases(RawClient& c, uint32_t dev, uint64_t end, std::atomic<bool>
     uint32_t s = w.state.load();
     if (!vgpu::lease_granted(s)) {
       if (!requested) requested = c.request_lease(dev);
+      // A saturating client is a launch blocked on the lease: like the hook,
+      // it counts itself as waiting meanwhile.
+      std::atomic<uint32_t>* waiting = idle_return ? nullptr : &c.shm().led->lease_stats[dev].waiting;
+      if (waiting) waiting->fetch_add(1);
       vgpu::lease_wait(&w, s, 2'000'000);
+      if (waiting) waiting->fetch_sub(1);
       continue;
     }
     ++grants;
