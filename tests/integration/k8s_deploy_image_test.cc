@@ -135,13 +135,14 @@ class K8sDeployImage : public ::testing::Test {
   }
 
   // `podman run` for a container of the pod as the manifest specifies it.
-  // The first container owns the pod's network namespace (no network: the
-  // machine has none); the others join it, as a pod's containers share one.
+  // The first long-running container owns the pod's network namespace (no
+  // network: the machine has none); the later ones join it, as a pod's
+  // containers share one. The init container, which ends, has its own.
   std::string run_command(const Container& c, bool detach) {
     const YAML::Node& s = c.spec;
     std::string name = prefix + c.name;
     std::string cmd = pm() + " run --name " + name + (detach ? " -d" : "");
-    cmd += pod_network.empty() ? std::string(" --network none") : " --network container:" + pod_network;
+    cmd += pod_network.empty() || !detach ? std::string(" --network none") : " --network container:" + pod_network;
     if (pod()["hostPID"] && pod()["hostPID"].as<bool>()) cmd += " --pid host";
     // The runtime may not raise limits past ours (no CAP_SYS_RESOURCE in
     // some sandboxes): the container gets ours, capped at podman's defaults.
@@ -193,7 +194,7 @@ class K8sDeployImage : public ::testing::Test {
     cmd += " " + quote(s["image"].as<std::string>());
     for (auto& a : argv) cmd += " " + quote(a);
     started.push_back(name);
-    if (pod_network.empty()) pod_network = name;
+    if (pod_network.empty() && detach) pod_network = name;
     return cmd;
   }
 
@@ -317,10 +318,10 @@ TEST_F(K8sDeployImage, DaemonSetPodRunsFromTheImageBuiltOffline) {
     ctx.TryCancel();
   }
   ASSERT_EQ(devices.devices_size(), 6);
-  for (const auto& d : devices.devices()) EXPECT_EQ(d.health(), "Healthy") << d.ID();
+  for (const auto& d : devices.devices()) EXPECT_EQ(d.health(), "Healthy") << d.id();
   dp::PreferredAllocationRequest pref_req;
   auto* want = pref_req.add_container_requests();
-  for (const auto& d : devices.devices()) want->add_available_deviceids(d.ID());
+  for (const auto& d : devices.devices()) want->add_available_deviceids(d.id());
   want->set_allocation_size(2);
   dp::PreferredAllocationResponse pref;
   {
