@@ -29,7 +29,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -41,7 +40,7 @@ namespace {
 
 const std::string kDeploy = std::string(VGPU_TREE_DIR) + "/k8s/deploy";
 
-// One container of the pod spec, as podman arguments.
+// One container of the pod spec in daemonset.yaml.
 struct Container {
   std::string name;
   YAML::Node spec;
@@ -205,7 +204,8 @@ class K8sDeployImage : public ::testing::Test {
               0)
         << read_file(work + "/cpack.log");
     // The build context holds the .debs only, as the Dockerfile's header says.
-    ASSERT_EQ(sh("mkdir -p " + quote(work + "/context") + " && cp " + quote(debs) + "/*.deb " + quote(work + "/context/")),
+    std::string context = work + "/context";
+    ASSERT_EQ(sh("mkdir -p " + quote(context) + " && cp " + quote(debs) + "/*.deb " + quote(context + "/")),
               0);
     std::string base_tar = work + "/base.tar";
     ASSERT_EQ(sh("python3 " + quote(std::string(VGPU_TREE_DIR) + "/tests/k8s/host_base_image.py") + " " +
@@ -270,14 +270,15 @@ TEST_F(K8sDeployImage, DaemonSetPodRunsFromTheImageBuiltOffline) {
   // The liveness probe: GET /metrics on the named port, in the pod's network.
   std::string pid = capture(pm() + " inspect -f '{{.State.Pid}}' " + pod_network);
   pid = pid.substr(0, pid.find('\n'));
+  const YAML::Node vgpud = container("containers", "vgpud").spec;
+  const YAML::Node get = vgpud["livenessProbe"]["httpGet"];
   int port = 0;
-  for (const auto& p : container("containers", "vgpud").spec["ports"])
-    if (p["name"].as<std::string>() == container("containers", "vgpud").spec["livenessProbe"]["httpGet"]["port"].as<std::string>())
-      port = p["containerPort"].as<int>();
+  for (const auto& p : vgpud["ports"])
+    if (p["name"].as<std::string>() == get["port"].as<std::string>()) port = p["containerPort"].as<int>();
   ASSERT_GT(port, 0) << "the liveness probe's port is not a named port of vgpud";
   std::string probe = "nsenter -t " + pid + " -n python3 -c " +
                       quote("import urllib.request as u; r = u.urlopen('http://127.0.0.1:" + std::to_string(port) +
-                            container("containers", "vgpud").spec["livenessProbe"]["httpGet"]["path"].as<std::string>() +
+                            get["path"].as<std::string>() +
                             "', timeout=5); print(r.status); print(r.read().decode())");
   std::string metrics = capture(probe);
   EXPECT_EQ(metrics.rfind("200\n", 0), 0u) << probe << ":\n" << metrics.substr(0, 2000);
@@ -291,7 +292,8 @@ TEST_F(K8sDeployImage, DaemonSetPodRunsFromTheImageBuiltOffline) {
     kubelet_server = b.BuildAndStart();
     ASSERT_TRUE(kubelet_server);
     grpc::ServerBuilder pb;
-    pb.AddListeningPort("unix://" + volume_source("pod-resources") + "/kubelet.sock", grpc::InsecureServerCredentials());
+    pb.AddListeningPort("unix://" + volume_source("pod-resources") + "/kubelet.sock",
+                        grpc::InsecureServerCredentials());
     pb.RegisterService(&pods);
     pods_server = pb.BuildAndStart();
     ASSERT_TRUE(pods_server);
@@ -308,7 +310,8 @@ TEST_F(K8sDeployImage, DaemonSetPodRunsFromTheImageBuiltOffline) {
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
 
   // 4. As the kubelet: the devices (1 GiB units of 4 GiB + 2 GiB), then an allocation.
-  auto plugin = dp::DevicePlugin::NewStub(grpc::CreateChannel("unix://" + endpoint, grpc::InsecureChannelCredentials()));
+  auto plugin =
+      dp::DevicePlugin::NewStub(grpc::CreateChannel("unix://" + endpoint, grpc::InsecureChannelCredentials()));
   dp::ListAndWatchResponse devices;
   {
     grpc::ClientContext ctx;
@@ -345,7 +348,8 @@ TEST_F(K8sDeployImage, DaemonSetPodRunsFromTheImageBuiltOffline) {
   // init container installed, the socket vgpud created in the host dir.
   ASSERT_GT(alloc.mounts_size(), 0);
   for (const auto& m : alloc.mounts())
-    EXPECT_EQ(access(host(m.host_path()).c_str(), F_OK), 0) << m.host_path() << " (mounted at " << m.container_path() << ")";
+    EXPECT_EQ(access(host(m.host_path()).c_str(), F_OK), 0)
+        << m.host_path() << " (mounted at " << m.container_path() << ")";
   ASSERT_GT(alloc.cdi_devices_size(), 0);
   EXPECT_NE(capture("ls " + quote(volume_source("cdi"))).find(".json"), std::string::npos)
       << "no CDI spec in the CDI dir";
