@@ -291,6 +291,10 @@ void HookServer::drop(int fd, const std::string& why) {
       if (!any) {
         Action a = gpus_[g].arbiter->release_holder(now);
         if (a.kind == Action::kRevoke) revoke(static_cast<int>(g), t, now);
+      } else {
+        // Others of the tenant stay: they may not launch at all. The quantum's
+        // check would find that late; the early check finds it at once.
+        gpus_[g].check_at = std::min(gpus_[g].check_at, now + idle_check_interval(static_cast<int>(g)));
       }
     }
     run_gpu(static_cast<int>(g), now);
