@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,16 +31,24 @@ int vgpuctl(VgpudFixture& f, std::vector<std::string> args, std::string* out) {
   return code;
 }
 
-TEST(VgpudSyncChurn, ASyncAfterEachKernelTenantIsNotHandedOverPerSync) {
-  VgpudFixture f(
-      "  - {name: sync, token: sync-tenant-token-01, memory: 1Gi, compute: {request: 20%}}\n"
-      "  - {name: batch, token: batch-tenant-token-1, memory: 1Gi, compute: {request: 40%}}\n",
-      {}, "scheduler: {quantum: 10ms}\n");
+constexpr const char* kTenants =
+    "  - {name: sync, token: sync-tenant-token-01, memory: 1Gi, compute: {request: 20%}}\n"
+    "  - {name: batch, token: batch-tenant-token-1, memory: 1Gi, compute: {request: 40%}}\n";
+
+// Starts vgpud and the saturating `batch` tenant the sync tenant runs beside.
+void start_with_saturating_batch(VgpudFixture& f, std::unique_ptr<vgpu::test::Child>* batch) {
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto batch = f.run({bin_dir() + "/vgpu-workload", "--duration", "30", "--kernel-us", "1000"}, "batch-tenant-token-1");
-  ASSERT_TRUE(wait_until([&] { return batch->errors().find("launching") != std::string::npos; }, 20s))
-      << batch->errors();
+  *batch = f.run({bin_dir() + "/vgpu-workload", "--duration", "30", "--kernel-us", "1000"}, "batch-tenant-token-1");
+  ASSERT_TRUE(wait_until([&] { return (*batch)->errors().find("launching") != std::string::npos; }, 20s))
+      << (*batch)->errors();
+}
+
+TEST(VgpudSyncChurn, ASyncAfterEachKernelTenantIsNotHandedOverPerSync) {
+  VgpudFixture f(kTenants, {}, "scheduler: {quantum: 10ms}\n");
+  std::unique_ptr<vgpu::test::Child> batch;
+  start_with_saturating_batch(f, &batch);
+  if (HasFatalFailure()) return;
   // 200 kernels of 500 us, each followed by a synchronize, no gap.
   constexpr int kKernels = 200;
   auto probe = f.run({program("vgpud_latency_probe"), std::to_string(kKernels), "500", "0"}, "sync-tenant-token-01");
@@ -63,15 +72,10 @@ TEST(VgpudSyncChurn, ASyncAfterEachKernelTenantIsNotHandedOverPerSync) {
 // without waiting out the grace) the loop's short pauses turn it back on, so
 // an occasional break does not make every later synchronize a handover.
 TEST(VgpudSyncChurn, ALongPauseDoesNotTurnTheGraceOffForGood) {
-  VgpudFixture f(
-      "  - {name: sync, token: sync-tenant-token-01, memory: 1Gi, compute: {request: 20%}}\n"
-      "  - {name: batch, token: batch-tenant-token-1, memory: 1Gi, compute: {request: 40%}}\n",
-      {}, "scheduler: {quantum: 10ms}\n");
-  std::string why;
-  ASSERT_TRUE(f.start(&why)) << why;
-  auto batch = f.run({bin_dir() + "/vgpu-workload", "--duration", "30", "--kernel-us", "1000"}, "batch-tenant-token-1");
-  ASSERT_TRUE(wait_until([&] { return batch->errors().find("launching") != std::string::npos; }, 20s))
-      << batch->errors();
+  VgpudFixture f(kTenants, {}, "scheduler: {quantum: 10ms}\n");
+  std::unique_ptr<vgpu::test::Child> batch;
+  start_with_saturating_batch(f, &batch);
+  if (HasFatalFailure()) return;
   // 300 kernels of 500 us, each followed by a synchronize; a 20 ms break
   // after every 100.
   constexpr int kKernels = 300;
