@@ -4,8 +4,6 @@
 // client-certificate-data/client-key-data; a wrong CA or a missing client
 // certificate fails the call with an error, never a request sent in clear.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,25 +12,15 @@
 #include "api_client.h"
 #include "kubeconfig.h"
 #include "test_support.h"
+#include "vgpud_fixture.h"
 
 namespace {
 
 using namespace std::chrono_literals;
 using vgpu::test::Child;
+using vgpu::test::free_port;
 using vgpu::test::read_file;
 using vgpu::test::wait_until;
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::string b64(const std::string& path) {
   std::string out;
