@@ -237,22 +237,42 @@ std::atomic<uint32_t>* DaemonClient::touched_word(int slot) {
   return d >= 0 && shm_.led ? &shm_.led->procs[proc_].touched[d] : nullptr;
 }
 
-void DaemonClient::request_lease(int slot, bool repeat) {
+void DaemonClient::request_lease(int slot, bool repeat, uint32_t seen) {
   int d = shm_device(slot);
   if (d < 0 || !connected()) return;
   uint64_t now = mono_ns(), last = last_request_ns_[d].load(std::memory_order_relaxed);
-  if (repeat && now - last < 20'000'000) return;
+  if (repeat && now - last < 200'000'000) return;
   last_request_ns_[d].store(now, std::memory_order_relaxed);
+  if (!repeat && fold_into_return(d, seen)) return;
   auto m = proto::make<proto::LeaseRequest>();
   m.device = static_cast<uint32_t>(d);
   send(fd_, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+// True when the ask rides on the LeaseReturn of the revoke that took `seen`'s
+// epoch from this process. vgpud sends Revoke to every process that launched
+// under the lease; this one did under its last epoch (its touched word shows
+// it), so a Revoke for that epoch comes unless the return already went.
+bool DaemonClient::fold_into_return(int dev, uint32_t seen) {
+  if (lease_granted(seen) || !shm_.led || proc_ < 0) return false;
+  uint32_t epoch = lease_epoch(seen);
+  // The touched word holds the granted state a launch last saw.
+  uint32_t touched = shm_.led->procs[proc_].touched[dev].load(std::memory_order_relaxed);
+  if (!lease_granted(touched) || lease_epoch(touched) != epoch) return false;
+  uint64_t v = drain_[dev].load(std::memory_order_acquire);
+  for (;;) {
+    if ((v >> 2) == epoch && (v & kDrainReturned)) return false;  // too late: ask apart
+    if (drain_[dev].compare_exchange_weak(v, (static_cast<uint64_t>(epoch) << 2) | kDrainWants,
+                                          std::memory_order_acq_rel))
+      return true;
+  }
 }
 
 void DaemonClient::report_idle(int dev, uint32_t epoch) {
   if (!connected() || dev < 0) return;
   auto m = proto::make<proto::LeaseReturn>();
   m.device = static_cast<uint32_t>(dev);
-  m.idle = 1;
+  m.flags = proto::kReturnIdle;
   m.epoch = epoch;
   send(fd_, &m, sizeof m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
@@ -281,6 +301,11 @@ bool DaemonClient::receive_loop() {
     ret.device = r->device;
     ret.epoch = r->epoch;
     ret.busy_ns = mono_ns() - t0;
+    if (r->device < kShmMaxDevices) {
+      uint64_t epoch = static_cast<uint32_t>(r->epoch);
+      uint64_t v = drain_[r->device].exchange((epoch << 2) | kDrainReturned, std::memory_order_acq_rel);
+      if ((v >> 2) == epoch && (v & kDrainWants)) ret.flags = proto::kReturnWants;
+    }
     send(fd_, &ret, sizeof ret, MSG_NOSIGNAL);
   }
 }
@@ -317,6 +342,7 @@ bool DaemonClient::reconnect() {
     // Re-registers this process's live charges: the new ledger is exact again.
     ledger_->attach(shm_, proc_, dev_of_slot_);
     for (auto& r : last_request_ns_) r.store(0);
+    for (auto& d : drain_) d.store(0);  // the old vgpud's revokes are void
     connected_.store(true, std::memory_order_release);
     gate_refresh();
     return true;
@@ -333,6 +359,8 @@ void DaemonClient::reset_after_fork() {
   shm_ = TenantShm{};
   proc_ = -1;
   refusal_.clear();
+  for (auto& d : drain_) d.store(0);
+  for (auto& r : last_request_ns_) r.store(0);
 }
 
 }  // namespace vgpu::hook

@@ -63,10 +63,14 @@ class DaemonClient {
   // Wait statistics of that lease (in the tenant-written ledger).
   LeaseStats* lease_stats(int slot);
   std::atomic<uint32_t>* touched_word(int slot);
-  // Asks vgpud for the lease of `slot`'s GPU. `repeat`: a reminder while
-  // still waiting, sent at most every 20 ms per GPU (the first ask of a wait
-  // is always sent).
-  void request_lease(int slot, bool repeat);
+  // Asks vgpud for the lease of `slot`'s GPU; `seen` is the lease word the
+  // launch found not granted. The first ask of a wait is sent at once, unless
+  // the lease was revoked from this process (it launched under the epoch the
+  // word still shows): vgpud's Revoke is then on its way, and the drain's
+  // LeaseReturn carries the ask (kReturnWants). `repeat`: a reminder while
+  // still waiting, at most once a second per GPU — a safety net only, since
+  // vgpud keeps a request until it grants (a reconnect asks again at once).
+  void request_lease(int slot, bool repeat, uint32_t seen);
   void reset_after_fork();
   // Tells vgpud this process has nothing queued on shm device `dev` under the
   // lease epoch `epoch` (a contended lease it may take back early).
@@ -100,6 +104,12 @@ class DaemonClient {
   ShmLedger* ledger_ = nullptr;
   DeviceMap* devices_ = nullptr;
   std::atomic<uint64_t> last_request_ns_[kShmMaxDevices] = {};
+  // Per shm device: (revoked lease epoch << 2) | kDrainWants | kDrainReturned.
+  // Launches set kDrainWants to fold their ask into the drain's return; the
+  // receive thread sets kDrainReturned when it sends that return.
+  static constexpr uint64_t kDrainWants = 1, kDrainReturned = 2;
+  std::atomic<uint64_t> drain_[kShmMaxDevices] = {};
+  bool fold_into_return(int dev, uint32_t seen);
 };
 
 }  // namespace vgpu::hook

@@ -517,7 +517,7 @@ CUresult gate_slow(GateTicket* ticket) {
         return CUDA_ERROR_NOT_PERMITTED;
       }
     }
-    c.request_lease(slot, waited_from != 0);
+    c.request_lease(slot, waited_from != 0, s);
     if (!waited_from) {
       waited_from = mono_ns();
       g_lease_wait_began.store(waited_from, std::memory_order_relaxed);

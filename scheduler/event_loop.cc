@@ -109,18 +109,44 @@ void EventLoop::apply_timer() {
   timerfd_settime(timerfd_, TFD_TIMER_ABSTIME, &its, nullptr);
 }
 
+// Waits for events until the timer's deadline. epoll_pwait2 takes the
+// deadline as a nanosecond timeout, so a timer costs no syscall of its own;
+// the timerfd (two syscalls per deadline: settime, read) is kept for kernels
+// before 5.11 and seccomp profiles that refuse epoll_pwait2.
+int EventLoop::wait(epoll_event* events, int max) {
+  if (pwait2_) {
+    uint64_t when = wanted_ == UINT64_MAX ? 0 : wanted_;
+    timespec ts{}, *timeout = nullptr;
+    if (when != 0) {
+      uint64_t now = now_ns(), left = when > now ? when - now : 0;
+      ts.tv_sec = static_cast<time_t>(left / 1'000'000'000ull);
+      ts.tv_nsec = static_cast<long>(left % 1'000'000'000ull);
+      timeout = &ts;
+    }
+    int n = epoll_pwait2(epfd_, events, max, timeout, nullptr);
+    if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
+    pwait2_ = false;  // not available here: the timerfd from now on
+  }
+  apply_timer();
+  return epoll_wait(epfd_, events, max, -1);
+}
+
 void EventLoop::run() {
   running_ = true;
   epoll_event events[64];
   while (running_) {
-    apply_timer();
-    int n = epoll_wait(epfd_, events, 64, -1);
+    int n = wait(events, 64);
     if (n < 0 && errno == EINTR) continue;
     for (int i = 0; i < n && running_; ++i) {
       auto it = handlers_.find(events[i].data.fd);
       if (it == handlers_.end()) continue;  // removed by an earlier handler
       Handler h = it->second;              // the handler may remove itself
       h(events[i].events);
+    }
+    // The deadline passed (the wait timed out, or events ran past it).
+    if (pwait2_ && running_ && wanted_ != 0 && wanted_ != UINT64_MAX && wanted_ <= now_ns()) {
+      wanted_ = 0;
+      if (timer_fn_) timer_fn_();
     }
   }
   std::lock_guard<std::mutex> g(posted_mu_);

@@ -1,5 +1,6 @@
 // EventLoop: vgpud's single thread. epoll over file descriptors plus one
-// precise timer (timerfd, CLOCK_MONOTONIC, absolute). Handlers run on the
+// precise timer (CLOCK_MONOTONIC, absolute: epoll_pwait2's timeout, or a
+// timerfd where the kernel lacks epoll_pwait2). Handlers run on the
 // loop thread; none may block. Not thread-safe, except post() and call(),
 // which other threads (the admin API's) use to run work on the loop.
 #pragma once
@@ -9,6 +10,8 @@
 #include <map>
 #include <mutex>
 #include <vector>
+
+struct epoll_event;
 
 namespace vgpu::sched {
 
@@ -23,7 +26,8 @@ class EventLoop {
   void remove(int fd);
   // Arms the timer for absolute monotonic time `when` (replaces the previous;
   // 0 or UINT64_MAX: none). Takes effect before the loop next waits: a batch
-  // of events that each move the deadline costs one timerfd_settime.
+  // of events that each move the deadline costs at most one timerfd_settime
+  // (none with epoll_pwait2).
   void set_timer(uint64_t when_ns) { wanted_ = when_ns; }
   void on_timer(std::function<void()> fn) { timer_fn_ = std::move(fn); }
   void run();
@@ -41,6 +45,8 @@ class EventLoop {
   std::map<int, Handler> handlers_;
   std::function<void()> timer_fn_;
   void apply_timer();
+  int wait(::epoll_event* events, int max);
+  bool pwait2_ = true;   // false once the kernel refused epoll_pwait2
   uint64_t armed_ = 0;   // what the timerfd is set to (0: disarmed or fired)
   uint64_t wanted_ = 0;  // what set_timer() asked for
   int wakefd_;

@@ -133,6 +133,8 @@ class HookServer {
   void refuse(ClientInfo& c, const std::string& reason);
   void on_hello(ClientInfo& c, const proto::Hello& m);
   void on_lease_request(ClientInfo& c, const proto::LeaseRequest& m);
+  bool note_request(ClientInfo& c, uint32_t device);
+  void keep_blocked_request(int gpu, Tenant* t);
   void on_lease_return(ClientInfo& c, const proto::LeaseReturn& m);
 
   void run_gpu(int gpu, uint64_t now);
@@ -149,6 +151,7 @@ class HookServer {
   void update_contention(int gpu, uint64_t now);
   void on_timer();
   void arm_timer();
+  uint64_t next_deadline(const GpuLeaseState& g) const;
 
   EventLoop& loop_;
   TenantRegistry& tenants_;

@@ -168,11 +168,14 @@ Action LeaseArbiter::revoke(uint64_t now, bool preempted) {
 
 // The earliest time after `now` at which `tenant`, holding the lease, reaches
 // its limit (approximately: assuming no time ages out meanwhile).
+// Also the window's next bucket boundary, where the share can jump up
+// (the oldest bucket held less than the average): without a look there a
+// holder ran past its cap until its quantum ended.
 uint64_t LeaseArbiter::cap_time(int tenant, uint64_t now) const {
   const TenantPolicy& p = policies_.at(tenant);
   double room = (p.limit - share(tenant, now)) * static_cast<double>(window_.window_ns());
   if (p.limit >= 1.0) return UINT64_MAX;
-  return now + static_cast<uint64_t>(std::max(0.0, room)) + 1;
+  return std::min(now + static_cast<uint64_t>(std::max(0.0, room)) + 1, window_.next_boundary(now));
 }
 
 Action LeaseArbiter::tick(uint64_t now) {
@@ -186,7 +189,7 @@ Action LeaseArbiter::tick(uint64_t now) {
     if (!eligible(holder_, now)) return revoke(now, false);  // hit its hard cap
     std::optional<int> next = choose(now);
     if (should_preempt(now)) return revoke(now, true);
-    if (now >= deadline_) {
+    if (now + coalesce_ns() >= deadline_) {
       if (next && before(*next, holder_, now)) return revoke(now, false);
       // Renewed in place: nobody else is due. The time so far is charged now,
       // so the window sees a long-running holder.

@@ -26,6 +26,9 @@ class ShareWindow {
   // what falls outside the new window ages out as usual.
   void set_window(uint64_t window_ns);
   uint64_t window_ns() const { return window_; }
+  // The next time after `now` at which the oldest bucket leaves the window:
+  // a share can jump up there (the window loses less than it loses in span).
+  uint64_t next_boundary(uint64_t now) const { return (now / bucket_ns_ + 1) * bucket_ns_; }
 
  private:
   void add(int tenant, uint64_t bucket, uint64_t ns);

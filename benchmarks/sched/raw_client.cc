@@ -109,11 +109,11 @@ int RawClient::receive(int timeout_ms, proto::Revoke* revoke) {
   return type;
 }
 
-bool RawClient::return_lease(uint32_t dev, uint64_t epoch, bool idle, uint64_t busy_ns) {
+bool RawClient::return_lease(uint32_t dev, uint64_t epoch, uint32_t flags, uint64_t busy_ns) {
   auto m = proto::make<proto::LeaseReturn>();
   m.device = dev;
   m.epoch = epoch;
-  m.idle = idle ? 1 : 0;
+  m.flags = flags;
   m.busy_ns = busy_ns;
   return send_msg(fd_, m);
 }

@@ -33,7 +33,7 @@ class RawClient {
   bool request_lease(uint32_t dev);
   // Waits up to timeout_ms for one message; returns its type (0: none, -1: closed).
   int receive(int timeout_ms, proto::Revoke* revoke);
-  bool return_lease(uint32_t dev, uint64_t epoch, bool idle, uint64_t busy_ns);
+  bool return_lease(uint32_t dev, uint64_t epoch, uint32_t flags, uint64_t busy_ns);  // proto::kReturn*
   // Marks the current lease epoch as "launched under" (what a hooked launch does).
   void touch(uint32_t dev);
 

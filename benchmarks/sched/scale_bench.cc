@@ -140,7 +140,10 @@ void answer_revokes(RawClient& c, uint64_t end, std::atomic<bool>& failed) {
     vgpu::proto::Revoke rv{};
     int type = c.receive(5, &rv);
     if (type < 0) return failed.store(true);
-    if (type == static_cast<int>(vgpu::proto::Type::kRevoke)) c.return_lease(rv.device, rv.epoch, false, 0);
+    // A saturating client wants the lease again at once: like the hook, it
+    // says so in the return instead of sending a LeaseRequest.
+    if (type == static_cast<int>(vgpu::proto::Type::kRevoke))
+      c.return_lease(rv.device, rv.epoch, vgpu::proto::kReturnWants, 0);
   }
 }
 
@@ -152,23 +155,31 @@ uint64_t take_leases(RawClient& c, uint32_t dev, uint64_t end, std::atomic<bool>
   vgpu::LeaseWord& w = c.lease(dev);
   uint64_t grants = 0;
   bool requested = false;
+  uint64_t asked_at = 0;
   while (now_ns() < end && !failed.load()) {
     uint32_t s = w.state.load();
     if (!vgpu::lease_granted(s)) {
-      if (!requested) requested = c.request_lease(dev);
+      if (!requested) {
+        requested = c.request_lease(dev);
+        asked_at = now_ns();
+      }
       // A saturating client is a launch blocked on the lease: like the hook,
       // it counts itself as waiting meanwhile.
       std::atomic<uint32_t>* waiting = idle_return ? nullptr : &c.shm().led->lease_stats[dev].waiting;
+      // Like the hook's blocked launch: a 20 ms slice, then ask again.
       if (waiting) waiting->fetch_add(1);
-      vgpu::lease_wait(&w, s, 2'000'000);
+      vgpu::lease_wait(&w, s, idle_return ? 2'000'000 : 20'000'000);
+      if (!idle_return && now_ns() - asked_at >= 1'000'000'000) requested = false;  // the hook's reminder
       if (waiting) waiting->fetch_sub(1);
       continue;
     }
     ++grants;
-    requested = false;
+    // Revoked, a saturating client's return asks again (kReturnWants).
+    requested = !idle_return;
+    asked_at = now_ns();
     uint64_t granted_at = now_ns();
     c.touch(dev);
-    if (idle_return) c.return_lease(dev, s >> 1, /*idle=*/true, 0);
+    if (idle_return) c.return_lease(dev, s >> vgpu::kLeaseEpochShift, vgpu::proto::kReturnIdle, 0);
     // Holds the lease until vgpud revokes it or takes it back; renewals
     // (same granted bit, new epoch) are not new grants.
     // A saturating client keeps launching: like the hook's launch path it

@@ -268,13 +268,39 @@ TEST(LeaseArbiter, OverlappedHandoverChargesTheDrainToThePreviousHolder) {
   EXPECT_EQ(arb.charged_ns(1, drained_at) - charged1, kQuantum + drain);
   EXPECT_EQ(arb.charged_ns(2, drained_at), charged2);  // nothing for the overlap
   EXPECT_EQ(arb.held_ns(2, drained_at) > 0, true);     // held (the backstop's view), not charged
-  // 2's quantum runs from the end of the drain.
-  EXPECT_EQ(arb.tick(drained_at + kQuantum - 1).kind, Action::kNone);
+  // 2's quantum runs from the end of the drain (a tick within coalesce_ns of
+  // its end would end it: see the next test).
+  EXPECT_EQ(arb.tick(drained_at + kQuantum - arb.coalesce_ns() - 1).kind, Action::kNone);
   // At its end 2 is renewed (1, charged more, is not due); the renewal
   // charges 2's quantum from the drain's end, not from its grant.
   EXPECT_EQ(arb.tick(drained_at + kQuantum).kind, Action::kNone);
   EXPECT_EQ(arb.holder(), 2);
   EXPECT_EQ(arb.charged_ns(2, drained_at + kQuantum) - charged2, kQuantum);
+}
+
+// A tick that comes shortly before the quantum's end (vgpud woke for another
+// GPU) ends the quantum then, charging only the time actually held; earlier
+// than coalesce_ns before the end it does nothing.
+TEST(LeaseArbiter, AQuantumEndingWithinTheCoalescingSlackEndsAtTheTickChargingWhatWasHeld) {
+  LeaseArbiter arb(kQuantum, 1000 * kMs, 1);
+  ASSERT_GT(arb.coalesce_ns(), 0u);
+  ASSERT_LT(arb.coalesce_ns(), kQuantum / 4);
+  arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
+  arb.set_policy(2, {Priority::kNormal, 0.5, 1.0});
+  arb.request(1);
+  arb.request(2);
+  uint64_t granted = 1;
+  ASSERT_EQ(arb.tick(granted).kind, Action::kGrant);
+  ASSERT_EQ(arb.holder(), 1);
+  uint64_t early = granted + kQuantum - arb.coalesce_ns();
+  EXPECT_EQ(arb.tick(early - 1).kind, Action::kNone);
+  EXPECT_EQ(arb.holder(), 1);
+  EXPECT_EQ(arb.next_tick(), granted + kQuantum);  // the timer still aims at the end
+  Action a = arb.tick(early);
+  ASSERT_EQ(a.kind, Action::kRevoke);
+  EXPECT_EQ(a.tenant, 1);
+  arb.drained(1, early);
+  EXPECT_EQ(arb.charged_ns(1, early), early - granted);
 }
 
 // A drain that outlasts its estimate: the new holder pays from `lead` after

@@ -14,10 +14,13 @@
 //            read-only to the process) then the ledger   or Refused(reason)
 //   hook -> LeaseRequest(device)                   when a launch finds no lease
 //   vgpud -> Revoke(device, epoch)                 lease over: drain and report
-//   hook -> LeaseReturn(device, epoch, busy_ns)    after draining, or unasked
-//                                                  with idle=1 when it has
-//                                                  nothing queued under a
-//                                                  contended lease
+//   hook -> LeaseReturn(device, epoch, busy_ns)    after draining (with
+//                                                  kReturnWants when launches
+//                                                  wait for the lease again:
+//                                                  no LeaseRequest then), or
+//                                                  unasked with kReturnIdle
+//                                                  when it has nothing queued
+//                                                  under a contended lease
 //   vgpud -> Refused(reason)                       at any time: the process is
 //                                                  no longer registered (its
 //                                                  tenant was deleted); sent
@@ -99,10 +102,17 @@ struct Revoke {
   uint64_t epoch;
 };
 
+// LeaseReturn::flags. kReturnWants was added within version 2: a vgpud that
+// predates it ignores the bit, and the hook then asks again with a
+// LeaseRequest after its next wait slice.
+constexpr uint32_t kReturnIdle = 1;   // unasked: nothing queued under a contended lease
+constexpr uint32_t kReturnWants = 2;  // after a revoke's drain: launches here wait for the
+                                      // lease again (a LeaseRequest folded into the return)
+
 struct LeaseReturn {
   Header h;
   uint32_t device;
-  uint32_t idle;                   // 1: nothing was queued during the lease
+  uint32_t flags;                  // kReturnIdle | kReturnWants
   uint64_t epoch;
   uint64_t busy_ns;                // engine time measured by the hook
 };
