@@ -453,5 +453,28 @@ TEST(LeaseArbiter, HighPriorityTenantAtItsRequestWaitsAtMostOneDrain) {
   EXPECT_NEAR(t1 / (t1 + t2), 0.5, 0.02);
 }
 
+
+
+// A capped holder is looked at again by the window's next bucket boundary,
+// where its share can jump up (the oldest bucket held less than the average),
+// not only when its share would reach the cap at the current rate or at its
+// quantum's end: otherwise it ran past its limit until the quantum ended.
+TEST(LeaseArbiter, ACappedHolderIsCheckedAgainByTheWindowsNextBucketBoundary) {
+  const uint64_t window = 1000 * kMs, quantum = 200 * kMs;  // buckets of window / 50 = 20 ms
+  LeaseArbiter arb(quantum, window, 1);
+  arb.set_policy(1, {Priority::kNormal, 0.1, 0.5});
+  arb.request(1);
+  uint64_t now = 5 * kMs;
+  ASSERT_EQ(arb.tick(now).kind, Action::kGrant);
+  EXPECT_LE(arb.next_tick(), 20 * kMs);
+  EXPECT_GT(arb.next_tick(), now);
+  // Uncapped: only the quantum's end.
+  LeaseArbiter free_arb(quantum, window, 1);
+  free_arb.set_policy(1, {Priority::kNormal, 0.1, 1.0});
+  free_arb.request(1);
+  ASSERT_EQ(free_arb.tick(now).kind, Action::kGrant);
+  EXPECT_EQ(free_arb.next_tick(), now + quantum);
+}
+
 }  // namespace
 }  // namespace vgpu::sched
