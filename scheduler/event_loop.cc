@@ -17,8 +17,8 @@ uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-EventLoop::EventLoop()
-    : epfd_(epoll_create1(EPOLL_CLOEXEC)), timerfd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) {
+EventLoop::EventLoop(bool pwait2)
+    : pwait2_(pwait2), epfd_(epoll_create1(EPOLL_CLOEXEC)), timerfd_(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) {
   add(timerfd_, EPOLLIN, [this](uint32_t) {
     uint64_t expirations;  // one read takes every expiration
     if (read(timerfd_, &expirations, sizeof expirations) < 0) {

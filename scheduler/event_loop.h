@@ -20,7 +20,8 @@ uint64_t now_ns();  // CLOCK_MONOTONIC
 class EventLoop {
  public:
   using Handler = std::function<void(uint32_t events)>;
-  EventLoop();
+  // `pwait2`: false forces the timerfd (tests of the fallback path).
+  explicit EventLoop(bool pwait2 = true);
   ~EventLoop();
   void add(int fd, uint32_t events, Handler h);
   void remove(int fd);
@@ -39,6 +40,7 @@ class EventLoop {
   bool call(const std::function<void()>& fn);
 
  private:
+  bool pwait2_;  // epoll_pwait2's timeout; false: the timerfd (refused, or asked for)
   int epfd_;
   int timerfd_;
   bool running_ = false;
@@ -46,7 +48,6 @@ class EventLoop {
   std::function<void()> timer_fn_;
   void apply_timer();
   int wait(::epoll_event* events, int max);
-  bool pwait2_ = true;   // false once the kernel refused epoll_pwait2
   uint64_t armed_ = 0;   // what the timerfd is set to (0: disarmed or fired)
   uint64_t wanted_ = 0;  // what set_timer() asked for
   int wakefd_;
