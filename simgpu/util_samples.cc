@@ -54,14 +54,20 @@ std::vector<UtilSample> collect_samples(const NodeState& s, int device, uint64_t
   const uint64_t current = now_rt / kP;  // the period still under way: not sampled
   const uint64_t oldest = current >= kUtilBuckets ? current - kUtilBuckets : 0;
   for (const ProcessSlot& p : s.procs) {
-    UtilBucket ring[kUtilBuckets];
-    std::copy(std::begin(p.util[device]), std::end(p.util[device]), ring);
-    // A chunk under way counts up to now: the periods it covered are over.
+    // Read in place; copied only to add a chunk under way (it counts up to
+    // now: the periods it covered are over). Copying every slot's history
+    // (256 x 64 buckets) on each call was most of a poller's time.
+    const UtilBucket* ring = p.util[device];
+    UtilBucket copy[kUtilBuckets];
     int32_t pid = p.pid.load();
     uint64_t start = p.run_start_rt_ns[device];
-    if (pid != 0 && start != 0 && now_rt > start)
-      for (uint64_t k = std::max(start / kP, oldest); k < current; ++k) add_overlap(ring, pid, k, start, now_rt);
-    for (const UtilBucket& b : ring) {
+    if (pid != 0 && start != 0 && now_rt > start) {
+      std::copy(std::begin(p.util[device]), std::end(p.util[device]), copy);
+      for (uint64_t k = std::max(start / kP, oldest); k < current; ++k) add_overlap(copy, pid, k, start, now_rt);
+      ring = copy;
+    }
+    for (int i = 0; i < kUtilBuckets; ++i) {
+      const UtilBucket& b = ring[i];
       if (b.period == 0 || b.busy_ns == 0 || b.pid <= 0) continue;
       uint64_t k = b.period - 1;
       uint64_t ts_us = (k + 1) * (kP / 1000);
