@@ -35,8 +35,10 @@ bool parse(const std::string& out, SpinResult* r) {
 
 TEST(SimEngine, TwoSaturatingProcessesShareTheEngineEvenly) {
   SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}, {"SIMGPU_TIMESLICE", "2ms"}});
-  Child a({program("sim_spin"), "3", "500"}, node.env());
-  Child b({program("sim_spin"), "3", "500"}, node.env());
+  // 2 ms kernels: a late wake-up of a submitting thread (two spinning
+  // processes on a small machine) costs a small part of each.
+  Child a({program("sim_spin"), "3", "2000"}, node.env());
+  Child b({program("sim_spin"), "3", "2000"}, node.env());
   ASSERT_EQ(a.wait(60s), 0) << a.errors();
   ASSERT_EQ(b.wait(60s), 0) << b.errors();
   SpinResult ra, rb;
