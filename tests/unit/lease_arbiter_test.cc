@@ -305,7 +305,7 @@ TEST(LeaseArbiter, AQuantumEndingWithinTheCoalescingSlackEndsAtTheTickChargingWh
 
 // A drain that outlasts its estimate: the new holder pays from `lead` after
 // its grant, so it gets at most `lead` of the old holder's drain uncharged.
-TEST(LeaseArbiter, AnOverrunningDrainIsChargedToBothAfterTheLead) {
+TEST(LeaseArbiter, AnOverrunningDrainIsSplitBetweenBothAfterTheLead) {
   const uint64_t lead = kMs / 2;
   LeaseArbiter arb(kQuantum, 1000 * kMs, 1, lead);
   arb.set_policy(1, {Priority::kNormal, 0.5, 1.0});
@@ -327,10 +327,18 @@ TEST(LeaseArbiter, AnOverrunningDrainIsChargedToBothAfterTheLead) {
   Action a = arb.tick(now);
   ASSERT_EQ(a.kind, Action::kGrant);
   ASSERT_EQ(a.tenant, 2);
-  arb.drained(1, now + 100 * kMs);  // a long kernel was queued
-  EXPECT_EQ(arb.tick(now + 100 * kMs + kQuantum).kind, Action::kNone);
-  // 2 is charged from now + lead: it ran beside 1's long kernel.
-  EXPECT_EQ(arb.charged_ns(2, now + 100 * kMs + kQuantum), 100 * kMs + kQuantum - lead + 1);  // + its idle lease
+  uint64_t charged1 = arb.charged_ns(1, now);
+  uint64_t end = now + 100 * kMs;
+  arb.drained(1, end);  // a long kernel was queued
+  // Past the lead the two ran side by side (time-sliced): each pays half of
+  // that time, and no time is charged twice.
+  uint64_t shared = 100 * kMs - lead;
+  EXPECT_EQ(arb.charged_ns(1, end) - charged1, (end - shared / 2) - (3 + kQuantum));
+  uint64_t later = end + kQuantum / 2;
+  EXPECT_EQ(arb.tick(later).kind, Action::kNone);
+  // (the tick renewed 2 in place, charging its lease so far; + 1: its idle lease)
+  EXPECT_EQ(arb.charged_ns(2, later), 1 + later - (now + lead + shared / 2));
+  EXPECT_EQ(arb.charged_ns(1, end) - charged1 + (end - (now + lead + shared / 2)), end - (3 + kQuantum));
 }
 
 TEST(LeaseArbiter, EqualPriorityWaitsForTheQuantum) {
