@@ -25,9 +25,9 @@
 //    this GPU as a busy holder — not an idle one's; no estimate: at the
 //    drain's end), so its first launches are
 //    queued when the GPU frees and the engine does not wait for the handover.
-//    Its lease (charge and quantum) starts when the drain ends, or `overlap_lead`
-//    after its grant if the drain runs longer (then both pay for the rest: the
-//    GPU time-slices them). While a drain runs the new holder is not revoked
+//    Its lease (charge and quantum) starts when the drain ends; if the drain
+//    runs past `overlap_lead` after its grant, the GPU time-slices the two
+//    from then on and that time is split, half charged to each (never twice). While a drain runs the new holder is not revoked
 //    (one drain at a time) and the draining tenant is not granted again.
 //
 // Pure logic: time comes in as arguments (tests use a fake clock). The caller
