@@ -302,8 +302,16 @@ bool DaemonClient::receive_loop() {
     ret.epoch = r->epoch;
     ret.busy_ns = mono_ns() - t0;
     if (r->device < kShmMaxDevices) {
+      // Marks this epoch returned and takes a folded ask for it. An ask for a
+      // later epoch (this drain outlasted revoke_deadline and the lease came
+      // and went again meanwhile) is left for that epoch's return.
       uint64_t epoch = static_cast<uint32_t>(r->epoch);
-      uint64_t v = drain_[r->device].exchange((epoch << 2) | kDrainReturned, std::memory_order_acq_rel);
+      std::atomic<uint64_t>& d = drain_[r->device];
+      uint64_t v = d.load(std::memory_order_acquire);
+      // Epochs are 30 bits and wrap: "later" is within half the range ahead.
+      auto later = [epoch](uint64_t other) { return other != epoch && ((other - epoch) & 0x3fffffffu) < 0x20000000u; };
+      while (!later(v >> 2) && !d.compare_exchange_weak(v, (epoch << 2) | kDrainReturned, std::memory_order_acq_rel)) {
+      }
       if ((v >> 2) == epoch && (v & kDrainWants)) ret.flags = proto::kReturnWants;
     }
     send(fd_, &ret, sizeof ret, MSG_NOSIGNAL);

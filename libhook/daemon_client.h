@@ -68,7 +68,7 @@ class DaemonClient {
   // the lease was revoked from this process (it launched under the epoch the
   // word still shows): vgpud's Revoke is then on its way, and the drain's
   // LeaseReturn carries the ask (kReturnWants). `repeat`: a reminder while
-  // still waiting, at most once a second per GPU — a safety net only, since
+  // still waiting, at most every 200 ms per GPU — a safety net only, since
   // vgpud keeps a request until it grants (a reconnect asks again at once).
   void request_lease(int slot, bool repeat, uint32_t seen);
   void reset_after_fork();
