@@ -72,7 +72,7 @@ void LeaseArbiter::drained(int tenant, uint64_t now) {
   // contexts): that time is split, half to each. Charging it to both counted
   // it twice, a fixed cost per handover that took more from a small share
   // than from a large one (batch8's 30 % tenant ended 1.5-2 points low).
-  uint64_t start = holder_ >= 0 ? std::max(grant_ns_, std::min(end, lease_start_ + overlap_lead_)) : end;
+  uint64_t start = holder_ >= 0 ? std::min(end, lease_start_ + overlap_lead_) : end;
   uint64_t shared = end > start ? end - start : 0;
   window_.charge(tenant, prev_grant_ns_, end - shared / 2);
   held_total_[tenant] += std::max(now, prev_lease_start_) - prev_lease_start_;

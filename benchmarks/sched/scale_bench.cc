@@ -166,10 +166,11 @@ uint64_t take_leases(RawClient& c, uint32_t dev, uint64_t end, std::atomic<bool>
       // A saturating client is a launch blocked on the lease: like the hook,
       // it counts itself as waiting meanwhile.
       std::atomic<uint32_t>* waiting = idle_return ? nullptr : &c.shm().led->lease_stats[dev].waiting;
-      // Like the hook's blocked launch: a 20 ms slice, then ask again.
+      // Like the hook's blocked launch: sleeps in 20 ms slices and reminds
+      // vgpud of its ask every 200 ms while still waiting.
       if (waiting) waiting->fetch_add(1);
       vgpu::lease_wait(&w, s, idle_return ? 2'000'000 : 20'000'000);
-      if (!idle_return && now_ns() - asked_at >= 1'000'000'000) requested = false;  // the hook's reminder
+      if (!idle_return && now_ns() - asked_at >= 200'000'000) requested = false;
       if (waiting) waiting->fetch_sub(1);
       continue;
     }
