@@ -75,7 +75,7 @@ void rotate_if_due(EngineState& e, int me, uint64_t now, uint64_t slice) {
 
 void kernel_queued(int device) {
   Node& n = Driver::get().node();
-  n.state()->engine[device].want[n.slot()].fetch_add(1);
+  if (int me = n.slot(); me >= 0) n.state()->engine[device].want[me].fetch_add(1);
 }
 
 void engine_run(int device, uint64_t ns, bool count_kernel) {
@@ -83,10 +83,21 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
   NodeState* s = n.state();
   EngineState& e = s->engine[device];
   const int me = n.slot();
+  if (me < 0) return;  // detached: the process is exiting
   const uint64_t slice = s->timeslice_ns;
   uint64_t remaining = ns;
   uint64_t last_reap = monotonic_ns();
+  // exit() detaches the process while this executor may still run a kernel:
+  // once its slot is gone (checked under the lock, before another process can
+  // claim it) the work is abandoned, as a real GPU drops an exiting process's
+  // work.
+  auto still_attached = [&] {
+    if (n.slot() == me) return true;
+    n.unlock();
+    return false;
+  };
   n.lock();
+  if (!still_attached()) return;
   for (;;) {
     uint64_t now = monotonic_ns();
     while (!can_run(e, me, now)) {
@@ -97,6 +108,7 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
       n.unlock();
       futex_wait(&e.wake, seen, wait);
       n.lock();
+      if (!still_attached()) return;
       now = monotonic_ns();
       if (now - last_reap > kReapIntervalNs) {
         reap_dead_locked(s);
@@ -112,7 +124,7 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
     uint64_t chunk = remaining;
     if (contended && e.slice_end_ns > now) chunk = std::min(chunk, e.slice_end_ns - now);
     if (contended && e.slice_end_ns <= now) chunk = std::min(chunk, slice);
-    busy_begin(n.self(), device, realtime_ns());
+    busy_begin(s->procs[me], device, realtime_ns());
     n.unlock();
 
     uint64_t start = monotonic_ns();
@@ -121,19 +133,20 @@ void engine_run(int device, uint64_t ns, bool count_kernel) {
     remaining -= std::min(remaining, std::max(ran, chunk));
 
     n.lock();
+    if (!still_attached()) return;
     e.running = 0;
     // Stamped under the lock: an NVML sample taken meanwhile counted this
     // chunk up to its own "now", which is earlier than this one.
-    busy_end(n.self(), device, realtime_ns());
-    n.self().busy_ns[device].fetch_add(ran);
+    busy_end(s->procs[me], device, realtime_ns());
+    s->procs[me].busy_ns[device].fetch_add(ran);
     e.busy_ns.fetch_add(ran);
     if (remaining == 0 && count_kernel) e.want[me].fetch_sub(1);
     rotate_if_due(e, me, monotonic_ns(), slice);
     wake_engine(e);
     if (remaining == 0) break;
   }
+  if (count_kernel) s->procs[me].kernels[device].fetch_add(1);
   n.unlock();
-  if (count_kernel) n.self().kernels[device].fetch_add(1);
 }
 
 }  // namespace simgpu

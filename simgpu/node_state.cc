@@ -348,13 +348,13 @@ bool Node::reserve(int device, uint64_t bytes) {
   do {
     if (bytes > total || cur > total - bytes) return false;
   } while (!used.compare_exchange_weak(cur, cur + bytes));
-  if (slot_ >= 0) self().used[device].fetch_add(bytes);
+  if (int me = slot(); me >= 0) state_->procs[me].used[device].fetch_add(bytes);
   return true;
 }
 
 void Node::release(int device, uint64_t bytes) {
   state_->used[device].fetch_sub(bytes);
-  if (slot_ >= 0) self().used[device].fetch_sub(bytes);
+  if (int me = slot(); me >= 0) state_->procs[me].used[device].fetch_sub(bytes);
 }
 
 void Node::reap_dead() {
@@ -364,11 +364,13 @@ void Node::reap_dead() {
 }
 
 void Node::detach() {
-  if (slot_ < 0) return;
+  if (slot() < 0) return;
   lock();
-  release_slot_locked(state_, slot_);
+  release_slot_locked(state_, slot());
+  // Under the lock: an executor thread that takes the lock next sees the slot
+  // gone before another process can claim it.
+  slot_.store(-1, std::memory_order_release);
   unlock();
-  slot_ = -1;
 }
 
 }  // namespace simgpu

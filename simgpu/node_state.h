@@ -122,8 +122,10 @@ class Node {
   static Node* attach_observer(const SimConfig& config, std::string* error);
 
   NodeState* state() const { return state_; }
-  int slot() const { return slot_; }  // -1 for observers
-  ProcessSlot& self() const { return state_->procs[slot_]; }
+  // -1 for observers, and after detach(): an executor thread still running
+  // at exit() reads it under the lock to learn that its slot is gone.
+  int slot() const { return slot_.load(std::memory_order_acquire); }
+  ProcessSlot& self() const { return state_->procs[slot()]; }
 
   // Charges `bytes` of physical memory on `device` to this process. Returns
   // false (and changes nothing) if the device does not have that much free.
@@ -143,7 +145,7 @@ class Node {
  private:
   Node(NodeState* s, int slot) : state_(s), slot_(slot) {}
   NodeState* state_;
-  int slot_;
+  std::atomic<int> slot_;
 };
 
 // Requires the node lock.

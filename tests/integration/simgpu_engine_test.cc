@@ -90,4 +90,31 @@ TEST(SimEngine, KilledEngineHolderDoesNotWedgeTheDevice) {
   EXPECT_GT(r.share, 0.5);
 }
 
+// As on a real GPU, a process's queued work ends with the process: kernels
+// that start after exit() detached it from the node are dropped instead of
+// run against its released slot (which was a SIGSEGV at exit, or a write into
+// the shared node state). sim_spin's SECONDS=0 mode makes that order certain:
+// 10 kernels of 200 ms start after the detach; dropped, they end at once.
+TEST(SimEngine, KernelsStartedDuringExitAreDropped) {
+  SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
+  for (int run = 0; run < 3; ++run) {
+    Child c({program("sim_spin"), "0", "200000"}, node.env());
+    ASSERT_EQ(c.wait(30s), 0) << "run " << run << ": " << c.errors();
+    EXPECT_EQ(c.output(), "ready\nqueued\n");
+    long long waited = -1;
+    int done = 0;
+    size_t at = c.errors().find("exit_wait_ms=");
+    ASSERT_NE(at, std::string::npos) << c.errors();
+    ASSERT_EQ(std::sscanf(c.errors().c_str() + at, "exit_wait_ms=%lld done=%d", &waited, &done), 2);
+    EXPECT_EQ(done, 1) << c.errors();
+    EXPECT_LT(waited, 1000) << "2 s of kernels ran after exit() began";
+  }
+  // The exits left nothing behind: a new process gets the whole engine.
+  Child after({program("sim_spin"), "1", "500"}, node.env());
+  ASSERT_EQ(after.wait(30s), 0) << after.errors();
+  SpinResult r;
+  ASSERT_TRUE(parse(after.output(), &r));
+  EXPECT_GT(r.share, 0.5);
+}
+
 }  // namespace

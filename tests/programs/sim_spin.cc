@@ -1,10 +1,20 @@
 // Saturates device 0 with spin_ns kernels for a given time and prints
 // "kernels=<n> kernel_ns=<ns> wall_ns=<ns>". Usage: sim_spin SECONDS KERNEL_US [DEVICE]
+// SECONDS 0: exit with work in flight, deterministically: queue a host
+// function that waits until exit() has begun, 10 kernels and a host function
+// that marks the end; print "queued" and return from main. An atexit handler
+// registered before cuInit (so it runs after the driver's own) lets the
+// first host function go and waits up to 10 s for the last one, so the
+// kernels start after the driver detached from its node. The handler prints
+// "exit_wait_ms=<ms> done=<0|1>" to stderr.
 #include <cuda.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+
+#include <unistd.h>
 
 #include "spin_ptx.h"
 
@@ -16,6 +26,18 @@
       return 1;                                                               \
     }                                                                         \
   } while (0)
+
+std::atomic<bool> g_exiting{false};
+std::atomic<bool> g_done{false};
+
+void let_work_run_during_exit() {
+  g_exiting.store(true);
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::seconds(10);
+  while (!g_done.load() && std::chrono::steady_clock::now() < deadline) usleep(100);
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+  std::fprintf(stderr, "exit_wait_ms=%lld done=%d\n", static_cast<long long>(waited.count()), g_done.load() ? 1 : 0);
+}
 
 int main(int argc, char** argv) {
   if (argc < 3) {
@@ -29,6 +51,7 @@ int main(int argc, char** argv) {
   CUmodule mod;
   CUfunction fn;
   CUstream stream;
+  if (seconds == 0) std::atexit(let_work_run_during_exit);
   CHECK(cuInit(0));
   CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
   CHECK(cuCtxSetCurrent(ctx));
@@ -37,6 +60,15 @@ int main(int argc, char** argv) {
   CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
   std::printf("ready\n");
   std::fflush(stdout);
+  if (seconds == 0) {
+    void* params[] = {&ns};
+    CHECK(cuLaunchHostFunc(
+        stream, [](void*) { while (!g_exiting.load()) usleep(100); }, nullptr));
+    for (int i = 0; i < 10; ++i) CHECK(cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, stream, params, nullptr));
+    CHECK(cuLaunchHostFunc(stream, [](void*) { g_done.store(true); }, nullptr));
+    std::printf("queued\n");
+    return 0;
+  }
   auto start = std::chrono::steady_clock::now();
   auto end = start + std::chrono::duration<double>(seconds);
   unsigned long long launched = 0;
