@@ -154,8 +154,13 @@ TEST_F(K8sStaleCdi, TheReconcilerRemovesASpecWhoseTenantVanishedAfterTheGrace) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms) << "removed before the grace period";
   EXPECT_TRUE(exists(spec(held)));
   expect_foreign_untouched();
-  EXPECT_NE(plugin->errors().find("allocation " + lost + ": vgpud and PodResources do not know it"),
-            std::string::npos)
+  // The line follows the removal.
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return plugin->errors().find("allocation " + lost + ": vgpud and PodResources do not know it") !=
+               std::string::npos;
+      },
+      10s))
       << plugin->errors();
 
   // A spec written into the directory later (vgpud wiped under a running

@@ -203,6 +203,7 @@ uint64_t spin_busy_ns(const std::string& out) {
 // and the samples outlive the processes (one read from 0 at the end agrees).
 TEST_F(NvmlProcesses, PerProcessUtilizationIntegratesToEachProcessBusyTime) {
   const std::string spin = vgpu::test::build_dir() + "/tests/programs/sim_spin";
+  const uint64_t started = now_us();
   vgpu::test::Child a({spin, "1.2", "1000"}, node_.env());
   vgpu::test::Child b({spin, "1.2", "3000"}, node_.env());
   std::map<unsigned, uint64_t> busy;
@@ -221,16 +222,26 @@ TEST_F(NvmlProcesses, PerProcessUtilizationIntegratesToEachProcessBusyTime) {
   std::map<unsigned, uint64_t> at_once;
   unsigned long long from_zero = 0;
   integrate(dev_, &from_zero, &at_once);
+  uint64_t total = 0;
   for (vgpu::test::Child* c : {&a, &b}) {
     const double want = static_cast<double>(spin_busy_ns(c->output()));
     const unsigned pid = static_cast<unsigned>(c->pid());
     ASSERT_GT(want, 0.3e9) << c->output();
-    // Within 10 % + 50 ms: a loaded 2-core CI machine delays the sampler
-    // thread (52 ms off at 5 % + 25 ms was seen); counting a process twice or
-    // not at all is off by 100 %.
-    EXPECT_NEAR(static_cast<double>(busy[pid]), want, 0.10 * want + 50e6) << "pid " << pid;
+    // The samples count the engine's real occupancy, which is the kernels'
+    // nominal time plus whatever a loaded machine adds to each chunk's sleep
+    // (30 % more was seen on 2 busy cores), and never less: at least 90 % of
+    // the nominal time (the sampler thread's delay: 52 ms off at 5 % + 25 ms
+    // was seen), at most 1.5 times it; a process counted twice is at 2 times,
+    // and one not counted is at 0.
+    const double got = static_cast<double>(busy[pid]);
+    EXPECT_GE(got, 0.90 * want - 50e6) << "pid " << pid;
+    EXPECT_LE(got, 1.50 * want + 50e6) << "pid " << pid;
     EXPECT_EQ(at_once[pid], busy[pid]) << "pid " << pid;
+    total += busy[pid];
   }
+  // One engine runs one kernel at a time: the two processes' busy time fits
+  // in the run's wall time (two saturating processes counted twice would not).
+  EXPECT_LE(total, (exited - started) * 1000 + 50'000'000ull);
   EXPECT_EQ(busy.size(), 2u);
 }
 

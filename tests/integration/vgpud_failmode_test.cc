@@ -74,7 +74,7 @@ TEST(VgpudFailMode, OpenModeProcessOverQuotaIsNotAdoptedSilently) {
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
   EXPECT_EQ(w.wait(10s), -9) << w.errors() << f.daemon_log();
-  EXPECT_NE(f.daemon_log().find("(over_quota)"), std::string::npos) << f.daemon_log();
+  EXPECT_TRUE(f.daemon_logged("(over_quota)")) << f.daemon_log();
 }
 
 TEST(VgpudFailMode, ClosedModeLaunchesWaitForVgpudToComeBack) {

@@ -46,17 +46,25 @@ double field(const std::string& text, const std::string& key) {
   return at == std::string::npos ? std::nan("") : std::strtod(text.c_str() + at + key.size() + 1, nullptr);
 }
 
+// Both run 3 s, the high-priority one starting once the other launches (each
+// then has a short stretch alone: the batch's head, the high-priority one's
+// tail). Its part of all the work done is compared, not its work per wall
+// second: a loaded machine slows simgpu's emulated kernels for both alike
+// (work_share fell to 0.57 with busy_ms at 92 % of the wall in one CI run).
+// Without priority the two equal requests would split the GPU 50/50.
 TEST(VgpudPriority, HighPriorityTenantGetsMostOfASaturatedGpu) {
   VgpudFixture f(kTenants, {}, kQuantum);
   std::string why;
   ASSERT_TRUE(f.start(&why)) << why;
-  auto batch = start_batch(f, "4");
-  auto rt = saturate(f, "realtime-tenant-token", "2");
+  auto batch = start_batch(f, "3");
+  auto rt = saturate(f, "realtime-tenant-token", "3");
   ASSERT_EQ(rt->wait(60s), 0) << rt->errors();
   ASSERT_EQ(batch->wait(60s), 0) << batch->errors();
-  double rt_share = json_number(rt->output(), "work_share");
-  std::printf("rt work_share %.3f, batch work_share %.3f\n", rt_share, json_number(batch->output(), "work_share"));
-  EXPECT_GT(rt_share, 0.6) << rt->output() << "\n" << batch->output();
+  double rt_work = json_number(rt->output(), "work_ms"), batch_work = json_number(batch->output(), "work_ms");
+  ASSERT_GT(rt_work + batch_work, 0) << rt->output() << "\n" << batch->output();
+  double rt_part = rt_work / (rt_work + batch_work);
+  std::printf("rt work %.0f ms, batch work %.0f ms: rt's part %.3f\n", rt_work, batch_work, rt_part);
+  EXPECT_GT(rt_part, 0.65) << rt->output() << "\n" << batch->output();
 }
 
 TEST(VgpudPriority, HighPriorityLaunchesWaitAtMostAFewQuanta) {
@@ -72,8 +80,12 @@ TEST(VgpudPriority, HighPriorityLaunchesWaitAtMostAFewQuanta) {
   std::string out = probe->output();
   std::printf("%s", out.c_str());
   EXPECT_EQ(field(out, "launches"), 60) << out;
-  EXPECT_LT(field(out, "p99_wait_us"), 4 * kQuantumUs) << out;
-  EXPECT_LT(field(out, "max_wait_us"), 10 * kQuantumUs) << out;
+  // Quiet, p99 is 4-8 ms (a drain of the batch's queued 1 ms kernels); a
+  // loaded 2-core machine delays vgpud, the hook and simgpu's engine (26 ms
+  // was seen). A launch whose ask was lost would wait for the hook's 200 ms
+  // reminder.
+  EXPECT_LT(field(out, "p99_wait_us"), 8 * kQuantumUs) << out;
+  EXPECT_LT(field(out, "max_wait_us"), 16 * kQuantumUs) << out;
   EXPECT_TRUE(batch->running()) << "the batch tenant must still be saturating: " << batch->output();
 }
 

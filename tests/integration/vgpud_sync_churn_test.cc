@@ -86,10 +86,11 @@ TEST(VgpudSyncChurn, ALongPauseDoesNotTurnTheGraceOffForGood) {
   ASSERT_EQ(vgpuctl(f, {"tenant", "get", "sync", "-o", "json"}, &out), 0) << out;
   double granted = json_number(out, "leases_granted");
   std::printf("sync tenant with breaks: %d kernels, %g leases granted\n%s", kKernels, granted, probe->output().c_str());
-  // ~15 for the quanta plus one per break; a grace left off after the first
-  // break hands over at every few synchronizes after it (50-70 here).
+  // ~15 for the quanta plus one per break (31 on a loaded CI machine, where
+  // a gap between two kernels can pass the grace); a grace left off after
+  // the first break hands over at every few synchronizes after it (50-70).
   EXPECT_GT(granted, 0);
-  EXPECT_LT(granted, kKernels / 10) << out;
+  EXPECT_LT(granted, kKernels / 7) << out;
   EXPECT_TRUE(batch->running()) << batch->errors();
 }
 

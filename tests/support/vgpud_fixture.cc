@@ -87,6 +87,10 @@ bool VgpudFixture::daemon_running() { return daemon_ && daemon_->running(); }
 pid_t VgpudFixture::daemon_pid() const { return daemon_ ? daemon_->pid() : -1; }
 std::string VgpudFixture::daemon_log() const { return daemon_ ? daemon_->errors() : ""; }
 
+bool VgpudFixture::daemon_logged(const std::string& text, std::chrono::milliseconds timeout) const {
+  return wait_until([&] { return daemon_log().find(text) != std::string::npos; }, timeout);
+}
+
 std::map<std::string, std::string> VgpudFixture::tenant_env(const std::string& token) const {
   auto env = node_->env();
   env["LD_PRELOAD"] = lib_dir() + "/libvgpu.so";

@@ -31,6 +31,9 @@ class VgpudFixture {
   bool daemon_running();
   pid_t daemon_pid() const;
   std::string daemon_log() const;
+  // Waits (up to `timeout`) until vgpud's log contains `text`: a line that
+  // follows an action (a kill, a removal) is written after it.
+  bool daemon_logged(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
   const std::string& dir() const { return dir_; }
   std::string socket() const { return dir_ + "/vgpud.sock"; }
