@@ -97,14 +97,18 @@ TEST_F(NvmlProcessUtilization, KernelsIntegrateToTheirDurationAndLastSeenFilters
   constexpr int kKernels = 40;
   constexpr unsigned long long kKernelNs = 10'000'000;
   run_kernels(kKernels, kKernelNs);
+  const uint64_t ran_us = now_us() - start;
   wait_period_end(now_us());
 
   Samples all = read_samples(dev_, start);
   ASSERT_FALSE(all.empty());
+  // The samples count the engine's real occupancy: the kernels' nominal time
+  // and whatever a loaded machine adds to their emulated sleeps (+12 % was
+  // seen in a full suite run), never more than the wall time they ran in.
   const uint64_t expected = kKernels * kKernelNs;
   const uint64_t got = busy_ns(all, getpid());
-  EXPECT_NEAR(static_cast<double>(got), static_cast<double>(expected), 0.03 * expected + 5e6)
-      << all.size() << " samples";
+  EXPECT_GE(static_cast<double>(got), 0.97 * expected - 5e6) << all.size() << " samples";
+  EXPECT_LE(got, ran_us * 1000 + 5'000'000) << all.size() << " samples";
   unsigned long long newest = 0;
   for (size_t i = 0; i < all.size(); ++i) {
     EXPECT_EQ(all[i].pid, static_cast<unsigned>(getpid()));
