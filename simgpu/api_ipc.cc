@@ -54,6 +54,11 @@ CUresult publish(const Allocation& a, IpcWire* out) {
   Node& node = Driver::get().node();
   NodeState* s = node.state();
   node.lock();
+  const int me = node.slot();
+  if (me < 0) {  // exit() detached this process meanwhile: the driver is shutting down
+    node.unlock();
+    return CUDA_ERROR_DEINITIALIZED;
+  }
   int index = -1;
   for (int i = 0; i < kMaxIpcExports && index < 0; ++i) {
     IpcExport& e = s->ipc[i];
@@ -62,7 +67,7 @@ CUresult publish(const Allocation& a, IpcWire* out) {
   if (index >= 0) {
     IpcExport& e = s->ipc[index];
     e.pid = getpid();
-    e.start_time = Driver::get().node().self().start_time;
+    e.start_time = s->procs[me].start_time;
     e.serial = ++s->ipc_next_serial;
     e.base = a.base;
     e.size = a.size;
