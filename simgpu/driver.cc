@@ -16,9 +16,15 @@ thread_local std::vector<Context*> t_stack;
 pid_t g_init_pid = 0;
 
 void atfork_child() { Driver::get().reset_after_fork(); }
+// The real driver tears itself down at exit: calls made after that (from
+// other threads, later atexit handlers, static destructors) answer
+// CUDA_ERROR_DEINITIALIZED ("the CUDA driver is in the process of shutting
+// down").
 void at_exit() {
   Driver& d = Driver::get();
-  if (d.initialized() && g_init_pid == getpid()) d.node().detach();
+  if (!d.initialized() || g_init_pid != getpid()) return;
+  d.begin_shutdown();
+  d.node().detach();
 }
 }  // namespace
 
@@ -104,7 +110,7 @@ CUresult Driver::create_context(int device, unsigned flags, bool primary_ctx, Co
   c->null_stream = std::make_shared<Stream>();
   c->null_stream->ctx = c;
   c->null_stream->is_legacy_null = true;
-  node_->self().contexts[device].fetch_add(1);
+  if (ProcessSlot* me = node_->self()) me->contexts[device].fetch_add(1);
   contexts.add(c);
   *out = c;
   return CUDA_SUCCESS;
@@ -132,7 +138,7 @@ void Driver::destroy_context(Context* c) {
   }
   c->null_stream->shutdown();
   node_->release(c->device, c->overhead_charged);
-  node_->self().contexts[c->device].fetch_sub(1);
+  if (ProcessSlot* me = node_->self()) me->contexts[c->device].fetch_sub(1);
   // The Context object itself is kept (a few hundred bytes) so that a stale
   // handle still current on some thread reads as destroyed, never freed memory.
 }
@@ -143,7 +149,9 @@ void Driver::on_context_destroy(std::function<void(Context*)> fn) {
 }
 
 CUresult require_init() {
-  return Driver::get().initialized() ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
+  Driver& d = Driver::get();
+  if (!d.initialized()) return CUDA_ERROR_NOT_INITIALIZED;
+  return d.shutting_down() ? CUDA_ERROR_DEINITIALIZED : CUDA_SUCCESS;
 }
 
 CUresult check_device(CUdevice dev) {

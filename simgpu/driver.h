@@ -136,6 +136,10 @@ class Driver {
 
   CUresult init(unsigned flags);
   bool initialized() const { return initialized_.load(std::memory_order_acquire); }
+  // Set by the exit handler: every entry point then answers
+  // CUDA_ERROR_DEINITIALIZED, as the real driver does during its teardown.
+  void begin_shutdown() { shutting_down_.store(true, std::memory_order_release); }
+  bool shutting_down() const { return shutting_down_.load(std::memory_order_acquire); }
   const SimConfig& config() const { return config_; }
   Node& node() { return *node_; }
   // Devices visible to this process (CUDA_VISIBLE_DEVICES applied). CUdevice
@@ -176,6 +180,7 @@ class Driver {
  private:
   std::atomic<bool> initialized_{false};
   std::atomic<bool> forked_after_init_{false};
+  std::atomic<bool> shutting_down_{false};
   std::mutex init_mu_;
   SimConfig config_;
   Node* node_ = nullptr;
@@ -187,7 +192,8 @@ class Driver {
 
 // --- helpers every entry point uses -------------------------------------
 
-// CUDA_ERROR_NOT_INITIALIZED until cuInit succeeded.
+// CUDA_ERROR_NOT_INITIALIZED until cuInit succeeded; CUDA_ERROR_DEINITIALIZED
+// once exit() began (the driver's teardown).
 CUresult require_init();
 // Validates a device ordinal (CUDA_ERROR_INVALID_DEVICE).
 CUresult check_device(CUdevice dev);

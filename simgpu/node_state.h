@@ -125,7 +125,12 @@ class Node {
   // -1 for observers, and after detach(): an executor thread still running
   // at exit() reads it under the lock to learn that its slot is gone.
   int slot() const { return slot_.load(std::memory_order_acquire); }
-  ProcessSlot& self() const { return state_->procs[slot()]; }
+  // This process's slot; nullptr once detached (exit() ran while other
+  // threads or later destructors still call in).
+  ProcessSlot* self() const {
+    int me = slot();
+    return me >= 0 ? &state_->procs[me] : nullptr;
+  }
 
   // Charges `bytes` of physical memory on `device` to this process. Returns
   // false (and changes nothing) if the device does not have that much free.

@@ -1,6 +1,7 @@
 // The shared execution engine across processes: two saturating processes on
 // one simulated device each get about half of it; processes on different
 // devices do not share; a killed engine holder does not wedge the device.
+#include <cuda.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -94,7 +95,8 @@ TEST(SimEngine, KilledEngineHolderDoesNotWedgeTheDevice) {
 // that start after exit() detached it from the node are dropped instead of
 // run against its released slot (which was a SIGSEGV at exit, or a write into
 // the shared node state). sim_spin's SECONDS=0 mode makes that order certain:
-// 10 kernels of 200 ms start after the detach; dropped, they end at once.
+// 10 kernels of 200 ms start after the detach; dropped, they end at once. A
+// call made after the teardown answers CUDA_ERROR_DEINITIALIZED.
 TEST(SimEngine, KernelsStartedDuringExitAreDropped) {
   SimNode node({{"SIMGPU_MEMORY", "4Gi"}, {"SIMGPU_CONTEXT_OVERHEAD", "0"}});
   for (int run = 0; run < 3; ++run) {
@@ -102,12 +104,15 @@ TEST(SimEngine, KernelsStartedDuringExitAreDropped) {
     ASSERT_EQ(c.wait(30s), 0) << "run " << run << ": " << c.errors();
     EXPECT_EQ(c.output(), "ready\nqueued\n");
     long long waited = -1;
-    int done = 0;
+    int done = 0, alloc = -1;
     size_t at = c.errors().find("exit_wait_ms=");
     ASSERT_NE(at, std::string::npos) << c.errors();
-    ASSERT_EQ(std::sscanf(c.errors().c_str() + at, "exit_wait_ms=%lld done=%d", &waited, &done), 2);
+    ASSERT_EQ(std::sscanf(c.errors().c_str() + at, "exit_wait_ms=%lld done=%d alloc_after_exit=%d", &waited, &done,
+                          &alloc),
+              3);
     EXPECT_EQ(done, 1) << c.errors();
     EXPECT_LT(waited, 1000) << "2 s of kernels ran after exit() began";
+    EXPECT_EQ(alloc, CUDA_ERROR_DEINITIALIZED) << "a call after the driver's teardown";
   }
   // The exits left nothing behind: a new process gets the whole engine.
   Child after({program("sim_spin"), "1", "500"}, node.env());

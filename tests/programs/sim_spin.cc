@@ -6,7 +6,8 @@
 // registered before cuInit (so it runs after the driver's own) lets the
 // first host function go and waits up to 10 s for the last one, so the
 // kernels start after the driver detached from its node. The handler prints
-// "exit_wait_ms=<ms> done=<0|1>" to stderr.
+// "exit_wait_ms=<ms> done=<0|1> alloc_after_exit=<CUresult of a cuMemAlloc
+// made then>" to stderr.
 #include <cuda.h>
 
 #include <atomic>
@@ -36,7 +37,11 @@ void let_work_run_during_exit() {
   auto deadline = start + std::chrono::seconds(10);
   while (!g_done.load() && std::chrono::steady_clock::now() < deadline) usleep(100);
   auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  std::fprintf(stderr, "exit_wait_ms=%lld done=%d\n", static_cast<long long>(waited.count()), g_done.load() ? 1 : 0);
+  // The driver has shut down: a call now answers CUDA_ERROR_DEINITIALIZED.
+  CUdeviceptr p = 0;
+  CUresult after = cuMemAlloc(&p, 1 << 20);
+  std::fprintf(stderr, "exit_wait_ms=%lld done=%d alloc_after_exit=%d\n", static_cast<long long>(waited.count()),
+               g_done.load() ? 1 : 0, static_cast<int>(after));
 }
 
 int main(int argc, char** argv) {
