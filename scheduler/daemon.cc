@@ -33,15 +33,18 @@ Result<std::unique_ptr<Daemon>> Daemon::start(const Config& cfg) {
   d->enforcement_ =
       std::make_unique<Enforcement>(d->loop_, *d->tenants_, *d->hooks_, cfg.enforcement, make_nvml_reader());
   if (auto r = d->enforcement_->start_probe(find_driver_library()); !r) return Error{r.error()};
-  if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
-  d->open_allocation_sockets();
-  d->admin_ = std::make_unique<AdminServer>(*d);
-  if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};
+  // Metrics first: an unusable address refuses the start before any socket
+  // exists, so no client connects to a vgpud that is about to exit. (Its
+  // updates run on the loop, which starts after create().)
   if (!cfg.metrics.empty()) {
     auto m = Metrics::start(*d, cfg.metrics);
     if (!m) return Error{m.error()};
     d->metrics_ = std::move(m).value();
   }
+  if (auto r = d->hooks_->listen(cfg.socket); !r) return Error{r.error()};
+  d->open_allocation_sockets();
+  d->admin_ = std::make_unique<AdminServer>(*d);
+  if (auto r = d->admin_->start(cfg.admin_socket, cfg.admin_group); !r) return Error{r.error()};
   log_info("listening on %s (admin API on %s) with %zu tenants", cfg.socket.c_str(), cfg.admin_socket.c_str(),
            d->tenants_->all().size());
   for (const std::string& line : d->overridden_by_runtime(cfg.tenants)) log_warn("%s", line.c_str());
