@@ -465,6 +465,33 @@ std::optional<Error> find_duplicates(const YAML::Node& n, const std::string& fil
 
 }  // namespace
 
+Result<bool> check_utf8(const std::string& text, const std::string& file) {
+  const auto* b = reinterpret_cast<const unsigned char*>(text.data());
+  size_t n = text.size(), line = 1;
+  for (size_t i = 0; i < n;) {
+    unsigned c = b[i];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (b[i + k] & 0xc0) == 0x80;
+      cp = (cp << 6) | (b[i + k] & 0x3f);
+    }
+    // No overlong forms, no UTF-16 surrogates, nothing past U+10FFFF.
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (ok && (cp < kMin[len] || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)) ok = false;
+    if (!ok) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      return make_error(file + ":" + std::to_string(line) + ": not UTF-8 text (byte " + hex +
+                        "); write the file as UTF-8");
+    }
+    if (c == '\n') ++line;
+    i += len;
+  }
+  return true;
+}
+
 Result<bool> check_duplicate_keys(const YAML::Node& root, const std::string& file) {
   size_t budget = 1'000'000;
   try {
@@ -495,6 +522,7 @@ Result<bool> validate_requests(const std::vector<TenantConfig>& tenants) {
 
 Result<Config> parse_config(const std::string& text, const std::string& name) {
   Reader r(name);
+  if (auto ok = check_utf8(text, name); !ok) return Error{ok.error()};
   YAML::Node top;
   try {
     top = YAML::Load(text);

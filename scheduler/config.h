@@ -129,5 +129,9 @@ Result<TenantConfig> read_tenant_yaml(const YAML::Node& n, const std::string& fi
 // Fails on the first mapping (at any depth) that has a key twice, naming
 // file:line:key path (YAML parsers keep the first silently). Never throws.
 Result<bool> check_duplicate_keys(const YAML::Node& root, const std::string& file);
+// Fails on the first byte sequence that is not UTF-8 (YAML is UTF-8 text;
+// yaml-cpp reads such bytes as they are but writes them back replaced, so a
+// value would change between a save and the next load), naming file:line.
+Result<bool> check_utf8(const std::string& text, const std::string& file);
 
 }  // namespace vgpu::sched

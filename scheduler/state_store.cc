@@ -191,6 +191,7 @@ Result<std::vector<StoredTenant>> read_body(const YAML::Node& top, const std::st
 
 Result<std::vector<StoredTenant>> parse_yaml_body(const std::string& body, const std::string& name,
                                                   const char* version_key, int version) {
+  if (auto ok = check_utf8(body, name); !ok) return Error{ok.error()};
   YAML::Node top;
   try {
     top = YAML::Load(body);

@@ -196,6 +196,21 @@ TEST(Config, TokenRules) {
   EXPECT_FALSE(validate_token("0123456789abcdef\x7f"));
 }
 
+// YAML is UTF-8 text. yaml-cpp reads stray bytes as they are but writes them
+// back replaced (U+FFFD), so a tenant persisted from such a file would change
+// at the next load (found by fuzz_state: a device "\xD8").
+TEST(Config, TextThatIsNotUtf8IsRefusedWithItsLine) {
+  const std::string head = "tenants:\n  - {name: a, memory: 1Gi, devices: [\"";
+  for (const char* bad : {"\xD8", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xE2\x82"}) {
+    auto c = parse_config(head + bad + "\"]}\n", "f.yaml");
+    ASSERT_FALSE(c) << "accepted " << bad;
+    EXPECT_EQ(c.error().rfind("f.yaml:2: not UTF-8 text (byte 0x", 0), 0u) << c.error();
+  }
+  // Real UTF-8 (2, 3 and 4 bytes) is fine wherever YAML allows it.
+  auto c = parse_config("# caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\ntenants: []\n", "f.yaml");
+  EXPECT_TRUE(c) << c.error();
+}
+
 TEST(Config, NonFiniteSharesAreInvalidTenants) {
   TenantConfig t;
   t.name = "a";

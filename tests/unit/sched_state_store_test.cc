@@ -101,6 +101,16 @@ TEST(StateFormat, RoundTripsExactly) {
   EXPECT_EQ((*back)[0].tenant.devices, (std::vector<std::string>{"0", "GPU-8b1c"}));
 }
 
+// A stray byte that is not UTF-8 (here in a device of a format-1 file) is
+// refused: loaded, it would have been saved back as U+FFFD, a different value.
+TEST(StateFormat, TextThatIsNotUtf8IsRefused) {
+  auto r = parse_state("version: 1\ntenants:\n  - name: batch\n    token: batch-token-123\n    source: api\n"
+                       "    memory: 1073741824\n    devices: [\xD8]\n",
+                       "st.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error(), "st.yaml (format 1, no checksum):7: not UTF-8 text (byte 0xD8); write the file as UTF-8") << r.error();
+}
+
 // Either refused with a message naming the file, or exactly what was written.
 void expect_refused_or_identical(const std::string& text, const std::string& original, const std::string& what) {
   Result<std::vector<StoredTenant>> r = make_error("not run");
