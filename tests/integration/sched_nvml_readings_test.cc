@@ -84,6 +84,7 @@ uint64_t spin_busy_ns(const std::string& out) {
 
 TEST_F(NvmlReadings, BusyTimeOfEachProcessIsIntegratedOnce) {
   uint64_t last_seen = now_us();  // only this test's samples
+  const uint64_t started = last_seen;
   Child a({program("sim_spin"), "1.2", "1000", "1"}, node_->env());
   Child b({program("sim_spin"), "1.2", "4000", "1"}, node_->env());
   std::map<int32_t, uint64_t> busy;
@@ -104,13 +105,22 @@ TEST_F(NvmlReadings, BusyTimeOfEachProcessIsIntegratedOnce) {
   poll();
   ASSERT_EQ(a.wait(1s), 0) << a.errors();
   ASSERT_EQ(b.wait(1s), 0) << b.errors();
+  uint64_t total = 0;
   for (Child* c : {&a, &b}) {
     const double want = static_cast<double>(spin_busy_ns(c->output()));
     ASSERT_GT(want, 0.3e9) << c->output();
-    // Within 10 % + 50 ms: a loaded 2-core machine delays the sampler (a
-    // process counted twice or not at all is off by 100 %).
-    EXPECT_NEAR(static_cast<double>(busy[c->pid()]), want, 0.10 * want + 50e6) << "pid " << c->pid();
+    // The readings count the engine's real occupancy: the kernels' nominal
+    // time plus what a loaded machine adds to each emulated chunk (+26 % was
+    // seen in CI), never less. At least 90 % of nominal (the sampler's delay),
+    // at most 1.5 times it; a process counted twice is at 2 times, one not
+    // counted at 0.
+    const double got = static_cast<double>(busy[c->pid()]);
+    EXPECT_GE(got, 0.90 * want - 50e6) << "pid " << c->pid();
+    EXPECT_LE(got, 1.50 * want + 50e6) << "pid " << c->pid();
+    total += busy[c->pid()];
   }
+  // One engine runs one kernel at a time: both fit in the run's wall time.
+  EXPECT_LE(total, (exited - started) * 1000 + 50'000'000ull);
   // Everything read was consumed: nothing new until the GPU is used again.
   uint64_t again = last_seen;
   EXPECT_TRUE(vgpu::sched::read_process_busy(1, &again).empty());
