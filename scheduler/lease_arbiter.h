@@ -27,8 +27,9 @@
 //    queued when the GPU frees and the engine does not wait for the handover.
 //    Its lease (charge and quantum) starts when the drain ends; if the drain
 //    runs past `overlap_lead` after its grant, the GPU time-slices the two
-//    from then on and that time is split, half charged to each (never twice). While a drain runs the new holder is not revoked
-//    (one drain at a time) and the draining tenant is not granted again.
+//    from then on and that time is split, half charged to each (never twice).
+//    While a drain runs the new holder is not revoked (one drain at a time)
+//    and the draining tenant is not granted again.
 //
 // Pure logic: time comes in as arguments (tests use a fake clock). The caller
 // (vgpud's event loop) carries out the Actions and calls tick() again at

@@ -108,7 +108,8 @@ TEST(StateFormat, TextThatIsNotUtf8IsRefused) {
                        "    memory: 1073741824\n    devices: [\xD8]\n",
                        "st.yaml");
   ASSERT_FALSE(r);
-  EXPECT_EQ(r.error(), "st.yaml (format 1, no checksum):7: not UTF-8 text (byte 0xD8); write the file as UTF-8") << r.error();
+  EXPECT_EQ(r.error(), "st.yaml (format 1, no checksum):7: not UTF-8 text (byte 0xD8); write the file as UTF-8")
+      << r.error();
 }
 
 // Either refused with a message naming the file, or exactly what was written.
